@@ -1,0 +1,294 @@
+"""The one configuration of ocmembers.
+
+The packaged ``config.toml`` holds every threshold, seed, path and
+hyperparameter. :func:`load_config` reads it once into a frozen
+:class:`Config`, merges an optional user file (any subset of keys) and
+keyword overrides such as ``source="local"``, and validates the result. The
+Makefile and the CLI both go through it, so nothing is hard-coded twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .exceptions import ConfigError
+
+__all__ = ["Config", "load_config", "SOURCES"]
+
+SOURCES = ("archive", "local", "sim")
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    output_dir: str = "data"
+    figures_dir: str = "figures"
+    paper_dir: str = "paper"
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str = "archive"
+    local_dir: str = "../shared/data"
+    gaia_table: str = "gaiadr3.gaia_source"
+    gaia_login: bool = False
+    retries: int = 4
+    backoff_s: float = 2.0
+    timeout_s: float = 600.0
+    cmd_url: str = "https://stev.oapd.inaf.it/cgi-bin/cmd"
+
+
+@dataclass(frozen=True)
+class ClustersConfig:
+    names: tuple[str, ...] = ()
+    jobs: int = 1
+
+
+@dataclass(frozen=True)
+class ConeConfig:
+    radius_pc: float = 50.0
+    n_sigma: float = 10.0
+    epoch: float = 2016.0
+
+
+@dataclass(frozen=True)
+class CrossmatchConfig:
+    max_sep_arcsec: float = 1.0
+    dr2_epoch: float = 2015.5
+    ambiguous_dmag: float = 0.1
+
+
+@dataclass(frozen=True)
+class IsochroneConfig:
+    metallicity_z: float = 0.0152
+    max_label: int = 7
+    log_age_min: float = 6.0
+    log_age_max: float = 9.99
+    log_age_step: float = 0.01
+    extinction_model: str = "gaia_kurucz_f99_a0_teff"
+    max_step_mag: float = 0.02
+
+
+@dataclass(frozen=True)
+class SelectionConfig:
+    n_sigma_source: float = 3.0
+    sigma_plx0_mas: float = 0.015
+    r_max_extra_pc: float = 15.0
+    member_fraction: float = 0.9
+    delta_ratio_g_c: float = 8.0
+    delta_c_extra: float = 0.1
+    delta_g_extra: float = 0.8
+    member_probability: float = 1.0
+    min_members: int = 5
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    n_support: int = 10
+    hidden: int = 64
+    n_blocks: int = 5
+    dropout: float = 0.5
+    n_classes: int = 2
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    n_member_copies: int = 2
+    negative_ratio: int = 5
+    validation_fraction: float = 0.3
+    class_weights: tuple[float, ...] = (1.0, 5.0)
+    learning_rate: float = 1e-4
+    l2: float = 1e-5
+    grad_clip: float = 5.0
+    batch_size: int = 32
+    patience: int = 20
+    max_epochs: int = 300
+    seed: int = 2023
+
+
+@dataclass(frozen=True)
+class MembershipConfig:
+    n_samples: int = 100
+    thresholds: tuple[float, ...] = (0.1, 0.5, 0.9)
+    seed: int = 2023
+    batch_size: int = 65536
+
+
+@dataclass(frozen=True)
+class SamplesConfig:
+    train_min_members: int = 80
+    train_min_dlon_deg: float = 60.0
+    train_max_parallax_mas: float = 4.0
+    test_min_members: int = 20
+    test_min_dlon_deg: float = 30.0
+    split_seed: int = 2023
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    radius_pc: float = 20.0
+    g_max: float = 18.0
+    probability_all: float = 0.1
+    probability_strict: float = 0.5
+    ruwe_max: float = 1.4
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    seed: int = 2023
+    g_limit: float = 21.0
+    binary_fraction: float = 0.3
+    demo_clusters: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    """All settings of a run; sections mirror the tables of ``config.toml``."""
+
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    source: SourceConfig = field(default_factory=SourceConfig)
+    clusters: ClustersConfig = field(default_factory=ClustersConfig)
+    cone: ConeConfig = field(default_factory=ConeConfig)
+    crossmatch: CrossmatchConfig = field(default_factory=CrossmatchConfig)
+    isochrone: IsochroneConfig = field(default_factory=IsochroneConfig)
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    membership: MembershipConfig = field(default_factory=MembershipConfig)
+    samples: SamplesConfig = field(default_factory=SamplesConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    sim: SimConfig = field(default_factory=SimConfig)
+
+    # -- derived locations -------------------------------------------------
+    @property
+    def out_dir(self) -> Path:
+        """Root of this source's products: ``<output_dir>/<source>``."""
+        return Path(self.paths.output_dir) / self.source.name
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.out_dir / "raw"
+
+    @property
+    def local_dir(self) -> Path:
+        return Path(self.source.local_dir)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def digest(self, *sections: str) -> str:
+        """sha256 of the given sections (all if none), for provenance and cache keys."""
+        d = self.to_dict()
+        if sections:
+            d = {s: d[s] for s in sections}
+        blob = json.dumps(d, sort_keys=True, default=list).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    def replace(self, **sections: Any) -> "Config":
+        """A copy with some keys changed: ``cfg.replace(source={"name": "sim"})``."""
+        return _build({k: v for k, v in self.to_dict().items()}, sections)
+
+
+def _default_toml() -> dict[str, Any]:
+    text = resources.files("ocmembers").joinpath("config.toml").read_text()
+    return tomllib.loads(text)
+
+
+def _coerce(cls: type, section: str, values: dict[str, Any]) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(values) - set(fields)
+    if unknown:
+        raise ConfigError(f"unknown key(s) in [{section}]: {', '.join(sorted(unknown))}")
+    kwargs = {}
+    for name, value in values.items():
+        if isinstance(value, list):
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _build(base: dict[str, Any], *updates: dict[str, Any]) -> Config:
+    merged = {k: dict(v) for k, v in base.items()}
+    for upd in updates:
+        for section, values in upd.items():
+            if section not in merged:
+                raise ConfigError(f"unknown configuration section [{section}]")
+            if not isinstance(values, dict):
+                raise ConfigError(f"[{section}] must be a table of keys, got {values!r}")
+            merged[section].update(values)
+    sections = {}
+    for f in dataclasses.fields(Config):
+        cls = f.default_factory  # type: ignore[misc]
+        sections[f.name] = _coerce(cls, f.name, merged.get(f.name, {}))
+    cfg = Config(**sections)
+    _validate(cfg)
+    return cfg
+
+
+def _validate(cfg: Config) -> None:
+    if cfg.source.name not in SOURCES:
+        raise ConfigError(f"source.name (SOURCE) must be one of {SOURCES}, got {cfg.source.name!r}")
+    if cfg.clusters.jobs < 1:
+        raise ConfigError(f"clusters.jobs (JOBS) must be >= 1, got {cfg.clusters.jobs}")
+    if cfg.source.retries < 1:
+        raise ConfigError(f"source.retries must be >= 1, got {cfg.source.retries}")
+    if not 0 < cfg.training.validation_fraction < 1:
+        raise ConfigError("training.validation_fraction must lie in (0, 1), got "
+                          f"{cfg.training.validation_fraction}")
+    if cfg.membership.n_samples < 1:
+        raise ConfigError(f"membership.n_samples must be >= 1, got {cfg.membership.n_samples}")
+    if cfg.model.n_support < 1:
+        raise ConfigError(f"model.n_support must be >= 1, got {cfg.model.n_support}")
+
+
+def load_config(path: str | os.PathLike | None = None, *,
+                source: str | None = None,
+                output_dir: str | None = None,
+                local_dir: str | None = None,
+                clusters: list[str] | tuple[str, ...] | str | None = None,
+                jobs: int | None = None) -> Config:
+    """Read the packaged defaults, a user TOML file and command-line overrides.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        A TOML file with any subset of the keys of the packaged
+        ``config.toml``. Defaults to ``$OCMEMBERS_CONFIG`` when set.
+    source, local_dir, clusters, jobs : optional
+        The Make variables ``SOURCE``, ``DATA_DIR`` (the ``local`` directory),
+        ``CLUSTERS`` (names separated by commas or spaces) and ``JOBS``.
+    output_dir : optional
+        Where products land (default ``data``), as ``<output_dir>/<source>/``.
+    """
+    base = _default_toml()
+    updates: list[dict[str, Any]] = []
+    path = path if path is not None else os.environ.get("OCMEMBERS_CONFIG") or None
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"configuration file {p} does not exist")
+        try:
+            updates.append(tomllib.loads(p.read_text()))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"configuration file {p} is not valid TOML: {exc}") from exc
+    cli: dict[str, dict[str, Any]] = {}
+    if source:
+        cli.setdefault("source", {})["name"] = source
+    if local_dir:
+        cli.setdefault("source", {})["local_dir"] = str(local_dir)
+    if output_dir:
+        cli.setdefault("paths", {})["output_dir"] = str(output_dir)
+    if clusters:
+        names = clusters.replace(",", " ").split() if isinstance(clusters, str) else list(clusters)
+        cli.setdefault("clusters", {})["names"] = names
+    if jobs is not None:
+        cli.setdefault("clusters", {})["jobs"] = int(jobs)
+    updates.append(cli)
+    return _build(base, *updates)

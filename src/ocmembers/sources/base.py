@@ -1,0 +1,72 @@
+"""The interface every data source implements (archive, local, sim)."""
+
+from __future__ import annotations
+
+import abc
+
+import pandas as pd
+
+from ..config import Config
+
+__all__ = ["DataSource"]
+
+
+class DataSource(abc.ABC):
+    """Where the raw products come from.
+
+    Every method returns tables in the canonical form of
+    :mod:`ocmembers.sources.columns`; the matching ``*_query`` method returns
+    the text recorded in the cache manifest (ADQL, a VizieR request, a file
+    path with its checksum, or the simulation seed), and is computed without
+    touching the network.
+    """
+
+    #: ``archive``, ``local`` or ``sim``.
+    name: str = ""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+
+    # -- catalogues --------------------------------------------------------
+    @abc.abstractmethod
+    def cluster_table(self) -> pd.DataFrame:
+        """CG20 table1 with the columns of ``CLUSTER_COLUMNS``."""
+
+    @abc.abstractmethod
+    def training_members(self) -> pd.DataFrame:
+        """CG20 members (Gaia DR2 ids in ``source_id_dr2``) with ``MEMBER_COLUMNS``."""
+
+    @abc.abstractmethod
+    def comparison_members(self) -> pd.DataFrame:
+        """T22 members (Gaia (E)DR3 ids in ``source_id``) with ``MEMBER_COLUMNS``."""
+
+    @abc.abstractmethod
+    def catalogue_query(self, product: str) -> str:
+        """Manifest text for ``product`` in {"clusters", "train_members", "t22_members"}."""
+
+    # -- Gaia cones --------------------------------------------------------
+    @abc.abstractmethod
+    def cone(self, cluster: pd.Series) -> pd.DataFrame:
+        """The Gaia DR3 cone of ``cluster`` (a row of the cluster table), with the
+        Eq. 1-2 cuts applied and the columns of ``GAIA_COLUMNS``."""
+
+    @abc.abstractmethod
+    def cone_query(self, cluster: pd.Series) -> str:
+        """Manifest text of the cone of ``cluster``."""
+
+    # -- DR2 -> DR3 ----------------------------------------------------------
+    @abc.abstractmethod
+    def crossmatch(self, members: pd.DataFrame, cone: pd.DataFrame, cluster: pd.Series) -> pd.DataFrame:
+        """Map the DR2 ids of ``members`` to DR3 ids.
+
+        Returns a table with ``source_id_dr2``, ``source_id``,
+        ``angular_distance`` (arcsec), ``magnitude_difference`` and
+        ``ambiguous`` (another DR3 source matched almost as well).
+        """
+
+    # -- isochrones ----------------------------------------------------------
+    @abc.abstractmethod
+    def isochrone_grid(self) -> bytes:
+        """CMD text output (``#`` headers, stacked isochrones) covering the age
+        grid of ``[isochrone]`` at the configured metallicity, or the nearest
+        equivalent (the local source interpolates; see its docs)."""
