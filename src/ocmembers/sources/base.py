@@ -66,7 +66,13 @@ class DataSource(abc.ABC):
 
     # -- isochrones ----------------------------------------------------------
     @abc.abstractmethod
-    def isochrone_grid(self) -> bytes:
-        """CMD text output (``#`` headers, stacked isochrones) covering the age
-        grid of ``[isochrone]`` at the configured metallicity, or the nearest
-        equivalent (the local source interpolates; see its docs)."""
+    def isochrone(self, log_age: float) -> pd.DataFrame:
+        """The PARSEC isochrone of ``log_age`` at ``[isochrone] metallicity_z``,
+        absolute magnitudes, as parsed by :func:`ocmembers.isochrones.read_cmd`
+        (columns ``logAge, MH, Mini, label, logTe, Gmag, G_BPmag, G_RPmag``...).
+        ``DataFrame.attrs["provenance"]`` says how it was obtained (CMD query,
+        file, interpolation between which grids)."""
+
+    @abc.abstractmethod
+    def isochrone_query(self, log_age: float) -> str:
+        """Manifest text of the isochrone of ``log_age``."""
