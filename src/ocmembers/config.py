@@ -43,6 +43,10 @@ class SourceConfig:
     backoff_s: float = 2.0
     timeout_s: float = 600.0
     cmd_url: str = "https://stev.oapd.inaf.it/cgi-bin/cmd"
+    gaia_credentials_file: str = ""
+    neighbourhood_table: str = "gaiadr3.dr2_neighbourhood"
+    cmd_version: str = "3.8"
+    cmd_max_ages: int = 400
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,34 @@ class ValidationConfig:
 
 
 @dataclass(frozen=True)
+class MethodsConfig:
+    """Comparison methods of issue 6 (``ocmembers.methods``)."""
+
+    hdbscan_g_max: float = 18.0
+    hdbscan_min_cluster_size: int = 20
+    hdbscan_min_samples: int = 10
+    hdbscan_selection: str = "leaf"
+    upmask_stars_per_group: int = 25
+    upmask_iterations: int = 50
+    upmask_random_fields: int = 200
+    upmask_alpha: float = 0.05
+    upmask_use_astrometry: bool = False
+    upmask_max_outer: int = 10
+    xd_components: int = 10
+    xd_max_iter: int = 200
+    xd_tol: float = 1e-6
+    xd_n_init: int = 1
+    xd_outlier_sigma: float = 10.0
+    xd_bootstrap: int = 200
+    xd_p_min: float = 0.9
+    pr22_upmask_iterations: int = 100
+    seed: int = 2022
+    compare_threshold: float = 0.5
+    compare_g_bins: tuple[float, ...] = (6.0, 12.0, 14.0, 16.0, 17.0, 18.0, 19.0, 20.0, 21.0)
+    compare_radius_bins_pc: tuple[float, ...] = (0.0, 2.0, 5.0, 10.0, 20.0, 50.0)
+
+
+@dataclass(frozen=True)
 class SimConfig:
     seed: int = 2023
     g_limit: float = 21.0
@@ -165,6 +197,7 @@ class Config:
     samples: SamplesConfig = field(default_factory=SamplesConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     sim: SimConfig = field(default_factory=SimConfig)
+    methods: MethodsConfig = field(default_factory=MethodsConfig)
 
     # -- derived locations -------------------------------------------------
     @property

@@ -1,0 +1,255 @@
+"""The ``local`` source: the archive products read from files on disk.
+
+A local directory follows the layout of ``../shared/data`` (the default,
+``DATA_DIR``)::
+
+    catalogues/cg20_table1.csv            CG20 table1 (CSV release names), or
+    catalogues/cg20_table1*.tsv           the same as VizieR exports it (TSV)
+    catalogues/cg20_members*.csv[.gz]     CG20 members (J/A+A/640/A1/nodup), or
+    catalogues/cg18_members_dr2.csv.gz    CG18 members, its stand-in (DR2 ids)
+    catalogues/t22_members_edr3.csv.gz    T22 members (EDR3 ids)
+    gaia/cones/<Cluster>.{parquet,csv,csv.gz,vot,xml,fits}   gaia_source extracts
+    isochrones/*.dat                      CMD output
+
+Cones on disk may be wider than the paper's cone (or narrower, as the real
+M67 extract is in proper motion): the same Eq. 1-2 and radius cuts that the
+archive query applies are applied here, so that both sources give the same
+product (:func:`apply_cone_cuts`).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..cache import sha256_file
+from ..exceptions import EmptyConeError, OCMembersError, TableParseError
+from .base import DataSource
+from .columns import (CG20_RENAME, CLUSTER_COLUMNS, GAIA_COLUMNS, GAIA_REQUIRED,
+                      normalise_cluster_name, require_columns)
+from .positional import crossmatch_positional
+
+__all__ = ["LocalSource", "read_cluster_table", "read_member_list", "read_gaia_table",
+           "apply_cone_cuts", "cone_radius_deg"]
+
+log = logging.getLogger(__name__)
+
+CONE_SUFFIXES = (".parquet", ".csv", ".csv.gz", ".vot", ".xml", ".vot.gz", ".fits", ".fits.gz", ".ecsv")
+
+
+def _read_vizier_tsv(path: Path) -> pd.DataFrame:
+    """VizieR's TSV export: ``#`` comment lines, a header, a units line, a dashes line."""
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+
+    def dashes(ln: str) -> bool:
+        return set(ln.replace("\t", "").strip()) <= {"-"}
+
+    if len(lines) < 2:
+        raise TableParseError(f"{path}: not a VizieR TSV table (fewer than 2 non-comment lines)")
+    if len(lines) > 2 and dashes(lines[2]):      # header, units, dashes
+        body = [lines[0]] + lines[3:]
+    elif dashes(lines[1]):                       # header, dashes
+        body = [lines[0]] + lines[2:]
+    else:
+        body = lines
+    return pd.read_csv(io.StringIO("\n".join(body)), sep="\t")
+
+
+def read_cluster_table(path: str | Path) -> pd.DataFrame:
+    """Read CG20 table1 (CSV release or VizieR TSV/VOTable) into the canonical columns.
+
+    Columns absent from the file (the VizieR subset has no member
+    dispersions) come back as NaN; the stages that need them say so.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TableParseError(f"cluster table {path} does not exist")
+    if path.suffix == ".tsv":
+        raw = _read_vizier_tsv(path)
+    elif path.suffix in (".vot", ".xml", ".fits"):
+        raw = read_gaia_table(path)
+    else:
+        raw = pd.read_csv(path)
+    raw = raw.rename(columns={c: CG20_RENAME[c] for c in raw.columns if c in CG20_RENAME})
+    if "name" not in raw.columns:
+        raise TableParseError(f"{path}: no cluster-name column (Name or Cluster)")
+    table = pd.DataFrame({"name": raw["name"].astype(str).map(normalise_cluster_name)})
+    for col in CLUSTER_COLUMNS:
+        if col == "name":
+            continue
+        table[col] = pd.to_numeric(raw[col], errors="coerce") if col in raw.columns else np.nan
+    if table["name"].duplicated().any():
+        dups = table.loc[table["name"].duplicated(), "name"].tolist()[:5]
+        raise TableParseError(f"{path}: duplicated cluster names {dups}")
+    return table
+
+
+def read_member_list(path: str | Path, *, id_column: str = "source_id") -> pd.DataFrame:
+    """Read a CG18/CG20/T22 member list into ``MEMBER_COLUMNS`` plus ``id_column``.
+
+    ``Source`` (VizieR) becomes ``id_column`` (``source_id_dr2`` for the
+    DR2-based CG lists, ``source_id`` for T22); ``PMemb``/``proba`` become
+    ``probability``; cluster names are normalised (T22 pads them with spaces).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TableParseError(f"member list {path} does not exist")
+    raw = pd.read_csv(path)
+    rename = {"Source": id_column, "GaiaDR2": id_column, "GaiaEDR3": id_column, "source_id": id_column,
+              "PMemb": "probability", "proba": "probability", "Proba": "probability",
+              "Cluster": "cluster", "RA_ICRS": "ra", "DE_ICRS": "dec", "pmRA": "pmra",
+              "pmRA*": "pmra", "pmDE": "pmdec", "plx": "parallax", "Gmag": "phot_g_mean_mag"}
+    raw = raw.rename(columns={c: rename[c] for c in raw.columns if c in rename})
+    need = ["cluster", id_column, "ra", "dec", "pmra", "pmdec", "parallax", "phot_g_mean_mag", "probability"]
+    require_columns(raw, need, f"member list {path}")
+    out = raw[need].copy()
+    out["cluster"] = out["cluster"].astype(str).map(normalise_cluster_name)
+    out[id_column] = pd.to_numeric(out[id_column], errors="raise").astype("int64")
+    return out
+
+
+def read_gaia_table(path: str | Path) -> pd.DataFrame:
+    """Read a ``gaia_source`` extract as the archive exports it (CSV, Parquet, VOTable, FITS, ECSV)."""
+    path = Path(path)
+    if not path.is_file():
+        raise TableParseError(f"Gaia table {path} does not exist")
+    name = path.name.lower()
+    try:
+        if name.endswith(".parquet"):
+            table = pd.read_parquet(path)
+        elif name.endswith((".csv", ".csv.gz")):
+            table = pd.read_csv(path)
+        else:
+            from astropy.table import Table
+            fmt = "ascii.ecsv" if name.endswith(".ecsv") else None
+            t = Table.read(path, format=fmt) if fmt else Table.read(path)
+            # masked integer columns (missing n_obs ...) become float NaN, not -999
+            table = t.to_pandas()
+    except (OSError, ValueError) as exc:
+        raise TableParseError(f"{path}: cannot be read as a Gaia table ({exc})") from exc
+    table.columns = [str(c).lower() for c in table.columns]
+    if "source_id" in table.columns:
+        table["source_id"] = table["source_id"].astype("int64")
+    return table
+
+
+def cone_radius_deg(dist_pc: float, radius_pc: float) -> float:
+    """Angle subtended by a projected radius ``radius_pc`` at distance ``dist_pc`` (Sect. 2.1)."""
+    return float(np.rad2deg(np.arctan2(radius_pc, dist_pc)))
+
+
+def apply_cone_cuts(sources: pd.DataFrame, cluster: pd.Series, *, radius_pc: float,
+                    n_sigma: float) -> pd.DataFrame:
+    """The cone of Sect. 2.1: inside ``radius_pc`` projected, and Eqs. 1-2.
+
+    Eq. 1: |mu - mu_CG| <= n_sigma sqrt((sigma_pmra^2 + sigma_pmdec^2) / 2);
+    Eq. 2: |plx - plx_CG| <= n_sigma sigma_plx, with the CG20 member
+    dispersions. This is the WHERE clause of the archive query, applied to a
+    table on disk.
+    """
+    name = cluster["name"]
+    needed = ["ra", "dec", "pmra", "pmdec", "parallax", "pmra_std", "pmdec_std", "parallax_std", "dist_pc"]
+    bad = [k for k in needed if not np.isfinite(float(cluster.get(k, np.nan)))]
+    if bad:
+        raise OCMembersError(f"cluster {name}: catalogue lacks {', '.join(bad)} needed for the cone cuts")
+    ra0, dec0 = np.deg2rad(cluster["ra"]), np.deg2rad(cluster["dec"])
+    ra, dec = np.deg2rad(sources["ra"].to_numpy(float)), np.deg2rad(sources["dec"].to_numpy(float))
+    # haversine: stable at small separations
+    h = np.sin((dec - dec0) / 2) ** 2 + np.cos(dec) * np.cos(dec0) * np.sin((ra - ra0) / 2) ** 2
+    sep_deg = np.rad2deg(2 * np.arcsin(np.sqrt(np.clip(h, 0, 1))))
+    pm_r = n_sigma * np.sqrt((cluster["pmra_std"] ** 2 + cluster["pmdec_std"] ** 2) / 2)
+    dpm = np.hypot(sources["pmra"].to_numpy(float) - cluster["pmra"], sources["pmdec"].to_numpy(float) - cluster["pmdec"])
+    dplx = np.abs(sources["parallax"].to_numpy(float) - cluster["parallax"])
+    keep = (sep_deg <= cone_radius_deg(cluster["dist_pc"], radius_pc)) & (dpm <= pm_r) & (dplx <= n_sigma * cluster["parallax_std"])
+    return sources.loc[keep].reset_index(drop=True)
+
+
+class LocalSource(DataSource):
+    """Products read from ``[source] local_dir`` (``DATA_DIR``)."""
+
+    name = "local"
+
+    # -- files ---------------------------------------------------------------
+    @property
+    def root(self) -> Path:
+        return self.cfg.local_dir
+
+    def _find(self, what: str, patterns: list[str]) -> Path:
+        for pattern in patterns:
+            hits = sorted(self.root.glob(pattern))
+            if hits:
+                return hits[0]
+        raise TableParseError(f"local source: no {what} in {self.root} (looked for {', '.join(patterns)})")
+
+    def _cluster_file(self) -> Path:
+        return self._find("CG20 cluster table", ["catalogues/cg20_table1.csv", "catalogues/cg20_table1*.tsv",
+                                                 "catalogues/cg20_table1*.vot"])
+
+    def _train_file(self) -> Path:
+        return self._find("CG20 member list", ["catalogues/cg20_members*.csv*", "catalogues/cg18_members_dr2.csv*"])
+
+    def _t22_file(self) -> Path:
+        return self._find("T22 member list", ["catalogues/t22_members*.csv*"])
+
+    def cone_file(self, name: str) -> Path:
+        """The extract of cluster ``name`` under ``gaia/cones/``, or a clear error."""
+        for suffix in CONE_SUFFIXES:
+            p = self.root / "gaia" / "cones" / f"{name}{suffix}"
+            if p.is_file():
+                return p
+        raise EmptyConeError(f"cluster {name}: no Gaia extract {self.root}/gaia/cones/{name}"
+                             f"{{{','.join(CONE_SUFFIXES)}}}")
+
+    # -- catalogues ----------------------------------------------------------
+    def cluster_table(self) -> pd.DataFrame:
+        return read_cluster_table(self._cluster_file())
+
+    def training_members(self) -> pd.DataFrame:
+        return read_member_list(self._train_file(), id_column="source_id_dr2")
+
+    def comparison_members(self) -> pd.DataFrame:
+        return read_member_list(self._t22_file(), id_column="source_id")
+
+    def catalogue_query(self, product: str) -> str:
+        path = {"clusters": self._cluster_file, "train_members": self._train_file,
+                "t22_members": self._t22_file}[product]()
+        return f"file:{path.resolve()} sha256:{sha256_file(path)}"
+
+    # -- cones ---------------------------------------------------------------
+    def cone(self, cluster: pd.Series) -> pd.DataFrame:
+        path = self.cone_file(cluster["name"])
+        table = read_gaia_table(path)
+        require_columns(table, GAIA_REQUIRED, f"cluster {cluster['name']}: {path}")
+        cut = apply_cone_cuts(table, cluster, radius_pc=self.cfg.cone.radius_pc, n_sigma=self.cfg.cone.n_sigma)
+        if len(cut) == 0:
+            raise EmptyConeError(f"cluster {cluster['name']}: no source of {path} passes the cone cuts")
+        cols = [c for c in GAIA_COLUMNS if c in cut.columns]
+        missing = [c for c in GAIA_COLUMNS if c not in cut.columns]
+        if missing:
+            log.warning("cluster %s: %s lacks %s", cluster["name"], path, ", ".join(missing))
+        return cut[cols]
+
+    def cone_query(self, cluster: pd.Series) -> str:
+        path = self.cone_file(cluster["name"])
+        c = self.cfg.cone
+        return (f"file:{path.resolve()} sha256:{sha256_file(path)} cuts: radius {c.radius_pc} pc at "
+                f"{cluster['dist_pc']} pc, Eqs. 1-2 at {c.n_sigma} sigma")
+
+    # -- crossmatch ----------------------------------------------------------
+    def crossmatch(self, members: pd.DataFrame, cone: pd.DataFrame, cluster: pd.Series) -> pd.DataFrame:
+        return crossmatch_positional(members, cone, self.cfg)
+
+    # -- isochrones ----------------------------------------------------------
+    def isochrone(self, log_age: float) -> pd.DataFrame:
+        from ..isochrones import local_isochrone
+        return local_isochrone(self.root / "isochrones", log_age, self.cfg.isochrone.metallicity_z)
+
+    def isochrone_query(self, log_age: float) -> str:
+        files = sorted((self.root / "isochrones").glob("*.dat"))
+        digest = ",".join(f"{p.name}:{sha256_file(p)[:16]}" for p in files)
+        return (f"local PARSEC grids in {(self.root / 'isochrones').resolve()} [{digest}] "
+                f"logAge={log_age:.2f} Z={self.cfg.isochrone.metallicity_z}")
