@@ -133,6 +133,10 @@ class SamplesConfig:
     test_min_members: int = 20
     test_min_dlon_deg: float = 30.0
     split_seed: int = 2023
+    # Explicit roles (the demo); empty: selected from the catalogues.
+    train_clusters: tuple[str, ...] = ()
+    validation_clusters: tuple[str, ...] = ()
+    test_clusters: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -101,23 +101,28 @@ def _record(report: StageReport, out: tuple[str, str | None, bool]) -> None:
 def cluster_names(cfg: Config, role: str = "all") -> list[str]:
     """The clusters a stage works on.
 
-    ``CLUSTERS`` (``cfg.clusters.names``) wins; otherwise the selection written
-    by the ``catalogues`` stage to ``samples.json`` (``role`` in ``train``,
-    ``validation``, ``test``, ``all``); for the simulated sky without such a
-    file, ``[sim] demo_clusters``.
+    ``role`` is ``train``, ``validation``, ``test`` or ``all``. The selection
+    written by the ``catalogues`` stage to ``samples.json`` gives each role;
+    ``CLUSTERS`` (``cfg.clusters.names``) restricts the training roles to
+    the named clusters and replaces ``test`` and ``all`` (so that
+    ``make members CLUSTERS=NGC_2682`` evaluates M67 whatever its role).
     """
-    if cfg.clusters.names:
-        return list(cfg.clusters.names)
+    wanted = list(cfg.clusters.names)
     samples = cfg.out_dir / "samples.json"
-    if samples.is_file():
-        sel = json.loads(samples.read_text())
-        if role == "all":
-            return sorted(set(sel.get("train", [])) | set(sel.get("validation", [])) | set(sel.get("test", [])))
-        return list(sel.get(role, []))
-    if cfg.source.name == "sim":
-        return list(cfg.sim.demo_clusters)
-    raise OCMembersError(f"no clusters to process: set CLUSTERS, or run the catalogues stage "
-                         f"to write {samples}")
+    sel = json.loads(samples.read_text()) if samples.is_file() else None
+    if role in ("train", "validation"):
+        if sel is None:
+            raise OCMembersError(f"no {role} clusters: run the catalogues stage to write {samples}")
+        names = list(sel.get(role, []))
+        return [n for n in names if n in wanted] if wanted else names
+    if wanted:
+        return wanted
+    if sel is None:
+        raise OCMembersError(f"no clusters to process: set CLUSTERS, or run the catalogues stage "
+                             f"to write {samples}")
+    if role == "all":
+        return sorted(set(sel.get("train", [])) | set(sel.get("validation", [])) | set(sel.get("test", [])))
+    return list(sel.get(role, []))
 
 
 def is_up_to_date(outputs: Sequence[str | os.PathLike], inputs: Sequence[str | os.PathLike]) -> bool:

@@ -51,6 +51,8 @@ def select_samples(clusters: pd.DataFrame, train_members: pd.DataFrame, t22_memb
     to the number of clusters still selected after it.
     """
     s = cfg.samples
+    if s.train_clusters or s.test_clusters:
+        return _explicit_samples(clusters, cfg)
     p_min = cfg.selection.member_probability
     n_p1 = train_members.loc[train_members["probability"] >= p_min].groupby("cluster").size()
     n_p1 = clusters["name"].map(n_p1).fillna(0).astype(int).to_numpy()
@@ -89,3 +91,24 @@ def select_samples(clusters: pd.DataFrame, train_members: pd.DataFrame, t22_memb
     validation = sorted(pool_names[order[:n_val]].tolist())
     train = sorted(pool_names[order[n_val:]].tolist())
     return Samples(train=train, validation=validation, test=test, counts=counts)
+
+
+def _explicit_samples(clusters: pd.DataFrame, cfg: Config) -> Samples:
+    """Roles given in the configuration (the demo), checked against the catalogue."""
+    from .exceptions import ConfigError
+    from .sources.columns import normalise_cluster_name
+    s = cfg.samples
+    known = set(clusters["name"])
+    roles = {}
+    for role, names in (("train", s.train_clusters), ("validation", s.validation_clusters),
+                        ("test", s.test_clusters)):
+        names = [normalise_cluster_name(n) for n in names]
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ConfigError(f"[samples] {role}_clusters: not in the cluster catalogue: {', '.join(unknown)}")
+        roles[role] = sorted(names)
+    overlap = (set(roles["train"]) | set(roles["validation"])) & set(roles["test"])
+    if overlap:
+        raise ConfigError(f"[samples]: clusters both for training and testing: {', '.join(sorted(overlap))}")
+    counts = {r: {"given in the configuration": len(v)} for r, v in roles.items()}
+    return Samples(train=roles["train"], validation=roles["validation"], test=roles["test"], counts=counts)

@@ -1,0 +1,108 @@
+"""The ``ocmembers`` command: one subcommand per pipeline stage.
+
+``ocmembers <stage> [--source S] [--data-dir D] [--clusters A,B] [--jobs N]``
+runs ``ocmembers.<stage>.run(cfg)``. A stage module may add options with
+``configure_parser(parser)`` and handle them in ``main(args, cfg)``.
+Exit status: 0 success, 1 a stage failed (the message names the cluster and
+the cause), 2 bad configuration or input, 3 the stage is not built yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .config import load_config
+from .exceptions import ConfigError, OCMembersError, StageNotBuiltError
+
+__all__ = ["main", "STAGES"]
+
+#: subcommand -> (module, one-line help)
+STAGES: dict[str, tuple[str, str]] = {
+    "catalogues": ("ocmembers.catalogues", "CG20 table1 + members, T22 members; the cluster selection"),
+    "cones": ("ocmembers.cones", "Gaia DR3 cones (50 pc, Eqs. 1-2)"),
+    "crossmatch": ("ocmembers.crossmatch", "DR2 -> DR3 ids of the training members"),
+    "isochrones": ("ocmembers.isochrones", "PARSEC isochrones at each cluster's age"),
+    "sets": ("ocmembers.sets", "members, candidates and non-members with their features"),
+    "train": ("ocmembers.train", "train the Deep Sets model"),
+    "members": ("ocmembers.members", "membership probabilities (Monte Carlo, Sect. 3.4)"),
+    "validate": ("ocmembers.validate", "the statistics of Sect. 4 against T22"),
+    "figures": ("ocmembers.figures", "every figure of the paper"),
+    "paper": ("ocmembers.paper", "the paper PDF with generated numbers"),
+    "truthbench": ("ocmembers.truthbench", "precision/recall against the simulated truth"),
+    "compare": ("ocmembers.methods.compare", "Deep Sets vs HDBSCAN, UPMASK, XDGMM+UPMASK"),
+    "snapshot": ("ocmembers.snapshot", "an archive ready for Zenodo"),
+}
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("run settings (the Make variables)")
+    g.add_argument("--config", metavar="FILE", help="TOML file overriding keys of the packaged config")
+    g.add_argument("--source", choices=("archive", "local", "sim"), help="SOURCE: where raw data comes from")
+    g.add_argument("--data-dir", metavar="DIR", help="DATA_DIR: the directory of the local source")
+    g.add_argument("--output-dir", metavar="DIR", help="where products land (default data/)")
+    g.add_argument("--clusters", metavar="NAMES", help="CLUSTERS: a subset, by CG20 name (comma or space separated)")
+    g.add_argument("--jobs", type=int, metavar="N", help="JOBS: clusters processed in parallel")
+    g.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+
+
+def _load_stage(name: str):
+    module = STAGES[name][0]
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and (exc.name == module or module.startswith(exc.name + ".")):
+            raise StageNotBuiltError(f"stage '{name}' is not built yet in ocmembers {__version__} "
+                                     f"(no module {module})") from None
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ocmembers", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"ocmembers {__version__}")
+    sub = parser.add_subparsers(dest="stage", metavar="STAGE", required=True)
+    for name, (module, help_) in STAGES.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        _common(p)
+        try:
+            mod = _load_stage(name)
+        except (StageNotBuiltError, ImportError):
+            continue
+        if hasattr(mod, "configure_parser"):
+            mod.configure_parser(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load_config(args.config, source=args.source, local_dir=args.data_dir,
+                          output_dir=args.output_dir, clusters=args.clusters, jobs=args.jobs)
+        mod = _load_stage(args.stage)
+        if hasattr(mod, "main"):
+            mod.main(args, cfg)
+        elif hasattr(mod, "run"):
+            mod.run(cfg)
+        else:
+            raise StageNotBuiltError(f"stage '{args.stage}' is not built yet (module has no run())")
+    except StageNotBuiltError as exc:
+        print(f"ocmembers {args.stage}: NOT BUILT: {exc}", file=sys.stderr)
+        return 3
+    except ConfigError as exc:
+        print(f"ocmembers {args.stage}: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except OCMembersError as exc:
+        print(f"ocmembers {args.stage}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
