@@ -1,0 +1,58 @@
+import pytest
+
+from ocmembers import load_config
+from ocmembers.exceptions import ConfigError
+
+
+def test_defaults_match_the_paper():
+    cfg = load_config()
+    assert cfg.source.name == "archive"
+    assert cfg.cone.radius_pc == 50.0 and cfg.cone.n_sigma == 10.0
+    assert cfg.selection.sigma_plx0_mas == 0.015
+    assert (cfg.selection.delta_c_extra, cfg.selection.delta_g_extra) == (0.1, 0.8)
+    assert cfg.model.n_support == 10 and cfg.model.hidden == 64 and cfg.model.n_blocks == 5
+    assert cfg.training.class_weights == (1.0, 5.0)
+    assert cfg.membership.n_samples == 100
+
+
+def test_make_variables_override(tmp_path):
+    cfg = load_config(source="local", local_dir="/x", clusters="NGC_2682, IC_4756", jobs=3,
+                      output_dir=str(tmp_path))
+    assert cfg.source.name == "local" and str(cfg.local_dir) == "/x"
+    assert cfg.clusters.names == ("NGC_2682", "IC_4756") and cfg.clusters.jobs == 3
+    assert cfg.out_dir == tmp_path / "local"
+
+
+def test_user_file_overrides_a_subset(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text("[training]\nmax_epochs = 7\n")
+    cfg = load_config(f)
+    assert cfg.training.max_epochs == 7
+    assert cfg.training.patience == 20  # untouched
+
+
+@pytest.mark.parametrize("text, match", [
+    ("[training]\nmax_epoch = 7\n", "unknown key.*max_epoch"),
+    ("[trainin]\nx = 1\n", r"unknown configuration section \[trainin\]"),
+    ("[source]\nname = 'vizier'\n", "SOURCE"),
+    ("[clusters]\njobs = 0\n", "JOBS"),
+    ("[training\n", "not valid TOML"),
+])
+def test_bad_configuration_names_the_key(tmp_path, text, match):
+    f = tmp_path / "bad.toml"
+    f.write_text(text)
+    with pytest.raises(ConfigError, match=match):
+        load_config(f)
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="nope.toml"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_frozen_and_digest_changes_with_content():
+    a, b = load_config(), load_config(jobs=2)
+    with pytest.raises(AttributeError):
+        a.training.seed = 1  # type: ignore[misc]
+    assert a.digest("training") == b.digest("training")
+    assert a.digest() != b.digest()
