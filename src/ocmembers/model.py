@@ -42,7 +42,6 @@ import hashlib
 import io
 import json
 import platform
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -409,11 +408,11 @@ class DeepSetsClassifier:
         }
 
     def save(self, path: str | Path, cfg: "Config | None" = None) -> Path:
-        """Write ``<path>`` (weights, ``torch.save`` of the state dict) and
-        ``<path>.json`` -> ``model.json`` beside it, both atomically.
+        """Write the weights (``torch.save`` of the state dict) and the header.
 
-        ``path`` is the weights file, e.g. ``model/model.pt``; the header goes
-        to the same name with suffix ``.json``. Returns the weights path.
+        ``path`` is the weights file, e.g. ``model/model.pt``; the JSON header
+        goes beside it with suffix ``.json`` (``model/model.json``). Both are
+        written atomically. Returns the weights path.
         """
         from .cache import atomic_path, write_json
         path = Path(path)
@@ -504,6 +503,3 @@ def _check_config(head: dict[str, Any], cfg: "Config", where: str) -> None:
             f"model {where} was trained with other [model]/[training] settings (config hash "
             f"{saved[:12]}..., now {config_hash(cfg)[:12]}...); re-run `ocmembers train`")
 
-
-if sys.version_info < (3, 11):  # pragma: no cover
-    raise ImportError("ocmembers needs Python >= 3.11")
