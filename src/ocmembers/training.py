@@ -135,8 +135,9 @@ def sample_support(n_pool: int, n_sets: int, k: int, rng: np.random.Generator,
     Notes
     -----
     Small pools: random keys sorted per row (exact, O(n_sets n_pool)). Large
-    pools (``n_pool > 8 k^2``): k draws with replacement, rows with a repeat or
-    the excluded index drawn again (rare: probability about ``k^2 / 2 n_pool``).
+    pools (``n_pool > 3 k``): k draws with replacement, rows with a repeat or
+    the excluded index drawn again until none is left (a row succeeds with
+    probability about ``exp(-k^2 / 2 n_pool)``), which is uniform over k-subsets.
     """
     n_allowed = n_pool - (1 if exclude is not None else 0)
     if k > n_allowed:
@@ -146,7 +147,7 @@ def sample_support(n_pool: int, n_sets: int, k: int, rng: np.random.Generator,
         return np.zeros((0, k), dtype=np.int64)
     if exclude is not None:
         exclude = np.asarray(exclude, dtype=np.int64)
-    if n_pool <= 8 * k * k:
+    if n_pool <= 3 * k:
         keys = rng.random((n_sets, n_pool))
         if exclude is not None:
             rows = np.flatnonzero(exclude >= 0)
