@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..cache import cached_bytes, sha256_file
+from ..cache import cached_bytes
 from ..config import Config
 from ..exceptions import ConfigError, IsochroneRangeError, TableParseError
 from . import cmd, gaia, vizier
@@ -94,11 +94,20 @@ def select_nearest_age(grid: pd.DataFrame, log_age: float, *, max_offset: float)
     return grid.loc[np.round(ages, 4) == best].reset_index(drop=True)
 
 
-def _read_cmd(text: str) -> pd.DataFrame:
-    """``ocmembers.isochrones.read_cmd``, imported when first needed."""
+#: Parsed CMD grids by (path, sha256 of the raw file).
+_GRIDS: dict[tuple[str, str], pd.DataFrame] = {}
+
+
+def _read_cmd(data: bytes, *, name: str) -> pd.DataFrame:
+    """``ocmembers.isochrones.read_cmd`` (imported when first needed), errors typed."""
     from ..isochrones import read_cmd
 
-    return read_cmd(text)
+    try:
+        return read_cmd(data, name=name)
+    except TableParseError:
+        raise
+    except (ValueError, KeyError) as exc:
+        raise TableParseError(f"{name}: CMD output could not be read ({exc})") from exc
 
 
 class ArchiveSource(DataSource):
@@ -194,13 +203,14 @@ class ArchiveSource(DataSource):
             data = cached_bytes(path, lambda: cmd.fetch_cmd_grid(self.cfg, self._session,
                                                                  sleep=self._sleep),
                                 source=self.name, query=self._cmd_query())
-            try:
-                grid = _read_cmd(data.decode("utf-8", errors="replace"))
-            except (ValueError, KeyError) as exc:
-                raise TableParseError(f"{path}: CMD output could not be read ({exc})") from exc
-            grid.attrs["path"] = str(path)
-            grid.attrs["sha256"] = sha256_file(path)
-            self._grid = grid
+            digest = hashlib.sha256(data).hexdigest()
+            key = (str(path), digest)
+            if key not in _GRIDS:  # one parse per process, whatever the number of sources
+                grid = _read_cmd(data, name=path.name)
+                grid.attrs.update(path=str(path), sha256=digest)
+                _GRIDS.clear()
+                _GRIDS[key] = grid
+            self._grid = _GRIDS[key]
         return self._grid
 
     def isochrone(self, log_age: float) -> pd.DataFrame:

@@ -87,7 +87,8 @@ CMD_FORM_DEFAULTS: dict[str, str] = {
 
 _OUTPUT_HREF = re.compile(r"""href\s*=\s*["']?([^"'\s>]*output\d+\.dat(?:\.gz)?)""", re.I)
 _OUTPUT_NAME = re.compile(r"output\d+\.dat(?:\.gz)?")
-_ERROR_BLOCK = re.compile(r"""class\s*=\s*["']?errorwarning["']?[^>]*>(.*?)</""", re.I | re.S)
+_ERROR_BLOCK = re.compile(
+    r"""<(\w+)[^>]*class\s*=\s*["']?errorwarning["']?[^>]*>(.*?)(?:</\1\s*>|$)""", re.I | re.S)
 _BUSY_WORDS = ("too many", "try again later", "server is busy", "temporarily unavailable",
                "overloaded")
 
@@ -194,7 +195,7 @@ def check_cmd_reply(page: str, url: str) -> None:
     """Raise on an error page of CMD (class ``errorwarning`` or a "busy" notice)."""
     match = _ERROR_BLOCK.search(page)
     if match:
-        message = _strip_tags(match.group(1))[:300] or "(no message)"
+        message = _strip_tags(match.group(2))[:300] or "(no message)"
         if any(w in message.lower() for w in _BUSY_WORDS):
             raise ServiceUnavailableError(f"CMD {url}: {message}")
         raise CMDRequestError(f"CMD {url} refused the request: {message}")
