@@ -98,6 +98,8 @@ def cluster_comparison(cfg: Config, name: str, t22_all: pd.DataFrame) -> dict[st
         extra = pd.DataFrame({
             "source_id": absent["source_id"].to_numpy(),
             "ra": absent["ra"].to_numpy(), "dec": absent["dec"].to_numpy(),
+            "pmra": absent["pmra"].to_numpy(), "pmdec": absent["pmdec"].to_numpy(),
+            "parallax": absent["parallax"].to_numpy(),
             "phot_g_mean_mag": absent["phot_g_mean_mag"].to_numpy(),
             "f_r": _projected_radius_pc(absent["ra"], absent["dec"], params),
             "f_pm": np.hypot(absent["pmra"].to_numpy() - params["pmra"], absent["pmdec"].to_numpy() - params["pmdec"]),
