@@ -463,6 +463,21 @@ class DeepSetsClassifier:
         clf._set_fitted(head)
         return clf
 
+    @classmethod
+    def from_network(cls, network: nn.Module, feature_mean: Sequence[float],
+                     feature_std: Sequence[float], **params: Any) -> "DeepSetsClassifier":
+        """A fitted classifier around an existing network and standardisation (8 values each)."""
+        if len(feature_mean) != len(SOURCE_FEATURES) + len(CLUSTER_FEATURES) or \
+                len(feature_std) != len(feature_mean):
+            raise ValueError("feature_mean and feature_std need 8 values (5 source + 3 cluster)")
+        clf = cls(**params)
+        clf.network_ = network
+        clf._set_fitted({"source_features": list(SOURCE_FEATURES),
+                         "cluster_features": list(CLUSTER_FEATURES),
+                         "feature_mean": list(feature_mean), "feature_std": list(feature_std),
+                         "seed": clf.random_state, "model_id": None})
+        return clf
+
     def _set_fitted(self, head: dict[str, Any]) -> None:
         self.feature_names_ = tuple(head["source_features"]) + tuple(head["cluster_features"])
         self.feature_mean_ = np.asarray(head["feature_mean"], dtype=np.float64)
