@@ -225,8 +225,9 @@ def _result_to_frame(result: Any) -> pd.DataFrame:
 def run_adql(adql: str, *, cfg: Config, what: str, client: TapClient | None = None,
              sleep: Any = None, **job_kwargs: Any) -> pd.DataFrame:
     """Run ``adql`` as an asynchronous TAP job, with retries; the result as a DataFrame."""
+    tap = client if client is not None else gaia_client(cfg)
+
     def attempt() -> pd.DataFrame:
-        tap = client if client is not None else gaia_client(cfg)
         job = tap.launch_job_async(adql, **job_kwargs)
         return _result_to_frame(job.get_results())
 
