@@ -1,0 +1,165 @@
+"""Training and validation instances (Sect. 3.2) and the training loop (Sect. 3.3)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ocmembers.exceptions import TooFewMembersError
+from ocmembers.model import DeepSetsClassifier
+from ocmembers.training import (HISTORY_COLUMNS, ClusterSets, build_instances, classification_metrics,
+                                fit_standardisation, sample_support, split_clusters)
+
+
+def _cluster(name: str, n_m: int, n_nm: int, rng: np.random.Generator) -> ClusterSets:
+    """Separable toy sets: members near the origin, non-members on a shell of radius 1.5-4."""
+    members = 0.3 * rng.normal(size=(n_m, 5))
+    d = rng.normal(size=(n_nm, 5))
+    non = d / np.linalg.norm(d, axis=1, keepdims=True) * rng.uniform(1.5, 4.0, (n_nm, 1))
+    return ClusterSets(name, members, non, rng.normal(size=3))
+
+
+@pytest.mark.parametrize("n_pool", [12, 25, 400])        # argsort and rejection regimes
+def test_sample_support_distinct_and_excluding(n_pool):
+    rng = np.random.default_rng(0)
+    n_sets, k = 3000, 10
+    excl = rng.integers(-1, n_pool, n_sets)
+    s = sample_support(n_pool, n_sets, k, rng, exclude=excl)
+    assert s.shape == (n_sets, k) and s.dtype == np.int64
+    assert s.min() >= 0 and s.max() < n_pool
+    srt = np.sort(s, axis=1)
+    assert not (srt[:, 1:] == srt[:, :-1]).any()                     # without replacement
+    assert not (s == excl[:, None]).any()                            # never the excluded member
+    # each allowed index is used about equally often: counts ~ binomial
+    counts = np.bincount(s.ravel(), minlength=n_pool)
+    expect = n_sets * k / n_pool
+    assert np.all(np.abs(counts - expect) < 6 * np.sqrt(expect) + 0.05 * expect)
+
+
+def test_sample_support_too_small():
+    with pytest.raises(TooFewMembersError):
+        sample_support(10, 5, 10, np.random.default_rng(0), exclude=np.zeros(5, int))
+
+
+def test_split_by_cluster():
+    names = [f"C{i:02d}" for i in range(20)]
+    train, val = split_clusters(names, 0.3, seed=1)
+    assert len(val) == 6 and len(train) == 14
+    assert set(train).isdisjoint(val) and set(train) | set(val) == set(names)
+    assert split_clusters(list(reversed(names)), 0.3, seed=1) == (train, val)    # order-free
+    assert split_clusters(names, 0.3, seed=2) != (train, val)
+    assert split_clusters(["A"], 0.3, 1) == (["A"], [])
+    assert split_clusters(["A", "B"], 0.3, 1)[1] != []
+
+
+def test_instance_counts_and_support_sets():
+    rng = np.random.default_rng(1)
+    a = _cluster("A", 30, 1000, rng)
+    b = _cluster("B", 20, 150, rng)          # 150 < 5 x 2 x 20 = 200: padding
+    mean, std = np.zeros(8), np.ones(8)
+    inst = build_instances([a, b], mean, std, n_support=10, n_member_copies=2, negative_ratio=5,
+                           rng=np.random.default_rng(2))
+    lab = inst.label.numpy()
+    cl = inst.cluster_index.numpy()
+    for ci, c in enumerate((a, b)):
+        n_m = len(c.members)
+        assert (lab[cl == ci] == 1).sum() == 2 * n_m                 # every member twice
+        assert (lab[cl == ci] == 0).sum() == 10 * n_m                # 5 x that in negatives
+    own = inst.member_index.numpy()
+    sup = inst.support.numpy()
+    pos = lab == 1
+    # each member appears exactly twice, with two different support sets
+    assert np.all(np.bincount(own[pos]) == 2)
+    assert not (sup[pos] == own[pos, None]).any()                   # never in its own support set
+    # support sets come from the instance's own cluster
+    offsets = np.array([0, 30, 50])
+    assert np.all((sup >= offsets[cl][:, None]) & (sup < offsets[cl + 1][:, None]))
+    first, second = np.flatnonzero(pos & (cl == 0))[:30], np.flatnonzero(pos & (cl == 0))[30:60]
+    assert np.array_equal(own[first], own[second])
+    assert np.any(np.sort(sup[first], 1) != np.sort(sup[second], 1), axis=1).all()
+    # negatives: A (enough) all distinct; B padded: every non-member 1 or 2 times
+    src = inst.source.numpy()
+    neg_a = src[(lab == 0) & (cl == 0)]
+    assert len(np.unique(neg_a, axis=0)) == len(neg_a)
+    neg_b = src[(lab == 0) & (cl == 1)]
+    _, reps = np.unique(neg_b, axis=0, return_counts=True)
+    assert len(reps) == 150 and set(reps) <= {1, 2} and reps.sum() == 200
+    # batches assemble [source, cluster, member] elements
+    x, y = inst.batch(torch.tensor([0, len(inst) - 1]))
+    assert x.shape == (2, 10, 13)
+    np.testing.assert_array_equal(x[0, :, :5].numpy(), np.repeat(src[:1], 10, 0))
+    np.testing.assert_array_equal(x[0, :, 8:].numpy(), inst.pool.numpy()[sup[0]])
+    np.testing.assert_allclose(x[1, 0, 5:8].numpy(), b.cluster, rtol=1e-6)
+    assert y.tolist() == [1, 0]
+
+
+def test_too_few_members():
+    rng = np.random.default_rng(0)
+    with pytest.raises(TooFewMembersError, match="SMALL"):
+        build_instances([_cluster("SMALL", 10, 50, rng)], np.zeros(8), np.ones(8), n_support=10,
+                        rng=rng)
+
+
+def test_standardisation_weights_clusters_equally():
+    rng = np.random.default_rng(0)
+    a = ClusterSets("A", np.zeros((3, 5)), rng.normal(0, 1, (1000, 5)), np.array([1.0, 8.0, 0.5]),
+                    candidates=rng.normal(0, 1, (10, 5)))
+    b = ClusterSets("B", np.zeros((3, 5)), rng.normal(10, 2, (50, 5)), np.array([3.0, 9.0, 1.5]),
+                    candidates=rng.normal(10, 2, (5, 5)))
+    mean, std = fit_standardisation([a, b])
+    xa = np.concatenate([a.non_members, a.candidates])
+    xb = np.concatenate([b.non_members, b.candidates])
+    mu = (xa.mean(0) + xb.mean(0)) / 2
+    np.testing.assert_allclose(mean[:5], mu)
+    np.testing.assert_allclose(std[:5], np.sqrt(((xa.var(0) + (xa.mean(0) - mu) ** 2)
+                                                 + (xb.var(0) + (xb.mean(0) - mu) ** 2)) / 2))
+    np.testing.assert_allclose(mean[5:], [2.0, 8.5, 1.0])
+    np.testing.assert_allclose(std[5:], [1.0, 0.5, 0.5])
+    _, std1 = fit_standardisation([a])
+    np.testing.assert_array_equal(std1[5:], 1.0)            # one cluster: no spread, not a division by 0
+
+
+def test_metrics():
+    m = classification_metrics(tp=8, tn=80, fp=2, fn=10)
+    assert m["precision"] == pytest.approx(0.8) and m["recall"] == pytest.approx(8 / 18)
+    assert m["selectivity"] == pytest.approx(80 / 82) and m["accuracy"] == pytest.approx(0.88)
+    assert m["balanced_accuracy"] == pytest.approx((8 / 18 + 80 / 82) / 2)
+    assert m["f1"] == pytest.approx(16 / 28)
+    assert classification_metrics(0, 10, 0, 0)["f1"] == 0.0
+    assert np.isnan(classification_metrics(0, 10, 0, 0)["precision"])
+
+
+def _fit(seed: int, epochs: int, patience: int = 20):
+    rng = np.random.default_rng(10)
+    clusters = [_cluster(f"C{i}", 20, 200, rng) for i in range(4)]
+    clf = DeepSetsClassifier(max_epochs=epochs, patience=patience, learning_rate=3e-3,
+                             random_state=seed)
+    return clf.fit(clusters[:3], clusters[3:])
+
+
+def test_tiny_training_run_learns_separable_problem():
+    clf = _fit(seed=4, epochs=12, patience=5)
+    h = clf.history_
+    assert list(h.columns) == [*HISTORY_COLUMNS, "best"]
+    assert h["val_f1"].max() > 0.9
+    # the kept weights are those of the best validation F1
+    best = h.loc[h["best"]].iloc[0]
+    assert best["val_f1"] == h["val_f1"].max()
+    rng = np.random.default_rng(99)
+    new = _cluster("NEW", 20, 200, rng)               # unseen cluster
+    sup_idx = sample_support(20, 40, 10, rng)
+    left = np.concatenate([new.members[:20], new.non_members[:20]])
+    X = np.concatenate([np.repeat(left[:, None, :], 10, 1),
+                        np.broadcast_to(new.cluster, (40, 10, 3)),
+                        new.members[sup_idx]], axis=2)
+    pred = clf.predict(X)
+    assert pred[:20].mean() > 0.8 and pred[20:].mean() < 0.2
+
+
+def test_same_seed_same_weights():
+    a, b, c = _fit(7, 2), _fit(7, 2), _fit(8, 2)
+    for k, v in a.network_.state_dict().items():
+        assert torch.equal(v, b.network_.state_dict()[k])
+    assert a.model_id_ == b.model_id_ != c.model_id_
+    assert a.history_.equals(b.history_)
