@@ -13,7 +13,8 @@ Catalogues (CDS/VizieR)
                          Plx, Gmag, proba``)
 ``J/A+A/659/A59/table2`` Tarricq et al. (2022), HDBSCAN members, Gaia EDR3 ids
                          (``Cluster, GaiaEDR3, RA_ICRS, DE_ICRS, pmRA, pmDE,
-                         Plx, Gmag, Proba``)
+                         Proba``; parallax and G under any of the spellings
+                         of ``MEMBER_RENAME``; all columns are requested)
 =====================  ======================================================
 
 astroquery returns VOTable field *names* (``pmRA*``); older versions and
@@ -65,10 +66,11 @@ CG20_TABLE1_COLUMNS: tuple[str, ...] = (
 CG20_MEMBER_COLUMNS: tuple[str, ...] = (
     "Cluster", "GaiaDR2", "RA_ICRS", "DE_ICRS", "pmRA", "pmDE", "Plx", "Gmag", "proba",
 )
-#: Columns requested from the T22 member list.
-T22_MEMBER_COLUMNS: tuple[str, ...] = (
-    "Cluster", "GaiaEDR3", "RA_ICRS", "DE_ICRS", "pmRA", "pmDE", "Plx", "Gmag", "Proba",
-)
+#: Columns requested from the T22 member list: all of them (``**``). ``Cluster,
+#: GaiaEDR3, Proba, RA_ICRS, DE_ICRS, pmRA, pmDE`` are known from published
+#: clients; the spellings of parallax and G are not, so :func:`parse_members`
+#: picks whichever known spelling the reply has.
+T22_MEMBER_COLUMNS: tuple[str, ...] = ("**",)
 
 #: Member-list spellings (VizieR and the CSV releases) -> canonical names.
 MEMBER_RENAME: dict[str, str] = {
