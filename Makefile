@@ -109,6 +109,7 @@ $(STAMP)/validate: $(STAMP)/members $(wildcard $(PKG)/validate.py $(PKG)/validat
 $(STAMP)/figures: $(STAMP)/validate $(wildcard $(PKG)/figures.py figures/fig_*.py)
 	$(call run_stage,figures)
 $(STAMP)/paper: $(STAMP)/figures $(wildcard $(PKG)/paper.py paper/*.tex paper/*.bib)
+	@command -v latexmk >/dev/null || bash scripts/install_tex.sh
 	$(call run_stage,paper)
 
 # The embedded default: the simulated sky, a handful of clusters, no data, no network.

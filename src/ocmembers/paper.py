@@ -118,8 +118,9 @@ def macros(stats: dict[str, Any], samples: dict[str, Any], cfg: Config) -> dict[
         "pctFailPM": _pct(fail["proper_motion"]), "pctFailPlx": _pct(fail["parallax"]), "pctFailIso": _pct(fail["isochrone"]),
         "pctFaint": _pct(stats["faint"]["median_fraction_g_gt_gmax_p_all"]),
         "pctFaintMax": _pct(stats["faint"]["max_fraction_g_gt_gmax_p_all"]),
-        "fplxOurs": f"${_triple(stats['percentiles']['ours']['f_plx'])}$", "fpmOurs": f"${_triple(stats['percentiles']['ours']['f_pm'])}$",
-        "fplxT": f"${_triple(stats['percentiles']['t22']['f_plx'])}$", "fpmT": f"${_triple(stats['percentiles']['t22']['f_pm'])}$",
+        # used inside math mode in ms.tex
+        "fplxOurs": _triple(stats["percentiles"]["ours"]["f_plx"]), "fpmOurs": _triple(stats["percentiles"]["ours"]["f_pm"]),
+        "fplxT": _triple(stats["percentiles"]["t22"]["f_plx"]), "fpmT": _triple(stats["percentiles"]["t22"]["f_pm"]),
         "pctRuwe": _pct(stats["ruwe"]["fraction_extra_ruwe_gt_max"]),
         "figOneCluster": FIG1_CLUSTER.replace("_", " "),
     }
