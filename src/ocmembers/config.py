@@ -123,6 +123,9 @@ class MembershipConfig:
     thresholds: tuple[float, ...] = (0.1, 0.5, 0.9)
     seed: int = 2023
     batch_size: int = 65536
+    correlate_g_colour: bool = True
+    exclude_self: bool = True
+    torch_threads: int = 0
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,8 @@ from .training import sample_support
 __all__ = [
     "ASTROMETRY", "ASTROMETRY_CORR", "SAMPLED", "FeatureFunction", "astrometric_covariance",
     "covariance_factor", "sample_astrometry", "sample_photometry", "draw_samples",
-    "membership_probabilities", "probability_summary", "MEMBERSHIP_REQUIRED",
+    "membership_probabilities", "probability_summary", "feature_function",
+    "cluster_feature_vector", "MEMBERSHIP_REQUIRED",
 ]
 
 log = logging.getLogger(__name__)
@@ -162,6 +163,37 @@ def draw_samples(df: pd.DataFrame, n_samples: int, rng: np.random.Generator, *,
             "phot_g_mean_mag": g, "g_rp": c}
 
 
+def feature_function(params: Any, curve: Any) -> FeatureFunction:
+    """The :data:`FeatureFunction` of a cluster: Eqs. 15-17 through :mod:`ocmembers.features`.
+
+    Parameters
+    ----------
+    params : ocmembers.selection.ClusterParams
+        Needs ``pmra, pmdec, parallax, delta_c, delta_g``.
+    curve : ocmembers.isochrones.IsochroneCurve
+        The cluster's isochrone in (G - G_RP, G).
+    """
+    from . import features
+
+    def recompute(s: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        f_c, f_g = features.isochrone_separation(s["g_rp"], s["phot_g_mean_mag"], curve,
+                                                 params.delta_c, params.delta_g)
+        return {"f_pm": features.pm_separation(s["pmra"], s["pmdec"], params),
+                "f_plx": features.parallax_separation(s["parallax"], params),
+                "f_c": f_c, "f_g": f_g}
+
+    return recompute
+
+
+def cluster_feature_vector(params: Any) -> np.ndarray:
+    """``(a0, log_age, parallax)`` of a cluster (``CLUSTER_FEATURES`` order)."""
+    from .model import CLUSTER_FEATURES
+    try:
+        return np.array([float(getattr(params, name)) for name in CLUSTER_FEATURES])
+    except AttributeError as exc:
+        raise TypeError(f"cluster parameters lack a cluster feature: {exc}") from exc
+
+
 def membership_probabilities(candidates: pd.DataFrame, members: np.ndarray,
                              cluster_features: np.ndarray, model: DeepSetsClassifier,
                              feature_fn: FeatureFunction, *, n_samples: int = 100,
@@ -169,7 +201,7 @@ def membership_probabilities(candidates: pd.DataFrame, members: np.ndarray,
                              own_member: np.ndarray | None = None,
                              correlate_g_colour: bool = True, n_support: int | None = None,
                              timings: dict[str, float] | None = None,
-                             name: str = "cluster") -> np.ndarray:
+                             threads: int | None = None, name: str = "cluster") -> np.ndarray:
     """Membership probability of every row of ``candidates`` (Sect. 3.4).
 
     Parameters
@@ -199,6 +231,9 @@ def membership_probabilities(candidates: pd.DataFrame, members: np.ndarray,
     timings : dict, optional
         Filled with wall times (s) of ``sampling_features``, ``support_sets``
         and ``network``.
+    threads : int, optional
+        torch intra-op threads for the network (``[membership] torch_threads``);
+        ``None`` or 0 keeps torch's setting.
     name : str
         Cluster name for messages.
 
@@ -266,6 +301,9 @@ def membership_probabilities(candidates: pd.DataFrame, members: np.ndarray,
     member = torch.empty(src.shape[0], dtype=torch.bool)
     net = model.network_
     was_training = net.training
+    old_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(int(threads))
     net.eval()
     try:
         with torch.inference_mode():
@@ -278,6 +316,7 @@ def membership_probabilities(candidates: pd.DataFrame, members: np.ndarray,
                 member[sl] = logits[:, 1] > logits[:, 0]       # softmax(member) > 0.5
     finally:
         net.train(was_training)
+        torch.set_num_threads(old_threads)
     t["network"] += time.perf_counter() - t0
     out[idx] = member.numpy().reshape(idx.size, n_samples).mean(axis=1)
     return out
