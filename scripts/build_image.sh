@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Offline build of the ocmembers container image (`make image`).
+#
+# No registry is contacted: the base image is made from a Debian bookworm root
+# file system (debootstrap from a Debian mirror, imported with `docker import`)
+# and every Python wheel comes from a host wheelhouse (scripts/wheelhouse.sh),
+# installed inside the build with `pip --no-index`.  The same Dockerfile builds
+# online from the pinned python:3.11-slim-bookworm digest with a plain
+# `docker build -t ocmembers .`.
+#
+#   1. base image  $BASE_TAG   (skipped when it exists, unless REBUILD_BASE=1):
+#        debootstrap --variant=minbase bookworm $ROOTFS $MIRROR
+#        chroot: apt-get install --no-install-recommends python3.11 python3.11-venv
+#                <APT_PACKAGES of the Dockerfile>   (make, latexmk, TeX Live)
+#        tar -C $ROOTFS -c . | docker import - $BASE_TAG
+#   2. wheelhouse  <repo>/$WHEELHOUSE (scripts/wheelhouse.sh; skipped when it
+#        holds wheels, unless REFRESH_WHEELHOUSE=1)
+#   3. docker build --build-arg BASE_IMAGE=$BASE_TAG --build-arg WHEELHOUSE=$WHEELHOUSE
+#        --build-arg EXTRAS=$EXTRAS -t $IMAGE <repo>
+#
+# Needs root (debootstrap, chroot), debootstrap, and a running Docker engine
+# (Debian: apt-get install docker.io debootstrap; dockerd &).
+#
+# Usage: scripts/build_image.sh [IMAGE]        (make image [IMAGE=...] [VAR=...])
+# Variables (environment, or on the make command line):
+#   IMAGE               image to build; also the first argument
+#                                                      (default: ocmembers:latest)
+#   BASE_TAG            local base image               (default: ocmembers-base:bookworm)
+#   ROOTFS              scratch dir for debootstrap, outside the repo
+#                                                      (default: /var/tmp/ocm-rootfs)
+#   MIRROR              Debian mirror                  (default: http://deb.debian.org/debian)
+#   WHEELHOUSE          wheel dir, relative to the repo root (inside the build
+#                       context)                       (default: wheelhouse)
+#   EXTRAS              extras of the package to install (default: test)
+#   NODEPS_EXTRAS       extras installed without their dependencies (default: vg23)
+#   REBUILD_BASE=1      rebuild the base image even if it exists
+#   REFRESH_WHEELHOUSE=1  run scripts/wheelhouse.sh even if the wheelhouse has wheels
+#   KEEP_ROOTFS=1       keep $ROOTFS after the import
+#   DOCKER_BUILD_ARGS   extra arguments for `docker build` (e.g. --no-cache)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+IMAGE=${1:-${IMAGE:-ocmembers:latest}}
+BASE_TAG=${BASE_TAG:-ocmembers-base:bookworm}
+ROOTFS=${ROOTFS:-/var/tmp/ocm-rootfs}
+MIRROR=${MIRROR:-http://deb.debian.org/debian}
+SUITE=bookworm
+WHEELHOUSE=${WHEELHOUSE:-wheelhouse}
+EXTRAS=${EXTRAS:-test}
+NODEPS_EXTRAS=${NODEPS_EXTRAS-vg23}
+REBUILD_BASE=${REBUILD_BASE:-0}
+REFRESH_WHEELHOUSE=${REFRESH_WHEELHOUSE:-0}
+KEEP_ROOTFS=${KEEP_ROOTFS:-0}
+DOCKER_BUILD_ARGS=${DOCKER_BUILD_ARGS:-}
+
+say() { echo "build_image.sh: $*"; }
+die() { echo "build_image.sh: error: $*" >&2; exit 1; }
+
+case "$WHEELHOUSE" in
+    /*|..*) die "WHEELHOUSE=$WHEELHOUSE must be a path relative to $ROOT (the build context)" ;;
+esac
+case "$ROOTFS" in
+    "$ROOT"|"$ROOT"/*) die "ROOTFS=$ROOTFS must lie outside the repository" ;;
+esac
+docker info >/dev/null 2>&1 || die "no Docker engine: start one (as root: dockerd >/tmp/dockerd.log 2>&1 &)"
+
+# ---- 1. base image from a debootstrapped Debian bookworm ---------------------
+if [ "$REBUILD_BASE" = 1 ] || ! docker image inspect "$BASE_TAG" >/dev/null 2>&1; then
+    [ "$(id -u)" = 0 ] || die "building the base image needs root (debootstrap, chroot)"
+    command -v debootstrap >/dev/null || die "debootstrap not found (apt-get install debootstrap)"
+    # The Debian packages are listed once, in the Dockerfile (ARG APT_PACKAGES).
+    apt_packages=$(sed -n 's/^ARG APT_PACKAGES="\(.*\)"$/\1/p' "$ROOT/Dockerfile")
+    [ -n "$apt_packages" ] || die "no 'ARG APT_PACKAGES=\"...\"' line in $ROOT/Dockerfile"
+    packages="python3.11 python3.11-venv $apt_packages"
+    say "debootstrap $SUITE into $ROOTFS from $MIRROR"
+    t0=$(date +%s)
+    rm -rf "$ROOTFS"
+    debootstrap --variant=minbase "$SUITE" "$ROOTFS" "$MIRROR"
+    cat >"$ROOTFS/etc/apt/sources.list" <<EOF
+deb $MIRROR $SUITE main
+deb $MIRROR $SUITE-updates main
+deb http://deb.debian.org/debian-security $SUITE-security main
+EOF
+    # No documentation or man pages in the image.
+    cat >"$ROOTFS/etc/dpkg/dpkg.cfg.d/01-nodoc" <<'EOF'
+path-exclude=/usr/share/doc/*
+path-include=/usr/share/doc/*/copyright
+path-exclude=/usr/share/man/*
+path-exclude=/usr/share/info/*
+path-exclude=/usr/share/locale/*
+path-include=/usr/share/locale/locale.alias
+EOF
+    printf '#!/bin/sh\nexit 101\n' >"$ROOTFS/usr/sbin/policy-rc.d"
+    chmod +x "$ROOTFS/usr/sbin/policy-rc.d"
+    mount -t proc proc "$ROOTFS/proc"
+    trap 'umount "$ROOTFS/proc" 2>/dev/null || true' EXIT
+    say "chroot apt-get install: $packages"
+    # shellcheck disable=SC2086
+    chroot "$ROOTFS" /usr/bin/env DEBIAN_FRONTEND=noninteractive LC_ALL=C \
+        sh -ec "apt-get update -q && apt-get install -y -q --no-install-recommends $packages \
+                && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin"
+    umount "$ROOTFS/proc"
+    trap - EXIT
+    rm -f "$ROOTFS/usr/sbin/policy-rc.d"
+    rm -rf "$ROOTFS"/usr/share/doc/*/[!c]* "$ROOTFS"/usr/share/man/* "$ROOTFS"/var/log/*.log \
+           "$ROOTFS"/var/cache/debconf/*-old "$ROOTFS"/tmp/* "$ROOTFS"/debootstrap
+    say "docker import -> $BASE_TAG ($(du -sh "$ROOTFS" | cut -f1) root file system)"
+    tar --numeric-owner -C "$ROOTFS" -c . | docker import \
+        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        --change 'ENV LANG=C.UTF-8' \
+        --change 'CMD ["/bin/bash"]' \
+        --message "debootstrap --variant=minbase $SUITE $MIRROR + $packages" \
+        - "$BASE_TAG"
+    [ "$KEEP_ROOTFS" = 1 ] || rm -rf "$ROOTFS"
+    say "base image built in $(( $(date +%s) - t0 )) s"
+else
+    say "base image $BASE_TAG exists (REBUILD_BASE=1 to rebuild)"
+fi
+
+# ---- 2. wheelhouse ------------------------------------------------------------
+if [ "$REFRESH_WHEELHOUSE" = 1 ] || ! ls "$ROOT/$WHEELHOUSE"/*.whl >/dev/null 2>&1; then
+    say "filling the wheelhouse $ROOT/$WHEELHOUSE"
+    WHEELHOUSE="$ROOT/$WHEELHOUSE" EXTRAS="$EXTRAS" NODEPS_EXTRAS="$NODEPS_EXTRAS" \
+        "$ROOT/scripts/wheelhouse.sh"
+else
+    say "wheelhouse $ROOT/$WHEELHOUSE has $(ls "$ROOT/$WHEELHOUSE"/*.whl | wc -l) wheels (REFRESH_WHEELHOUSE=1 to refresh)"
+fi
+
+# ---- 3. the image ---------------------------------------------------------------
+say "docker build -t $IMAGE (base $BASE_TAG, wheels from $WHEELHOUSE, extras [$EXTRAS])"
+t0=$(date +%s)
+# shellcheck disable=SC2086
+docker build $DOCKER_BUILD_ARGS \
+    --build-arg BASE_IMAGE="$BASE_TAG" \
+    --build-arg WHEELHOUSE="$WHEELHOUSE" \
+    --build-arg EXTRAS="$EXTRAS" \
+    --build-arg NODEPS_EXTRAS="$NODEPS_EXTRAS" \
+    -t "$IMAGE" "$ROOT"
+say "image built in $(( $(date +%s) - t0 )) s"
+docker image ls "$IMAGE"
