@@ -126,6 +126,7 @@ class MembershipConfig:
     correlate_g_colour: bool = True
     exclude_self: bool = True
     torch_threads: int = 0
+    model: str = "trained"
 
 
 @dataclass(frozen=True)
