@@ -261,12 +261,12 @@ def isochrone_condition(colour: np.ndarray, g: np.ndarray, colour_error: np.ndar
     """
     colour = np.asarray(colour, dtype=float).ravel()
     g = np.asarray(g, dtype=float).ravel()
-    sc = n_sigma * np.nan_to_num(np.asarray(colour_error, float).ravel(), nan=np.inf) + delta_c
-    sg = n_sigma * np.nan_to_num(np.asarray(g_error, float).ravel(), nan=np.inf) + delta_g
+    sc = n_sigma * np.asarray(colour_error, float).ravel() + delta_c
+    sg = n_sigma * np.asarray(g_error, float).ravel() + delta_g
     c_ic, g_ic, d0 = nearest_on_curve(colour, g, curve, delta_c, delta_g)
     with np.errstate(invalid="ignore"):
         d_star = np.hypot((colour - c_ic) / sc, (g - g_ic) / sg)
-    passed = d_star < 1.0
+    passed = d_star < 1.0          # False for NaN (missing magnitudes or errors)
     a, b = sc / delta_c, sg / delta_g
     big = np.maximum(a, b)
     ambiguous = np.flatnonzero(~passed & np.isfinite(d0) & (d0 < big) & np.isfinite(big))
