@@ -164,7 +164,8 @@ class MethodsConfig:
     upmask_iterations: int = 50
     upmask_random_fields: int = 200
     upmask_alpha: float = 0.05
-    upmask_use_astrometry: bool = False
+    upmask_space: str = "astrometry"
+    upmask_g_max: float = 18.0
     upmask_max_outer: int = 10
     xd_components: int = 10
     xd_max_iter: int = 200
@@ -173,6 +174,8 @@ class MethodsConfig:
     xd_outlier_sigma: float = 10.0
     xd_bootstrap: int = 200
     xd_p_min: float = 0.9
+    xd_min_component_stars: float = 10.0
+    pr22_g_max: float = 0.0
     pr22_upmask_iterations: int = 100
     seed: int = 2022
     compare_threshold: float = 0.5
@@ -186,6 +189,21 @@ class SimConfig:
     g_limit: float = 21.0
     binary_fraction: float = 0.3
     demo_clusters: tuple[str, ...] = ()
+    profile: str = "king62"
+    king_concentration: float = 10.0
+    halo_fraction: float = 0.15
+    halo_scale: float = 4.0
+    field_density: float = 0.135
+    min_sigma_v_kms: float = 0.3
+    wobble_fraction: float = 0.3
+    use_parsec: bool = True
+    min_members: int = 5
+    max_cluster_stars: int = 2000000
+    cg20_g_max: float = 18.0
+    cg20_completeness: float = 0.9
+    cg20_contamination: float = 0.02
+    cg20_low_probability_fraction: float = 0.15
+    dr2_id_change_fraction: float = 0.05
 
 
 @dataclass(frozen=True)
