@@ -310,7 +310,8 @@ def _catalogue(cfg: Config, product: str) -> pd.DataFrame:
 
 def members_from_cone(cone: pd.DataFrame, cluster_name: str, model: DeepSetsClassifier | str,
                       cfg: Config, training_members: pd.DataFrame | None = None,
-                      isochrone: pd.DataFrame | None = None) -> pd.DataFrame:
+                      isochrone: pd.DataFrame | None = None, *, return_sets: bool = False
+                      ) -> pd.DataFrame | tuple[pd.DataFrame, Any]:
     """Membership probabilities for a user's Gaia DR3 cone around a catalogued cluster.
 
     Parameters
@@ -331,11 +332,13 @@ def members_from_cone(cone: pd.DataFrame, cluster_name: str, model: DeepSetsClas
         The cluster's isochrone (CMD columns, absolute magnitudes); default
         the ``isochrones`` stage product or the data source.
 
+    return_sets : bool
+        Also return the :class:`ocmembers.sets.ClusterSets` (for plots).
+
     Returns
     -------
     DataFrame
-        As a ``members/<cluster>.parquet`` table; ``attrs["sets"]`` holds the
-        :class:`ocmembers.sets.ClusterSets`.
+        As a ``members/<cluster>.parquet`` table (and the sets, see above).
     """
     from .sets import build_sets
     from .sources.columns import cluster_row
@@ -361,9 +364,7 @@ def members_from_cone(cone: pd.DataFrame, cluster_name: str, model: DeepSetsClas
             isochrone = get_source(cfg).isochrone(float(row["log_age"]))
     sets = build_sets(cone, training_members, row, isochrone, cfg)
     table = evaluate_sets(sets.candidates, sets.members, sets.params, sets.isochrone_curve, clf, cfg, name)
-    table.attrs["sets"] = sets
-    table.attrs["model_id"] = clf.model_id_
-    return table
+    return (table, sets) if return_sets else table
 
 
 # ---------------------------------------------------------------------------
@@ -401,12 +402,12 @@ def main(args, cfg: Config) -> None:
     cone = read_cone_file(args.cone)
     tm = read_cone_file(args.training_members) if args.training_members else None
     model = load_model(cfg)
-    table = members_from_cone(cone, args.cluster, model, cfg, training_members=tm)
-    name = str(table.attrs["sets"].params.name)
+    table, sets = members_from_cone(cone, args.cluster, model, cfg, training_members=tm,
+                                    return_sets=True)
+    name = str(sets.params.name)
     out = Path(args.output) if args.output else members_paths(cfg, name)[1]
     shas = {Path(args.cone).name: cache.sha256_file(args.cone)}
     meta = _meta(cfg, name, model, shas, table)
-    sets = table.attrs.pop("sets")
     if out.suffix == ".csv":
         with cache.atomic_path(out) as tmp:
             table.to_csv(tmp, index=False)
