@@ -35,11 +35,12 @@ Cluster parameters from the training members (:func:`cluster_parameters`)
   :math:`(\delta C/(3\sigma_C + x))^2 + (\delta G/(3\sigma_G + 8x))^2 = 1`
   (bisection on all pairs at once, after discarding points whose lower bound
   :math:`\max(|\delta C| - 3\sigma_C, (|\delta G| - 3\sigma_G)/8)` exceeds
-  the member's best upper bound); each member's minimum over the points is
-  its required scale, and :math:`\Delta_{C,90}` is the 90% order statistic
-  (:math:`\lceil 0.9 N\rceil`-th smallest). Using the curve's points (spaced
-  at most ``[isochrone] max_step_mag`` apart) instead of its segments can only
-  overestimate a member's scale, so at least 90% of the members pass. The
+  the member's best upper bound); each member's minimum over the points,
+  lowered by a second bisection onto the two segments joined to its best
+  point, is its required scale, and :math:`\Delta_{C,90}` is the 90% order
+  statistic (:math:`\lceil 0.9 N\rceil`-th smallest). A scale found this
+  way is always sufficient (a point of the curve lies in the ellipse), so at
+  least 90% of the members pass Eq. 5 with :math:`\Delta_{C,90}`. The
   authors instead step :math:`\Delta_C` by 0.005 from 0.1 until the pass
   fraction crosses 90%.
 
@@ -203,7 +204,7 @@ def required_isochrone_scale(colour: np.ndarray, g: np.ndarray, sigma_c: np.ndar
         hi = np.hypot(dc, dg / ratio)                       # f(hi) <= 0
         lo = np.maximum(0.0, np.maximum(dc - sc[rows, None], (dg - sg[rows, None]) / ratio))
         best_hi = hi.min(axis=1)
-        keep = lo < best_hi[:, None]
+        keep = lo <= best_hi[:, None]
         r_i, v_i = np.nonzero(keep)
         a_c, a_g = dc[r_i, v_i], dg[r_i, v_i]
         s_c, s_g = sc[rows][r_i], sg[rows][r_i]
@@ -225,7 +226,47 @@ def required_isochrone_scale(colour: np.ndarray, g: np.ndarray, sigma_c: np.ndar
         root = np.where(inside0, 0.0, b)
         best = np.full(rows.size, np.inf)
         np.minimum.at(best, r_i, root)
-        out[rows] = best
+        # The best vertex of each star, then the segments on either side of it.
+        order = np.lexsort((root, r_i))
+        first = order[np.r_[0, np.flatnonzero(np.diff(r_i[order])) + 1]]
+        vbest = np.full(rows.size, -1)
+        vbest[r_i[first]] = v_i[first]
+        out[rows] = _refine_on_segments(colour[rows], g[rows], sc[rows], sg[rows], best, vbest, curve,
+                                        ratio, n_iter)
+    return out
+
+
+def _refine_on_segments(colour: np.ndarray, g: np.ndarray, sc: np.ndarray, sg: np.ndarray,
+                        x_vertex: np.ndarray, vbest: np.ndarray, curve: IsochroneCurve, ratio: float,
+                        n_iter: int) -> np.ndarray:
+    """Lower each star's scale from its best vertex to the segments joined to that vertex (bisection)."""
+    from .features import _neighbours, _project
+    n = len(curve.g)
+    ok = (vbest >= 0) & (x_vertex > 0) & np.isfinite(x_vertex)
+    if not ok.any():
+        return x_vertex
+    i = np.flatnonzero(ok)
+    v = vbest[i]
+    b1, b2 = _neighbours(v, curve.connected, n)
+    pc, pg = curve.colour, curve.g
+
+    def passes(x: np.ndarray) -> np.ndarray:
+        a, b = sc[i] + x, sg[i] + ratio * x
+        with np.errstate(divide="ignore", invalid="ignore"):   # a zero-size ellipse passes nothing
+            px, py = colour[i] / a, g[i] / b
+            _, _, d1 = _project(px, py, pc[v] / a, pg[v] / b, pc[b1] / a, pg[b1] / b)
+            _, _, d2 = _project(px, py, pc[v] / a, pg[v] / b, pc[b2] / a, pg[b2] / b)
+            return np.minimum(d1, d2) < 1.0
+
+    lo, hi = np.zeros(i.size), x_vertex[i].copy()
+    inside0 = passes(lo)
+    for _ in range(n_iter):
+        mid = 0.5 * (lo + hi)
+        p = passes(mid)
+        hi = np.where(p, mid, hi)
+        lo = np.where(p, lo, mid)
+    out = x_vertex.copy()
+    out[i] = np.where(inside0, 0.0, hi)
     return out
 
 
