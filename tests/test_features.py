@@ -100,7 +100,9 @@ def test_curve_distance_any_shape_and_nan():
     c = np.array([[0.5, np.nan], [1.0, 0.7]])
     g = np.array([[12.0, 13.0], [np.nan, 15.0]])
     f_c, f_g = isochrone_separation(c, g, curve, 0.2, 1.6)
-    assert f_c.shape == (4,) and np.isnan(f_c[1]) and np.isnan(f_g[2]) and np.isfinite(f_c[[0, 3]]).all()
+    assert f_c.shape == (2, 2) and np.isnan(f_c[0, 1]) and np.isnan(f_g[1, 0]) and np.isfinite(f_c[[0, 1], [0, 1]]).all()
+    flat = isochrone_separation(c.ravel(), g.ravel(), curve, 0.2, 1.6)
+    np.testing.assert_array_equal(flat[0], f_c.ravel())
     with pytest.raises(ValueError):
         nearest_on_curve(np.array([1.0]), np.array([1.0]), curve, 0.0, 1.0)
 

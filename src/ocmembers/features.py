@@ -246,9 +246,15 @@ def nearest_on_curve(colour: np.ndarray, g: np.ndarray, curve: IsochroneCurve, s
 
 def isochrone_separation(colour: np.ndarray, g: np.ndarray, curve: IsochroneCurve, delta_c: float,
                          delta_g: float) -> tuple[np.ndarray, np.ndarray]:
-    """:math:`(f_C, f_G) = (C - C_{ic}, G - G_{ic})` of Eq. 17 (mag), for flat arrays of any length."""
+    """:math:`(f_C, f_G) = (C - C_{ic}, G - G_{ic})` of Eq. 17 (mag).
+
+    ``colour`` and ``g`` are arrays of any (equal) shape, e.g. (candidates,
+    samples) in the Monte Carlo stage; the results have that shape.
+    """
+    colour = np.asarray(colour, float)
+    g = np.asarray(g, float)
     c_ic, g_ic, _ = nearest_on_curve(colour, g, curve, delta_c, delta_g)
-    return np.asarray(colour, float).ravel() - c_ic, np.asarray(g, float).ravel() - g_ic
+    return colour - c_ic.reshape(colour.shape), g - g_ic.reshape(g.shape)
 
 
 def isochrone_condition(colour: np.ndarray, g: np.ndarray, colour_error: np.ndarray, g_error: np.ndarray,
