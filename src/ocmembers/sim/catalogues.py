@@ -1,0 +1,111 @@
+r"""Catalogue products of the simulated sky: CG20-like and T22-like member lists.
+
+CG20-like list (the training members, Sect. 2.2 of van Groeningen et al. 2023)
+-------------------------------------------------------------------------------
+Cantat-Gaudin et al. (2018, 2020) listed members with :math:`G < 18` from
+UPMASK on Gaia DR2. The simulated list takes the true members of the cone
+brighter than ``[sim] cg20_g_max`` (measured G) and keeps each with
+probability :math:`c\,(1 - 0.5\,s)`, :math:`s = 1/(1+e^{-(G-17)/0.4})`
+(:math:`c` = ``cg20_completeness``: completeness falls towards the faint
+limit as UPMASK's does), dropping half of those with ``ruwe > 1.4``; a
+fraction ``cg20_contamination`` of field stars of similar astrometry (within
+3 member dispersions) is added. Probabilities are 1 except for
+``cg20_low_probability_fraction`` of the list, drawn in [0.7, 1) and chosen
+preferentially among the outer members. Each entry carries a Gaia DR2-like id
+``source_id_dr2`` (equal to the DR3 id except for
+``dr2_id_change_fraction`` of them, as for real DR2 -> DR3 id changes) and
+DR2-epoch (J2015.5) positions, :math:`\alpha_{2015.5} = \alpha_{2016} -
+0.5\,\mu_{\alpha*}/\cos\delta`, so that the positional crossmatch
+(:func:`ocmembers.sources.positional.crossmatch_positional`) has real work to
+do. Astrometry and G get DR2-like noise (2 times the DR3 uncertainty).
+
+T22-like list (the comparison members, Sect. 4)
+------------------------------------------------
+HDBSCAN on (parallax, pmra, pmdec) of the :math:`G < 18` sources of the
+simulated cone, as Tarricq et al. (2022): computed by
+:func:`ocmembers.methods.hdbscan_t22.t22_members`, the same code that would
+run on a real cone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..config import Config
+from ..sources.columns import MEMBER_COLUMNS
+from .cluster import SimulatedCone, cluster_rng
+
+__all__ = ["cg20_like_members", "t22_like_members"]
+
+
+def cg20_like_members(sim: SimulatedCone, cluster: pd.Series, cfg: Config) -> pd.DataFrame:
+    """CG20-like member list of one simulated cone (module docstring).
+
+    Returns
+    -------
+    DataFrame
+        ``MEMBER_COLUMNS`` + ``source_id_dr2``; ``attrs`` hold nothing (the
+        true DR3 id of each entry is in :func:`cg20_truth`).
+    """
+    s = cfg.sim
+    rng = cluster_rng(cfg, sim.name, 7)[6]
+    cone, truth = sim.cone, sim.truth
+    g = cone["phot_g_mean_mag"].to_numpy(float)
+    bright = np.isfinite(g) & (g < s.cg20_g_max) & np.isfinite(cone["parallax"].to_numpy(float))
+    mem = bright & truth["is_member"].to_numpy(bool)
+    p_keep = s.cg20_completeness * (1 - 0.5 / (1 + np.exp(-(g - 17.0) / 0.4)))
+    ruwe = cone["ruwe"].to_numpy(float)
+    p_keep = np.where(ruwe > 1.4, 0.5 * p_keep, p_keep)
+    listed = mem & (rng.random(len(cone)) < np.nan_to_num(p_keep))
+    n_list = int(listed.sum())
+    # contamination: field stars close to the cluster in astrometry
+    d2 = (((cone["pmra"].to_numpy(float) - float(cluster["pmra"])) / float(cluster["pmra_std"])) ** 2
+          + ((cone["pmdec"].to_numpy(float) - float(cluster["pmdec"])) / float(cluster["pmdec_std"])) ** 2
+          + ((cone["parallax"].to_numpy(float) - float(cluster["parallax"])) / float(cluster["parallax_std"])) ** 2)
+    cand = np.flatnonzero(bright & ~truth["is_member"].to_numpy(bool) & (np.nan_to_num(d2, nan=np.inf) < 9.0))
+    n_con = min(int(round(s.cg20_contamination * n_list)), cand.size)
+    contam = rng.choice(cand, n_con, replace=False) if n_con else np.array([], dtype=int)
+    rows = np.sort(np.concatenate([np.flatnonzero(listed), contam]))
+    t = cone.iloc[rows]
+    n = rows.size
+    # DR2-like measurements at J2015.5
+    cosd = np.cos(np.deg2rad(t["dec"].to_numpy(float)))
+    pmra = t["pmra"].to_numpy(float) + 2.0 * t["pmra_error"].to_numpy(float) * rng.normal(0, 1, n)
+    pmdec = t["pmdec"].to_numpy(float) + 2.0 * t["pmdec_error"].to_numpy(float) * rng.normal(0, 1, n)
+    plx = t["parallax"].to_numpy(float) + 2.0 * t["parallax_error"].to_numpy(float) * rng.normal(0, 1, n)
+    dt = cfg.crossmatch.dr2_epoch - cfg.cone.epoch
+    ra = t["ra"].to_numpy(float) + dt * t["pmra"].to_numpy(float) / cosd / 3.6e6
+    dec = t["dec"].to_numpy(float) + dt * t["pmdec"].to_numpy(float) / 3.6e6
+    gmag = t["phot_g_mean_mag"].to_numpy(float) + rng.normal(0, 0.01, n)
+    # probabilities: mostly 1, a fraction in [0.7, 1), preferring the outer stars
+    r = truth["r_proj_pc"].to_numpy(float)[rows]
+    prob = np.ones(n)
+    n_low = int(round(s.cg20_low_probability_fraction * n))
+    if n_low:
+        w = r / r.sum() if r.sum() > 0 else None
+        low = rng.choice(n, n_low, replace=False, p=w)
+        prob[low] = np.round(rng.uniform(0.7, 0.99, n_low), 2)
+    sid = t["source_id"].to_numpy(np.int64).copy()
+    change = rng.random(n) < s.dr2_id_change_fraction
+    sid_dr2 = np.where(change, sid + rng.integers(1, 2 ** 20, n), sid).astype(np.int64)
+    out = pd.DataFrame({"cluster": sim.name, "ra": ra, "dec": dec, "pmra": pmra, "pmdec": pmdec,
+                        "parallax": plx, "phot_g_mean_mag": gmag, "probability": prob,
+                        "source_id_dr2": sid_dr2})
+    return out[list(MEMBER_COLUMNS) + ["source_id_dr2"]]
+
+
+def t22_like_members(sim: SimulatedCone, cluster: pd.Series, cfg: Config) -> pd.DataFrame:
+    """T22-like list: :func:`ocmembers.methods.hdbscan_t22.t22_members` on the simulated cone.
+
+    Returns ``MEMBER_COLUMNS`` + ``source_id`` for the sources with
+    probability > 0.
+    """
+    from ..methods.hdbscan_t22 import t22_members
+
+    res = t22_members(sim.cone, cluster, cfg)
+    res = res.loc[res["probability"].to_numpy(float) > 0, ["source_id", "probability"]]
+    cols = ["source_id", "ra", "dec", "pmra", "pmdec", "parallax", "phot_g_mean_mag"]
+    out = res.merge(sim.cone[cols], on="source_id", how="left")
+    out.insert(0, "cluster", sim.name)
+    return out[list(MEMBER_COLUMNS) + ["source_id"]].reset_index(drop=True)

@@ -1,0 +1,184 @@
+"""The simulated sky as a data source (``SOURCE=sim``).
+
+Every product the archive source gives, from :mod:`ocmembers.sim`: the cluster
+table (CG20 from ``<local_dir>/catalogues/cg20_table1.csv`` when present,
+else the few clusters embedded in ``ocmembers/data/sim_clusters.csv``), cones
+with the Eq. 1-2 cuts, CG20-like training members with DR2 ids and J2015.5
+positions, T22-like comparison members, isochrones; plus what no archive has,
+the truth (:meth:`SimSource.truth`).
+
+The clusters simulated are ``[sim] demo_clusters`` and ``CLUSTERS``
+(``[clusters] names``); with both empty, every cluster of the table. Each
+cone is simulated deterministically from ``([sim] seed, cluster name)`` and
+cached under ``<out_dir>/raw/sim/<cluster>.{cone,truth}.parquet`` with a
+manifest whose query records the seed, the configuration digest and the
+cluster parameters, so clusters can be simulated independently, in parallel
+and only once.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+from ..cache import is_valid, read_manifest, read_table, write_json, write_table
+from ..exceptions import OCMembersError, TableParseError
+from ..sim.catalogues import cg20_like_members, t22_like_members
+from ..sim.cluster import SimulatedCone, simulate_cone
+from ..sim.isochrones import cluster_isochrone
+from .base import DataSource
+from .columns import CLUSTER_COLUMNS, cluster_row, normalise_cluster_name
+from .positional import crossmatch_positional
+
+__all__ = ["SimSource", "embedded_cluster_table"]
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_TABLE = "sim_clusters.csv"
+
+
+def embedded_cluster_table() -> pd.DataFrame:
+    """The CG20 parameters shipped with ocmembers for runs without any data."""
+    with resources.as_file(resources.files("ocmembers").joinpath("data", EMBEDDED_TABLE)) as p:
+        table = pd.read_csv(p, comment="#")
+    missing = [c for c in CLUSTER_COLUMNS if c not in table.columns]
+    if missing:
+        raise TableParseError(f"{EMBEDDED_TABLE}: missing column(s) {', '.join(missing)}")
+    table["name"] = table["name"].astype(str).map(normalise_cluster_name)
+    return table[list(CLUSTER_COLUMNS)]
+
+
+class SimSource(DataSource):
+    """Products of the simulated sky (:mod:`ocmembers.sim`)."""
+
+    name = "sim"
+
+    def __init__(self, cfg) -> None:
+        super().__init__(cfg)
+        self._memo: dict[str, SimulatedCone] = {}
+        self._table: pd.DataFrame | None = None
+
+    # -- clusters -----------------------------------------------------------
+    def _cg20_file(self) -> Path | None:
+        p = self.cfg.local_dir / "catalogues" / "cg20_table1.csv"
+        return p if p.is_file() else None
+
+    def _full_table(self) -> pd.DataFrame:
+        if self._table is None:
+            path = self._cg20_file()
+            if path is not None:
+                from .local import read_cluster_table
+                self._table = read_cluster_table(path)
+            else:
+                self._table = embedded_cluster_table()
+        return self._table
+
+    def cluster_names(self) -> list[str]:
+        """The clusters this source simulates (module docstring)."""
+        names = list(dict.fromkeys([normalise_cluster_name(n) for n in
+                                    (*self.cfg.sim.demo_clusters, *self.cfg.clusters.names)]))
+        return names or self._full_table()["name"].astype(str).tolist()
+
+    def cluster_table(self) -> pd.DataFrame:
+        table = self._full_table()
+        rows = [cluster_row(table, n) for n in self.cluster_names()]
+        return pd.DataFrame(rows).reset_index(drop=True)
+
+    def _row(self, cluster: pd.Series | str) -> pd.Series:
+        if isinstance(cluster, str):
+            return cluster_row(self._full_table(), cluster)
+        return cluster
+
+    # -- simulation with a cache ----------------------------------------------
+    def _cache_paths(self, name: str) -> tuple[Path, Path]:
+        d = self.cfg.raw_dir / "sim"
+        return d / f"{name}.cone.parquet", d / f"{name}.truth.parquet"
+
+    def simulated(self, cluster: pd.Series | str) -> SimulatedCone:
+        """The simulated cone of ``cluster`` (memoised, and cached on disk under ``raw/sim``)."""
+        row = self._row(cluster)
+        name = str(row["name"])
+        if name in self._memo:
+            return self._memo[name]
+        query = self.cone_query(row)
+        cone_p, truth_p = self._cache_paths(name)
+        sim = None
+        if is_valid(cone_p) and is_valid(truth_p):
+            try:
+                if read_manifest(cone_p).get("query") == query and read_manifest(truth_p).get("query") == query:
+                    sim = SimulatedCone(name, read_table(cone_p), read_table(truth_p),
+                                        {"cached": str(cone_p)})
+            except OCMembersError:
+                sim = None
+        if sim is None:
+            sim = simulate_cone(row, self.cfg)
+            cone_p.parent.mkdir(parents=True, exist_ok=True)
+            write_table(sim.truth, truth_p, source=self.name, query=query)
+            write_table(sim.cone, cone_p, source=self.name, query=query)
+            write_json(sim.meta, cone_p.with_suffix(".meta.json"))
+        sim.cone.attrs["provenance"] = f"simulated: {query}"
+        self._memo[name] = sim
+        return sim
+
+    def truth(self, cluster: pd.Series | str) -> pd.DataFrame:
+        """The truth behind the cone of ``cluster``: one row per cone source (same order),
+        ``source_id, is_member, population, mass, q, dist_pc, parallax_true, ...``
+        (:data:`ocmembers.sim.cluster.TRUTH_COLUMNS`)."""
+        return self.simulated(cluster).truth
+
+    def _per_cluster(self, func, what: str) -> pd.DataFrame:
+        parts, failed = [], []
+        for name in self.cluster_names():
+            try:
+                row = cluster_row(self._full_table(), name)
+                parts.append(func(self.simulated(row), row, self.cfg))
+            except OCMembersError as exc:
+                log.warning("sim: no %s for %s: %s", what, name, exc)
+                failed.append(f"{name}: {exc}")
+        if not parts:
+            raise OCMembersError(f"sim: no cluster could be simulated for the {what}: " + "; ".join(failed))
+        return pd.concat(parts, ignore_index=True)
+
+    # -- catalogues -----------------------------------------------------------
+    def training_members(self) -> pd.DataFrame:
+        return self._per_cluster(cg20_like_members, "CG20-like members")
+
+    def comparison_members(self) -> pd.DataFrame:
+        return self._per_cluster(t22_like_members, "T22-like members")
+
+    def catalogue_query(self, product: str) -> str:
+        if product not in ("clusters", "train_members", "t22_members"):
+            raise OCMembersError(f"sim: unknown catalogue product {product!r}")
+        src = f"file:{self._cg20_file()}" if self._cg20_file() else f"embedded:{EMBEDDED_TABLE}"
+        return (f"sim {product}: seed={self.cfg.sim.seed} clusters={','.join(self.cluster_names())} "
+                f"table={src} config={self.cfg.digest('sim', 'cone', 'isochrone', 'crossmatch')[:16]}")
+
+    # -- cones ----------------------------------------------------------------
+    def cone(self, cluster: pd.Series) -> pd.DataFrame:
+        return self.simulated(cluster).cone.copy()
+
+    def cone_query(self, cluster: pd.Series) -> str:
+        from .. import __version__
+
+        params = ",".join(f"{k}={cluster[k]}" for k in CLUSTER_COLUMNS if k in cluster.index)
+        parsec = "parsec" if self.cfg.sim.use_parsec and (self.cfg.local_dir / "isochrones").is_dir() else "model"
+        return (f"sim cone: seed={self.cfg.sim.seed} {params} isochrones={parsec} "
+                f"config={self.cfg.digest('sim', 'cone', 'isochrone')[:16]} ocmembers={__version__}")
+
+    # -- DR2 -> DR3 -------------------------------------------------------------
+    def crossmatch(self, members: pd.DataFrame, cone: pd.DataFrame, cluster: pd.Series) -> pd.DataFrame:
+        return crossmatch_positional(members, cone, self.cfg)
+
+    # -- isochrones -------------------------------------------------------------
+    def isochrone(self, log_age: float) -> pd.DataFrame:
+        return cluster_isochrone(self.cfg.local_dir, float(log_age), self.cfg.isochrone.metallicity_z,
+                                 use_parsec=self.cfg.sim.use_parsec)
+
+    def isochrone_query(self, log_age: float) -> str:
+        iso = self.isochrone(log_age)
+        return f"sim isochrone logAge={float(log_age):.3f} Z={self.cfg.isochrone.metallicity_z}: " + \
+            str(iso.attrs.get("provenance", ""))
+
