@@ -288,8 +288,9 @@ def read_cone_file(path: str | Path) -> pd.DataFrame:
                 raise TableParseError(f"cone file {path}: unknown format {suffix!r} (use CSV, "
                                       "Parquet, VOTable, FITS or ECSV)")
             t = Table.read(path, format=fmt)
-            if hasattr(t, "filled"):
-                t = t.filled(np.nan) if t.has_masked_values else t
+            for c in t.colnames:          # masked floats -> NaN; masked ints stay nullable
+                if getattr(t[c], "mask", None) is not None and t[c].dtype.kind == "f":
+                    t[c] = t[c].filled(np.nan)
             df = t.to_pandas()
     except TableParseError:
         raise
