@@ -163,3 +163,42 @@ def test_same_seed_same_weights():
         assert torch.equal(v, b.network_.state_dict()[k])
     assert a.model_id_ == b.model_id_ != c.model_id_
     assert a.history_.equals(b.history_)
+
+
+def test_train_stage_split_outputs_and_resume(tmp_path):
+    import dataclasses
+    import json
+
+    import pandas as pd
+
+    from ocmembers import cache, load_config
+    from ocmembers import train as train_stage
+    from ocmembers.selection import ClusterParams
+
+    cfg = load_config(source="sim", output_dir=str(tmp_path), clusters="A,B,C,D")
+    cfg = cfg.replace(training={"max_epochs": 2, "learning_rate": 3e-3})
+    rng = np.random.default_rng(3)
+    cols = ["f_r", "f_pm", "f_plx", "f_c", "f_g"]
+    for i, name in enumerate("ABCD"):
+        c = _cluster(name, 15 if name != "D" else 8, 100, rng)       # D: too few for n_support = 10
+        d = cfg.out_dir / "sets" / name
+        for s, x in (("members", c.members), ("candidates", c.members), ("non_members", c.non_members)):
+            cache.write_table(pd.DataFrame(x, columns=cols), d / f"{s}.parquet", source="test", query=name)
+        params = {f.name: 1.0 + i for f in dataclasses.fields(ClusterParams)}
+        params.update(name=name, n_members=len(c.members))
+        cache.write_json({"params": params}, d / "params.json")
+    train, val = train_stage.training_split(cfg)          # no samples.json: CLUSTERS split 70/30
+    assert sorted(train + val) == list("ABCD") and len(val) == 1
+    path = train_stage.run(cfg)
+    paths = train_stage.model_paths(cfg)
+    assert path == paths["weights"] and all(p.is_file() for p in paths.values())
+    head = json.loads(paths["header"].read_text())
+    assert "D" in head["skipped_clusters"]
+    assert sorted(head["training_clusters"] + head["validation_clusters"]) == sorted(set("ABCD") - {"D"})
+    hist = pd.read_csv(paths["history"])
+    assert len(hist) == 2 and {"train_loss", "val_f1", "best"} <= set(hist.columns)
+    clf = DeepSetsClassifier.load(paths["weights"], cfg)
+    assert clf.model_id_ == head["model_id"]
+    # resumable, and a changed [training] makes the saved model stale
+    assert train_stage.run(cfg) is None
+    assert train_stage._up_to_date(cfg.replace(training={"patience": 3}), train, val) is False
