@@ -1,0 +1,76 @@
+"""HDBSCAN as Tarricq et al. (2022): ocmembers.methods.hdbscan_t22."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ocmembers.config import load_config
+from ocmembers.exceptions import MissingColumnsError
+from ocmembers.methods.base import MEMBER_TABLE_COLUMNS, MethodError, members, parameters_json
+from ocmembers.methods.hdbscan_t22 import t22_members
+from ocmembers.methods.synthetic import synthetic_cone
+
+
+@pytest.fixture(scope="module")
+def synth():
+    return synthetic_cone(1500, 150, seed=1, g_range=(10.0, 19.0))
+
+
+def test_recovers_separated_cluster(synth):
+    cone, truth, cluster = synth
+    res = t22_members(cone, cluster, load_config())
+    assert list(res.columns[:3]) == list(MEMBER_TABLE_COLUMNS)
+    assert len(res) == len(cone)
+    assert (res["source_id"].to_numpy() == cone["source_id"].to_numpy()).all()
+    sel = res["probability"].to_numpy() > 0
+    bright = cone["phot_g_mean_mag"].to_numpy() < 18
+    tp = (sel & truth).sum()
+    assert tp / sel.sum() > 0.9                      # precision
+    assert tp / (truth & bright).sum() > 0.9         # recall among the G < 18 stars it may use
+    assert not np.any(sel & ~bright)                 # T22: only G < 18
+    assert res.attrs["parameters"]["min_samples"] == 10
+    assert json.loads(parameters_json(res))["method"] == "hdbscan_t22"
+    assert set(members(res, 1e-9)["source_id"]) == set(cone["source_id"][sel])
+
+
+def test_picks_the_group_nearest_the_catalogue(synth):
+    """Two clumps: the catalogue values decide which one is the cluster."""
+    cone, truth, cluster = synth
+    rng = np.random.default_rng(5)
+    other = cone.loc[truth].copy()
+    other["pmra"] = rng.normal(-1.0, 0.1, len(other))
+    other["pmdec"] = rng.normal(6.0, 0.1, len(other))
+    other["source_id"] += 100000
+    both = pd.concat([cone, other], ignore_index=True)
+    res = t22_members(both, cluster, None)
+    sel = res["probability"].to_numpy() > 0
+    assert sel[: len(cone)][truth].mean() > 0.8
+    assert sel[len(cone):].mean() < 0.05
+
+
+def test_too_few_stars_is_a_clear_error(synth):
+    cone, _, cluster = synth
+    with pytest.raises(MethodError, match="too few"):
+        t22_members(cone.iloc[:15], cluster, None)
+
+
+def test_missing_columns(synth):
+    cone, _, cluster = synth
+    with pytest.raises(MissingColumnsError, match="pmdec"):
+        t22_members(cone.drop(columns="pmdec"), cluster, None)
+
+
+def test_no_group_gives_labelled_empty_result():
+    rng = np.random.default_rng(0)
+    n = 40
+    cone = pd.DataFrame({"source_id": np.arange(n), "parallax": rng.random(n), "pmra": rng.random(n),
+                         "pmdec": rng.random(n), "phot_g_mean_mag": np.full(n, 15.0)})
+    cluster = pd.Series({"name": "X", "parallax": 0.5, "pmra": 0.5, "pmdec": 0.5})
+    cfg = load_config().replace(methods={"hdbscan_min_cluster_size": 30})
+    res = t22_members(cone, cluster, cfg)
+    assert (res["probability"] == 0).all()
+    assert "no group" in res.attrs["empty_reason"]
