@@ -57,7 +57,6 @@ Fouesneau et al. 2022 (dustapprox); Fitzpatrick 1999, PASP 111, 63.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import io
 import logging
@@ -569,7 +568,3 @@ def run(cfg: Any) -> None:
     """Stage ``isochrones``: the isochrone of every cluster, ``isochrones/<cluster>.parquet``."""
     from .pipeline import cluster_names, for_each_cluster
     for_each_cluster(cfg, cluster_names(cfg), _isochrone_one, "isochrones")
-
-
-def _asdict(curve: IsochroneCurve) -> dict[str, Any]:  # pragma: no cover - debugging aid
-    return {f.name: getattr(curve, f.name) for f in dataclasses.fields(curve) if f.name != "_cache"}
