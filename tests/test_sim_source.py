@@ -1,0 +1,84 @@
+"""SimSource: the simulated sky behind the DataSource interface."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ocmembers.config import load_config
+from ocmembers.sim.isochrones import model_isochrone
+from ocmembers.sources import get_source
+from ocmembers.sources.columns import CLUSTER_COLUMNS, MEMBER_COLUMNS
+from ocmembers.sources.sim import SimSource, embedded_cluster_table
+
+
+@pytest.fixture(scope="module")
+def cfg(tmp_path_factory):
+    root = tmp_path_factory.mktemp("simsource")
+    return load_config(source="sim", local_dir=str(root / "nodata"), output_dir=str(root / "out"),
+                       clusters="NGC_2682").replace(sim={"demo_clusters": []})
+
+
+@pytest.fixture(scope="module")
+def source(cfg):
+    return get_source(cfg)
+
+
+def test_factory_and_table(source):
+    assert isinstance(source, SimSource)
+    table = source.cluster_table()
+    assert list(table.columns) == list(CLUSTER_COLUMNS)
+    assert table["name"].tolist() == ["NGC_2682"]
+
+
+def test_embedded_table_transcribes_cg20(shared_data):
+    from ocmembers.sources.local import read_cluster_table
+
+    cg20 = read_cluster_table(shared_data / "catalogues" / "cg20_table1.csv").set_index("name")
+    emb = embedded_cluster_table().set_index("name")
+    pd.testing.assert_frame_equal(emb, cg20.loc[emb.index, emb.columns], check_dtype=False)
+
+
+def test_cone_cached_on_disk(cfg, source):
+    row = source.cluster_table().iloc[0]
+    cone = source.cone(row)
+    assert (cfg.raw_dir / "sim" / "NGC_2682.cone.parquet").is_file()
+    fresh = SimSource(cfg)
+    again = fresh.cone(row)
+    assert fresh.simulated(row).meta.get("cached")
+    pd.testing.assert_frame_equal(again, cone)
+    assert len(fresh.truth(row)) == len(cone)
+
+
+def test_training_members_and_positional_crossmatch(cfg, source):
+    row = source.cluster_table().iloc[0]
+    members = source.training_members()
+    assert list(members.columns) == list(MEMBER_COLUMNS) + ["source_id_dr2"]
+    assert (members["phot_g_mean_mag"] < cfg.sim.cg20_g_max + 0.1).all()
+    assert (members["probability"] >= 0.7).all() and (members["probability"] == 1).mean() > 0.7
+    cone = source.cone(row)
+    truth = source.truth(row)
+    # some DR2 ids differ from the DR3 ones, so matching by equality would lose stars
+    assert 0 < (~members["source_id_dr2"].isin(cone["source_id"])).mean() < 0.15
+    xm = source.crossmatch(members, cone, row)
+    assert len(xm) >= 0.97 * len(members)
+    true_members = truth.loc[truth["is_member"], "source_id"]
+    # the listed stars are the cluster's, up to the stated contamination
+    frac_true = xm["source_id"].isin(true_members).mean()
+    assert frac_true == pytest.approx(1 - cfg.sim.cg20_contamination, abs=0.03)
+    # the DR2-epoch positions are 0.5 yr of proper motion away from the DR3 ones
+    assert np.median(xm["angular_distance"]) < 0.05
+
+
+def test_comparison_members_columns(source):
+    t22 = source.comparison_members()
+    assert list(t22.columns) == list(MEMBER_COLUMNS) + ["source_id"]
+
+
+def test_isochrone_is_the_one_drawn_from(source):
+    iso = source.isochrone(9.63)
+    ref = model_isochrone(9.63, 0.0)
+    np.testing.assert_allclose(iso["Gmag"].to_numpy(), ref["Gmag"].to_numpy())
+    assert "model_isochrone" in iso.attrs["provenance"]
+    assert "9.630" in source.isochrone_query(9.63)
