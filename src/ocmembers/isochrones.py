@@ -320,8 +320,8 @@ def isochrone_at(grids: pd.DataFrame, log_age: float, z: float) -> pd.DataFrame:
     first = at_age(z_lo)
     if z_hi == z_lo:
         result = first.copy()
-        how = "exact grid point" if len(steps) == 1 and "-" not in steps[0].split("logAge")[1] else \
-            "age interpolation by evolutionary phase"
+        exact_age = bracket[z_lo][0] == bracket[z_lo][1]
+        how = "exact grid point" if exact_age else "age interpolation by evolutionary phase"
     else:
         second = at_age(z_hi)
         w = (target_mh - mh_of[z_lo]) / (mh_of[z_hi] - mh_of[z_lo])
@@ -501,7 +501,7 @@ def shift_isochrone(iso: pd.DataFrame, dist_mod: float, a0: float, *, max_label:
     return curve
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class IsochroneCurve:
     """The isochrone curve in the CMD (colour = G - G_RP, G) for the distance computations.
 

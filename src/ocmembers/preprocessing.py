@@ -22,7 +22,10 @@ Steps (Sects. 2.3-2.4 of van Groeningen et al. 2023), all vectorised:
    uncorrected.) Two-parameter solutions (``astrometric_params_solved`` = 3)
    have no parallax and hence no zero point: ``zero_point`` is NaN and
    ``zero_point_flag = 2``; they are kept here and dropped by the ``sets`` stage,
-   which needs full astrometry.
+   which needs full astrometry. (A 5- or 6-parameter source lacking the
+   colour the recipe needs, ``nu_eff_used_in_astrometry`` or ``pseudocolour``,
+   gets the same flag and keeps its uncorrected parallax; this does not happen
+   in DR3.)
 
 3. **Photometric errors** from the DPAC uncertainty model (Riello et al. 2021;
    technical note GAIA-C5-TN-UB-JMC-031): a cubic B-spline :math:`s_b(m)` of
