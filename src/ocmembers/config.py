@@ -159,7 +159,7 @@ class MethodsConfig:
     hdbscan_g_max: float = 18.0
     hdbscan_min_cluster_size: int = 20
     hdbscan_min_samples: int = 10
-    hdbscan_selection: str = "leaf"
+    hdbscan_selection: str = "eom"
     upmask_stars_per_group: int = 25
     upmask_iterations: int = 50
     upmask_random_fields: int = 200
@@ -168,6 +168,7 @@ class MethodsConfig:
     upmask_g_max: float = 18.0
     upmask_max_outer: int = 10
     xd_components: int = 10
+    xd_components_select: str = "fixed"
     xd_max_iter: int = 200
     xd_tol: float = 1e-6
     xd_n_init: int = 1

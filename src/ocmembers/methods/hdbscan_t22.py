@@ -26,8 +26,13 @@ Implementation
 Parameters (``[methods]`` of ``config.toml``): ``hdbscan_min_cluster_size``,
 ``hdbscan_min_samples``, ``hdbscan_selection``, ``hdbscan_g_max``. The exact
 values of T22 could not be looked up offline (the paper text was not
-available); the defaults (20, 10, ``"leaf"``) are the choices explained in the
-report and in ``config.toml``.
+available); the defaults (20, 10, ``"eom"``) are explained in ``config.toml``.
+
+.. warning:: HDBSCAN needs a field population around the cluster. T22 ran it
+   on 50 pc fields *without* proper-motion or parallax cuts. On a cone cut
+   around the cluster in astrometry (Eqs. 1-2 of van Groeningen et al. 2023,
+   or the pre-cut M67 extract) the cluster can fill the whole sample; HDBSCAN
+   then finds no group and the result is a labelled empty table.
 
 References
 ----------
@@ -61,7 +66,7 @@ def _cluster_name(cluster: pd.Series | None) -> str:
 
 
 def hdbscan_members(x: np.ndarray, centre: np.ndarray, *, min_cluster_size: int,
-                    min_samples: int, selection: str = "leaf",
+                    min_samples: int, selection: str = "eom",
                     what: str = "cone") -> tuple[np.ndarray, np.ndarray, int]:
     """HDBSCAN on standard-scaled features; the group closest to ``centre``.
 
@@ -154,7 +159,10 @@ def t22_members(cone: pd.DataFrame, cluster: pd.Series, cfg: Any = None) -> pd.D
         what=f"cone of {name} (G < {mc.hdbscan_g_max})")
     params["wall_s"] = round(time.perf_counter() - t0, 3)
     if chosen < 0:
-        return empty_result(ids, METHOD, f"HDBSCAN found no group in the cone of {name}", params)
+        return empty_result(ids, METHOD, f"HDBSCAN found no group in the cone of {name} "
+                            f"({int(use.sum())} sources with G < {mc.hdbscan_g_max}); a cone dominated by "
+                            "the cluster has no field to contrast with (T22 used 50 pc fields "
+                            "without astrometric cuts)", params)
     prob = np.zeros(len(cone))
     prob[use] = prob_use
     labels = np.full(len(cone), -2, dtype=np.int64)  # -2: not used (faint / non-finite)

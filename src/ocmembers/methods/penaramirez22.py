@@ -56,7 +56,7 @@ from .upmask import UPMASK, features_for, magnitude_errors, sky_window, tangent_
 from .xdgmm import XDGMM, compact_component, covariance_from_gaia
 
 __all__ = [
-    "penaramirez22_members", "total_mass", "MassEstimate", "kroupa_integral",
+    "penaramirez22_members", "select_components_bic", "total_mass", "MassEstimate", "kroupa_integral",
     "completeness_magnitude", "king_number",
 ]
 
@@ -128,13 +128,20 @@ def penaramirez22_members(cone: pd.DataFrame, cluster: pd.Series, cfg: Any = Non
     params["n_after_cuts"] = int(ok.sum())
 
     # -- XDGMM in (pmra, pmdec, parallax), entropy choice, bootstrap membership
-    xd = XDGMM(n_components=mc.xd_components, max_iter=mc.xd_max_iter, tol=mc.xd_tol,
-               n_init=mc.xd_n_init, random_state=mc.seed)
     try:
-        xd.fit(x[ok], s[ok])
+        if mc.xd_components_select == "bic":
+            xd, bics = select_components_bic(x[ok], s[ok], range(2, mc.xd_components + 1), mc)
+            params["xd_bic"] = bics
+        elif mc.xd_components_select == "fixed":
+            xd = XDGMM(n_components=mc.xd_components, max_iter=mc.xd_max_iter, tol=mc.xd_tol,
+                       n_init=mc.xd_n_init, random_state=mc.seed).fit(x[ok], s[ok])
+        else:
+            raise MethodError(f"[methods] xd_components_select must be 'fixed' or 'bic', "
+                              f"got {mc.xd_components_select!r}")
         comp = compact_component(xd, int(ok.sum()), mc.xd_min_component_stars)
     except MethodError as exc:
         raise MethodError(f"cluster {name}: {exc}") from exc
+    params["xd_components_used"] = xd.n_components
     p_xd = np.zeros(n_all)
     p_xd[ok] = xd.bootstrap_membership(x[ok], s[ok], comp, mc.xd_bootstrap, seed=mc.seed)
     params.update({"xd_component": comp, "xd_converged": bool(xd.converged_), "xd_n_iter": xd.n_iter_,
@@ -164,6 +171,31 @@ def penaramirez22_members(cone: pd.DataFrame, cluster: pd.Series, cfg: Any = Non
     prob[sel] = up.fit_predict(feats[sel], ferr[sel], xy[sel], window=window)
     params["wall_s"] = round(time.perf_counter() - t0, 3)
     return member_table(ids, prob, METHOD, params, extra={"p_xd": p_xd})
+
+
+def select_components_bic(x: np.ndarray, s: np.ndarray, ks, mc: Any) -> tuple[XDGMM, dict[int, float]]:
+    r"""The XD mixture of lowest BIC over the component numbers ``ks``.
+
+    :math:`\mathrm{BIC} = -2\ln L + k_p \ln n` with
+    :math:`k_p = (K-1) + K d + K d(d+1)/2` free parameters. Not part of PR22
+    (who fix K = 10 for fields dominated by the background); for cones cut
+    around the cluster in astrometry, where ten Gaussians split the cluster.
+    """
+    n, d = x.shape
+    best, bics = None, {}
+    for k in ks:  # a handful of fits
+        try:
+            m = XDGMM(n_components=int(k), max_iter=mc.xd_max_iter, tol=mc.xd_tol,
+                      n_init=mc.xd_n_init, random_state=mc.seed).fit(x, s)
+        except MethodError:
+            continue
+        n_par = (k - 1) + k * d + k * d * (d + 1) // 2
+        bics[int(k)] = float(-2 * m.log_likelihood_ * n + n_par * np.log(n))
+        if best is None or bics[int(k)] < bics[best.n_components]:
+            best = m
+    if best is None:
+        raise MethodError(f"XDGMM: no fit succeeded for K in {list(ks)}")
+    return best, bics
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,421 @@
+"""Compare the membership methods on the same clusters (issue 6).
+
+``python -m ocmembers.methods.compare [--source sim|local|archive] [--clusters A,B]``
+(``make compare``) runs, on each cluster's (preprocessed) cone:
+
+* ``hdbscan_t22``  - HDBSCAN as Tarricq et al. (2022) (:mod:`.hdbscan_t22`);
+* ``upmask``       - UPMASK (Krone-Martins & Moitinho 2014; astrometric set-up of
+  Cantat-Gaudin et al. 2018) (:mod:`.upmask`);
+* ``xdgmm_upmask`` - XDGMM + UPMASK of Peña Ramírez et al. (2022) (:mod:`.penaramirez22`),
+  ten components as they did;
+* ``xdgmm_upmask_bic`` - the same with the number of components (2-10) chosen by BIC;
+* ``deep_sets``    - the Deep Sets model of van Groeningen et al. (2023)
+  (:func:`ocmembers.members.members_from_cone`), when a model is available;
+  otherwise its rows say why not.
+
+With ``SOURCE=sim`` the truth of the simulated sky gives precision, recall
+and F1 at ``p >= compare_threshold`` overall, by G bin (to G = 21) and by
+projected radius (pc, at the cluster distance), and the wall time per
+cluster and method. With a real source (``local``/``archive``) it reports
+member counts, the overlaps between the methods and the agreement with the
+T22 member list of the cluster.
+
+Products under ``<out_dir>/compare/``: ``metrics.csv`` (sim), ``timing.csv``,
+``summary.csv`` (real), ``probabilities_<cluster>.parquet`` (every method's
+probability per source) and the figures ``compare_<source>.png`` /
+``overlap_<cluster>.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..cache import atomic_path, write_json, write_table
+from ..config import Config, load_config
+from ..exceptions import OCMembersError
+from .base import MethodError
+
+__all__ = ["METHODS", "run_methods", "classification_metrics", "binned_metrics",
+           "overlap_summary", "compare_sim", "compare_real", "main"]
+
+log = logging.getLogger(__name__)
+
+
+def _hdbscan(cone, cluster, cfg):
+    from .hdbscan_t22 import t22_members
+    return t22_members(cone, cluster, cfg)
+
+
+def _upmask(cone, cluster, cfg):
+    from .upmask import upmask_members
+    return upmask_members(cone, cluster, cfg)
+
+
+def _xdgmm_upmask(cone, cluster, cfg):
+    from .penaramirez22 import penaramirez22_members
+    return penaramirez22_members(cone, cluster, cfg)
+
+
+def _xdgmm_upmask_bic(cone, cluster, cfg):
+    from .penaramirez22 import penaramirez22_members
+    res = penaramirez22_members(cone, cluster, cfg.replace(methods={"xd_components_select": "bic"}))
+    res["method"] = "xdgmm_upmask_bic"
+    res.attrs["method"] = "xdgmm_upmask_bic"
+    return res
+
+
+def _deep_sets(cone, cluster, cfg, model: str | None = None):
+    """Deep Sets probabilities for every cone source (0 for non-candidates)."""
+    try:
+        from ..members import members_from_cone
+    except ImportError as exc:  # the module is not there in this version
+        raise MethodError(f"Deep Sets is not built in this version ({exc})") from exc
+    table = members_from_cone(cone, str(cluster["name"]), model or cfg.membership.model, cfg)
+    ids = cone["source_id"].to_numpy(dtype=np.int64)
+    p = pd.Series(table["probability"].to_numpy(dtype=float),
+                  index=table["source_id"].to_numpy(dtype=np.int64))
+    p = p[~p.index.duplicated()]
+    from .base import member_table
+    return member_table(ids, p.reindex(ids).fillna(0.0).to_numpy(), "deep_sets", {"model": model})
+
+
+#: name -> function(cone, cluster, cfg) returning the common member table
+METHODS: dict[str, Callable[..., pd.DataFrame]] = {
+    "hdbscan_t22": _hdbscan,
+    "upmask": _upmask,
+    "xdgmm_upmask": _xdgmm_upmask,
+    "xdgmm_upmask_bic": _xdgmm_upmask_bic,
+    "deep_sets": _deep_sets,
+}
+
+
+def prepare_cone(cone: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The preprocessed cone (:func:`ocmembers.preprocessing.preprocess_cone`), or the raw one
+    when preprocessing is unavailable for this input (logged)."""
+    try:
+        from ..preprocessing import preprocess_cone
+    except ImportError:
+        log.warning("ocmembers.preprocessing is not available; the methods use the raw cone of %s", name)
+        return cone.reset_index(drop=True)
+    return preprocess_cone(cone, cluster=name)
+
+
+def run_methods(cone: pd.DataFrame, cluster: pd.Series, cfg: Config,
+                methods: list[str], deep_sets_model: str | None = None
+                ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Run ``methods`` on one cone.
+
+    Returns
+    -------
+    probabilities : DataFrame
+        ``source_id`` and one probability column per method that ran.
+    runs : list of dict
+        Per method: ``cluster, method, status ("ok" / "empty" / "error"), message, wall_s, n_members``.
+    """
+    name = str(cluster["name"])
+    probs = pd.DataFrame({"source_id": cone["source_id"].to_numpy(dtype=np.int64)})
+    runs = []
+    for m in methods:
+        func = METHODS[m]
+        t0 = time.perf_counter()
+        try:
+            res = func(cone, cluster, cfg, deep_sets_model) if m == "deep_sets" else func(cone, cluster, cfg)
+        except OCMembersError as exc:   # includes MethodError; clear, per method, never fatal
+            runs.append({"cluster": name, "method": m, "status": "error", "message": str(exc),
+                         "wall_s": time.perf_counter() - t0, "n_members": 0})
+            log.warning("cluster %s, method %s: %s", name, m, exc)
+            continue
+        wall = time.perf_counter() - t0
+        p = res["probability"].to_numpy(dtype=float)
+        probs[m] = p
+        status = "empty" if res.attrs.get("empty_reason") else "ok"
+        runs.append({"cluster": name, "method": m, "status": status,
+                     "message": res.attrs.get("empty_reason", ""), "wall_s": wall,
+                     "n_members": int((p >= cfg.methods.compare_threshold).sum())})
+    return probs, runs
+
+
+def classification_metrics(selected: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """Precision, recall and F1 of a boolean selection against the truth."""
+    tp = int(np.sum(selected & truth))
+    n_sel, n_true = int(selected.sum()), int(truth.sum())
+    precision = tp / n_sel if n_sel else np.nan
+    recall = tp / n_true if n_true else np.nan
+    f1 = 2 * tp / (n_sel + n_true) if (n_sel + n_true) else np.nan
+    return {"n_true": n_true, "n_selected": n_sel, "tp": tp,
+            "precision": precision, "recall": recall, "f1": f1}
+
+
+def binned_metrics(p: np.ndarray, truth: np.ndarray, values: np.ndarray, edges: np.ndarray,
+                   threshold: float) -> list[dict[str, float]]:
+    """:func:`classification_metrics` in bins of ``values`` (e.g. G, projected radius)."""
+    sel = p >= threshold
+    out = []
+    b = np.digitize(values, edges) - 1
+    for i in range(len(edges) - 1):  # a handful of bins
+        inb = b == i
+        out.append({"lo": float(edges[i]), "hi": float(edges[i + 1]),
+                    **classification_metrics(sel[inb], truth[inb])})
+    return out
+
+
+def projected_radius_pc(cone: pd.DataFrame, cluster: pd.Series) -> np.ndarray:
+    """Angular distance from the cluster centre times the cluster distance (pc)."""
+    ra, dec = np.radians(cone["ra"].to_numpy(float)), np.radians(cone["dec"].to_numpy(float))
+    ra0, dec0 = np.radians(float(cluster["ra"])), np.radians(float(cluster["dec"]))
+    cosang = np.sin(dec) * np.sin(dec0) + np.cos(dec) * np.cos(dec0) * np.cos(ra - ra0)
+    return np.arccos(np.clip(cosang, -1, 1)) * float(cluster["dist_pc"])
+
+
+def overlap_summary(probs: pd.DataFrame, threshold: float,
+                    reference: set[int] | None = None,
+                    reference_mask: np.ndarray | None = None) -> pd.DataFrame:
+    """Member counts per method, pairwise overlaps and agreement with a reference list.
+
+    Returns one row per method: ``n_members``, ``n_<other>`` (members shared with
+    each other method), and with a reference: ``n_reference_in_cone``,
+    ``n_in_reference``, ``recovered`` (fraction of the reference members in the
+    cone found), ``in_reference`` (fraction of the method's members that are in it).
+    ``reference_mask`` (bool per row) restricts ``in_reference`` to the sources the
+    reference could contain (T22: G < 18), reported as ``n_members_ref_range``
+    and ``in_reference_ref_range``.
+    """
+    methods = [c for c in probs.columns if c != "source_id"]
+    ids = probs["source_id"].to_numpy()
+    sets = {m: set(ids[probs[m].to_numpy() >= threshold].tolist()) for m in methods}
+    rows = []
+    ref_in = (reference & set(ids.tolist())) if reference is not None else None
+    for m in methods:
+        row: dict[str, Any] = {"method": m, "n_members": len(sets[m])}
+        for o in methods:
+            row[f"n_{o}"] = len(sets[m] & sets[o])
+        if ref_in is not None:
+            k = len(sets[m] & ref_in)
+            row.update({"n_reference_in_cone": len(ref_in), "n_in_reference": k,
+                        "recovered": k / len(ref_in) if ref_in else np.nan,
+                        "in_reference": k / len(sets[m]) if sets[m] else np.nan})
+            if reference_mask is not None:
+                inr = sets[m] & set(ids[np.asarray(reference_mask, bool)].tolist())
+                row.update({"n_members_ref_range": len(inr),
+                            "in_reference_ref_range": len(inr & ref_in) / len(inr) if inr else np.nan})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------
+def _out_dir(cfg: Config) -> Path:
+    d = cfg.out_dir / "compare"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def compare_sim(cfg: Config, names: list[str], methods: list[str],
+                deep_sets_model: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Precision/recall/F1 against the simulated truth (``SOURCE=sim``)."""
+    from ..sources import get_source
+
+    src = get_source(cfg)
+    if not hasattr(src, "truth"):
+        raise OCMembersError(f"source {cfg.source.name!r} has no truth; use --source sim")
+    table = src.cluster_table()
+    from ..sources.columns import cluster_row
+    mc = cfg.methods
+    metrics, timing = [], []
+    for name in names:
+        row = cluster_row(table, name)
+        raw = src.cone(row)
+        truth_t = src.truth(row)
+        is_mem = pd.Series(truth_t["is_member"].to_numpy(bool),
+                           index=truth_t["source_id"].to_numpy(np.int64))
+        cone = prepare_cone(raw, name)
+        truth = is_mem.reindex(cone["source_id"].to_numpy(np.int64)).fillna(False).to_numpy(bool)
+        probs, runs = run_methods(cone, row, cfg, methods, deep_sets_model)
+        timing += runs
+        write_table(probs, _out_dir(cfg) / f"probabilities_{name}.parquet", source=cfg.source.name,
+                    query=f"compare {','.join(methods)}")
+        g = cone["phot_g_mean_mag"].to_numpy(float)
+        r_pc = projected_radius_pc(cone, row)
+        for m in [c for c in probs.columns if c != "source_id"]:
+            p = probs[m].to_numpy(float)
+            sel = p >= mc.compare_threshold
+            metrics.append({"cluster": name, "method": m, "bin": "all", "lo": np.nan, "hi": np.nan,
+                            **classification_metrics(sel, truth)})
+            for kind, vals, edges in (("G", g, np.asarray(mc.compare_g_bins)),
+                                      ("r_pc", r_pc, np.asarray(mc.compare_radius_bins_pc))):
+                for b in binned_metrics(p, truth, vals, edges, mc.compare_threshold):
+                    metrics.append({"cluster": name, "method": m, "bin": kind, **b})
+    return pd.DataFrame(metrics), pd.DataFrame(timing)
+
+
+def compare_real(cfg: Config, names: list[str], methods: list[str],
+                 deep_sets_model: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Counts, overlaps and T22 agreement on real cones (``SOURCE=local`` or ``archive``)."""
+    from ..sources import get_source
+    from ..sources.columns import cluster_row
+
+    src = get_source(cfg)
+    table = src.cluster_table()
+    t22 = src.comparison_members()
+    summaries, timing = [], []
+    for name in names:
+        row = cluster_row(table, name)
+        cone = prepare_cone(src.cone(row), name)
+        probs, runs = run_methods(cone, row, cfg, methods, deep_sets_model)
+        timing += runs
+        write_table(probs, _out_dir(cfg) / f"probabilities_{name}.parquet", source=cfg.source.name,
+                    query=f"compare {','.join(methods)}")
+        ref = set(t22.loc[t22["cluster"] == name, "source_id"].astype("int64").tolist())
+        t22_range = cone["phot_g_mean_mag"].to_numpy(float) < cfg.methods.hdbscan_g_max   # T22: G < 18
+        s = overlap_summary(probs, cfg.methods.compare_threshold, ref if ref else None, t22_range)
+        s.insert(0, "cluster", name)
+        # T22 itself lists every HDBSCAN member (p > 0); report that reading too
+        if "hdbscan_t22" in probs.columns:
+            hp = probs[["source_id", "hdbscan_t22"]].rename(columns={"hdbscan_t22": "hdbscan_t22_p>0"})
+            hp["hdbscan_t22_p>0"] = (hp["hdbscan_t22_p>0"] > 0).astype(float)
+            s2 = overlap_summary(hp, 0.5, ref if ref else None, t22_range)
+            s2.insert(0, "cluster", name)
+            s = pd.concat([s, s2], ignore_index=True)
+        summaries.append(s)
+        _overlap_figure(probs, cfg.methods.compare_threshold, ref, name,
+                        _out_dir(cfg) / f"overlap_{name}.png")
+    return pd.concat(summaries, ignore_index=True), pd.DataFrame(timing)
+
+
+# ---------------------------------------------------------------------------
+def _overlap_figure(probs: pd.DataFrame, threshold: float, reference: set[int], name: str,
+                    path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    methods = [c for c in probs.columns if c != "source_id"]
+    ids = probs["source_id"].to_numpy()
+    sets = {m: set(ids[probs[m].to_numpy() >= threshold].tolist()) for m in methods}
+    ref_in = reference & set(ids.tolist()) if reference else set()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    nonempty = [m for m in methods if sets[m]]
+    try:
+        from matplotlib_venn import venn2, venn3
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)   # "Circle has zero area" for tiny sets
+            if len(nonempty) >= 3:
+                venn3([sets[m] for m in nonempty[:3]], set_labels=nonempty[:3], ax=axes[0])
+            elif len(nonempty) == 2:
+                venn2([sets[m] for m in nonempty], set_labels=nonempty, ax=axes[0])
+            else:
+                raise ImportError
+    except ImportError:
+        axes[0].bar(range(len(methods)), [len(sets[m]) for m in methods], tick_label=methods)
+        axes[0].tick_params(axis="x", rotation=20)
+    axes[0].set_title(f"{name}: members (p >= {threshold})")
+    if ref_in:
+        x = np.arange(len(methods))
+        rec = [len(sets[m] & ref_in) / len(ref_in) for m in methods]
+        pur = [len(sets[m] & ref_in) / max(len(sets[m]), 1) for m in methods]
+        axes[1].bar(x - 0.2, rec, 0.4, label="T22 members recovered")
+        axes[1].bar(x + 0.2, pur, 0.4, label="members in T22")
+        axes[1].set_xticks(x, methods, rotation=20)
+        axes[1].set_ylim(0, 1.05)
+        axes[1].legend(loc="lower right")
+        axes[1].set_title(f"agreement with T22 ({len(ref_in)} T22 members in the cone)")
+    else:
+        axes[1].set_axis_off()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+
+
+def _sim_figure(metrics: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for ax, kind, label in ((axes[0], "G", "G [mag]"), (axes[1], "r_pc", "projected radius [pc]")):
+        sub = metrics.loc[metrics["bin"] == kind]
+        for m, grp in sub.groupby("method", sort=False):
+            agg = grp.groupby(["lo", "hi"], as_index=False)[["tp", "n_selected", "n_true"]].sum()
+            f1 = 2 * agg["tp"] / (agg["n_selected"] + agg["n_true"]).replace(0, np.nan)
+            ax.step(agg["hi"], f1, where="pre", label=m)
+        ax.set_xlabel(label)
+    axes[0].set_ylabel("F1 (all clusters pooled)")
+    axes[0].set_ylim(0, 1.02)
+    axes[1].legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+
+
+def _write_csv(table: pd.DataFrame, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4g")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ocmembers.methods.compare", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config")
+    parser.add_argument("--source", choices=("archive", "local", "sim"))
+    parser.add_argument("--data-dir", help="the local source directory (DATA_DIR)")
+    parser.add_argument("--output-dir")
+    parser.add_argument("--clusters", help="names separated by commas (default: [clusters] names, "
+                        "else [sim] demo_clusters)")
+    parser.add_argument("--methods", default=",".join(METHODS),
+                        help=f"comma-separated subset of {','.join(METHODS)}")
+    parser.add_argument("--deep-sets-model", default=None, help="vg23, trained or a model.pt path")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a [methods] key, e.g. --set xd_components=4")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    cfg = load_config(args.config, source=args.source, output_dir=args.output_dir,
+                      local_dir=args.data_dir, clusters=args.clusters)
+    if args.set:
+        import tomllib
+        upd = {}
+        for kv in args.set:
+            k, _, v = kv.partition("=")
+            upd[k.strip()] = tomllib.loads(f"x = {v}")["x"]
+        cfg = cfg.replace(methods=upd)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        parser.error(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    names = list(cfg.clusters.names) or list(cfg.sim.demo_clusters)
+    out = _out_dir(cfg)
+    try:
+        if cfg.source.name == "sim":
+            metrics, timing = compare_sim(cfg, names, methods, args.deep_sets_model)
+            _write_csv(metrics, out / "metrics.csv")
+            _sim_figure(metrics, out / f"compare_{cfg.source.name}.png")
+            overall = metrics.loc[metrics["bin"] == "all"]
+            print(overall[["cluster", "method", "n_true", "n_selected", "precision", "recall", "f1"]]
+                  .to_string(index=False, float_format="%.3f"))
+        else:
+            summary, timing = compare_real(cfg, names, methods, args.deep_sets_model)
+            _write_csv(summary, out / "summary.csv")
+            print(summary.to_string(index=False, float_format="%.3f"))
+    except OCMembersError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    _write_csv(timing, out / "timing.csv")
+    print(timing[["cluster", "method", "status", "wall_s", "n_members", "message"]]
+          .to_string(index=False, float_format="%.2f"))
+    write_json({"methods": methods, "clusters": names, "config": cfg.to_dict()["methods"],
+                "source": cfg.source.name}, out / "compare.json")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
