@@ -140,3 +140,17 @@ def test_load_mismatch_errors(tmp_path):
     torch.save(DeepSetsNet(hidden=16).state_dict(), path)
     with pytest.raises(ModelMismatchError, match="do not fit"):
         DeepSetsClassifier.load(path)
+
+
+def test_forward_inference_equals_eval_forward():
+    torch.manual_seed(4)
+    net = DeepSetsNet()
+    x = torch.randn(50, 10, 13)
+    with torch.inference_mode():
+        ref = net.eval()(x)
+        fast = net.forward_inference(x)
+    torch.testing.assert_close(fast, ref, rtol=0, atol=1e-6)
+    net.train()
+    slow = net.forward_inference(x)          # autograd on: falls back to the eval-mode forward
+    torch.testing.assert_close(slow, ref)
+    assert net.training                      # mode restored

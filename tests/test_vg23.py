@@ -57,7 +57,9 @@ def test_published_weights_give_identical_outputs(authors):
         with torch.inference_mode():
             a = authors(x)
             b = ours.network_(x)
+            c = ours.network_.forward_inference(x)       # the path of the members stage
         torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(c, a, rtol=1e-6, atol=1e-6)
         assert torch.equal(a.argmax(1), b.argmax(1))
 
 

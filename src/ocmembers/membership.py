@@ -305,6 +305,7 @@ def membership_probabilities(candidates: pd.DataFrame, members: np.ndarray,
     if threads:
         torch.set_num_threads(int(threads))
     net.eval()
+    forward = getattr(net, "forward_inference", net)
     try:
         with torch.inference_mode():
             for start in range(0, src.shape[0], batch_size):
@@ -312,7 +313,7 @@ def membership_probabilities(candidates: pd.DataFrame, members: np.ndarray,
                 sup = pool[support[sl]]
                 left = torch.cat([src[sl], clus.expand(sup.shape[0], -1)], dim=1)
                 x = torch.cat([left[:, None, :].expand(-1, k_support, -1), sup], dim=2)
-                logits = net(x)
+                logits = forward(x)
                 member[sl] = logits[:, 1] > logits[:, 0]       # softmax(member) > 0.5
     finally:
         net.train(was_training)
