@@ -14,9 +14,9 @@
   otherwise its rows say why not.
 
 With ``SOURCE=sim`` the truth of the simulated sky gives precision, recall
-and F1 at ``p >= compare_threshold`` overall, by G bin (to G = 21) and by
-projected radius (pc, at the cluster distance), and the wall time per
-cluster and method. With a real source (``local``/``archive``) it reports
+and F1 at ``p >= compare_threshold`` overall, by true G bin (to G = 21) and
+by projected radius (pc), computed as :mod:`ocmembers.truthbench` does (the
+cone is the universe), and the wall time per cluster and method. With a real source (``local``/``archive``) it reports
 member counts, the overlaps between the methods and the agreement with the
 T22 member list of the cluster.
 
@@ -45,8 +45,7 @@ from ..config import Config, load_config
 from ..exceptions import OCMembersError
 from .base import MethodError
 
-__all__ = ["METHODS", "run_methods", "classification_metrics", "binned_metrics",
-           "overlap_summary", "compare_sim", "compare_real", "main"]
+__all__ = ["METHODS", "run_methods", "overlap_summary", "compare_sim", "compare_real", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -145,38 +144,6 @@ def run_methods(cone: pd.DataFrame, cluster: pd.Series, cfg: Config,
     return probs, runs
 
 
-def classification_metrics(selected: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    """Precision, recall and F1 of a boolean selection against the truth."""
-    tp = int(np.sum(selected & truth))
-    n_sel, n_true = int(selected.sum()), int(truth.sum())
-    precision = tp / n_sel if n_sel else np.nan
-    recall = tp / n_true if n_true else np.nan
-    f1 = 2 * tp / (n_sel + n_true) if (n_sel + n_true) else np.nan
-    return {"n_true": n_true, "n_selected": n_sel, "tp": tp,
-            "precision": precision, "recall": recall, "f1": f1}
-
-
-def binned_metrics(p: np.ndarray, truth: np.ndarray, values: np.ndarray, edges: np.ndarray,
-                   threshold: float) -> list[dict[str, float]]:
-    """:func:`classification_metrics` in bins of ``values`` (e.g. G, projected radius)."""
-    sel = p >= threshold
-    out = []
-    b = np.digitize(values, edges) - 1
-    for i in range(len(edges) - 1):  # a handful of bins
-        inb = b == i
-        out.append({"lo": float(edges[i]), "hi": float(edges[i + 1]),
-                    **classification_metrics(sel[inb], truth[inb])})
-    return out
-
-
-def projected_radius_pc(cone: pd.DataFrame, cluster: pd.Series) -> np.ndarray:
-    """Angular distance from the cluster centre times the cluster distance (pc)."""
-    ra, dec = np.radians(cone["ra"].to_numpy(float)), np.radians(cone["dec"].to_numpy(float))
-    ra0, dec0 = np.radians(float(cluster["ra"])), np.radians(float(cluster["dec"]))
-    cosang = np.sin(dec) * np.sin(dec0) + np.cos(dec) * np.cos(dec0) * np.cos(ra - ra0)
-    return np.arccos(np.clip(cosang, -1, 1)) * float(cluster["dist_pc"])
-
-
 def overlap_summary(probs: pd.DataFrame, threshold: float,
                     reference: set[int] | None = None,
                     reference_mask: np.ndarray | None = None) -> pd.DataFrame:
@@ -230,31 +197,25 @@ def compare_sim(cfg: Config, names: list[str], methods: list[str],
     table = src.cluster_table()
     from ..sources.columns import cluster_row
     mc = cfg.methods
+    from ..truthbench import benchmark_cluster
+
     metrics, timing = [], []
     for name in names:
         row = cluster_row(table, name)
         raw = src.cone(row)
         truth_t = src.truth(row)
-        is_mem = pd.Series(truth_t["is_member"].to_numpy(bool),
-                           index=truth_t["source_id"].to_numpy(np.int64))
         cone = prepare_cone(raw, name)
-        truth = is_mem.reindex(cone["source_id"].to_numpy(np.int64)).fillna(False).to_numpy(bool)
         probs, runs = run_methods(cone, row, cfg, methods, deep_sets_model)
         timing += runs
         write_table(probs, _out_dir(cfg) / f"probabilities_{name}.parquet", source=cfg.source.name,
                     query=f"compare {','.join(methods)}")
-        g = cone["phot_g_mean_mag"].to_numpy(float)
-        r_pc = projected_radius_pc(cone, row)
         for m in [c for c in probs.columns if c != "source_id"]:
-            p = probs[m].to_numpy(float)
-            sel = p >= mc.compare_threshold
-            metrics.append({"cluster": name, "method": m, "bin": "all", "lo": np.nan, "hi": np.nan,
-                            **classification_metrics(sel, truth)})
-            for kind, vals, edges in (("G", g, np.asarray(mc.compare_g_bins)),
-                                      ("r_pc", r_pc, np.asarray(mc.compare_radius_bins_pc))):
-                for b in binned_metrics(p, truth, vals, edges, mc.compare_threshold):
-                    metrics.append({"cluster": name, "method": m, "bin": kind, **b})
-    return pd.DataFrame(metrics), pd.DataFrame(timing)
+            # the universe is the simulated cone; sources the preprocessing dropped count as p = 0
+            metrics.append(benchmark_cluster(
+                probs[["source_id", m]].rename(columns={m: "probability"}), truth_t, cluster=name,
+                method=m, thresholds=(mc.compare_threshold,), g_edges=tuple(mc.compare_g_bins),
+                r_edges=tuple(mc.compare_radius_bins_pc)))
+    return (pd.concat(metrics, ignore_index=True) if metrics else pd.DataFrame()), pd.DataFrame(timing)
 
 
 def compare_real(cfg: Config, names: list[str], methods: list[str],
@@ -342,8 +303,8 @@ def _sim_figure(metrics: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    for ax, kind, label in ((axes[0], "G", "G [mag]"), (axes[1], "r_pc", "projected radius [pc]")):
-        sub = metrics.loc[metrics["bin"] == kind]
+    for ax, kind, label in ((axes[0], "g", "true G [mag]"), (axes[1], "r_pc", "projected radius [pc]")):
+        sub = metrics.loc[metrics["variable"] == kind]
         for m, grp in sub.groupby("method", sort=False):
             agg = grp.groupby(["lo", "hi"], as_index=False)[["tp", "n_selected", "n_true"]].sum()
             f1 = 2 * agg["tp"] / (agg["n_selected"] + agg["n_true"]).replace(0, np.nan)
@@ -399,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
             metrics, timing = compare_sim(cfg, names, methods, args.deep_sets_model)
             _write_csv(metrics, out / "metrics.csv")
             _sim_figure(metrics, out / f"compare_{cfg.source.name}.png")
-            overall = metrics.loc[metrics["bin"] == "all"]
+            overall = metrics.loc[metrics["variable"] == "all"]
             print(overall[["cluster", "method", "n_true", "n_selected", "precision", "recall", "f1"]]
                   .to_string(index=False, float_format="%.3f"))
         else:
