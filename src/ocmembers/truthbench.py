@@ -174,8 +174,9 @@ def _t22_members(cfg: Config, source, name: str) -> pd.DataFrame:
         from .cache import read_table
         t = read_table(path)
         return t.loc[t["cluster"] == name]
-    t = source.comparison_members()
-    return t.loc[t["cluster"] == name]
+    from .sim.catalogues import t22_like_members
+    row = source._row(name)
+    return t22_like_members(source.simulated(row), row, cfg)
 
 
 def run(cfg: Config) -> pd.DataFrame:

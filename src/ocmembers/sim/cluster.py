@@ -291,7 +291,7 @@ def simulate_cone(cluster: pd.Series, cfg: Config) -> SimulatedCone:
                        "pmdec": pmdec, "rv": rv, "g": ph["g"], "bp": ph["bp"], "rp": ph["rp"], "teff": ph["teff"],
                        "mass": mass, "q": q, "log_age": float(cluster["log_age"]),
                        "mh": float(np.log10(cfg.isochrone.metallicity_z / 0.0152)), "population": "cluster",
-                       "a0": float(cluster["a0"]), "is_member": True})
+                       "a0": float(cluster["a0"])})
     # --- field
     radius = _cone_radius_deg(cluster, cfg)
     l0, b0 = float(cluster["l"]), float(cluster["b"])
@@ -307,30 +307,45 @@ def simulate_cone(cluster: pd.Series, cfg: Config) -> SimulatedCone:
         return ((np.abs(plx - plx_c) <= plx_w + sig)
                 & (np.hypot(pmra - pmra_c, pmdec - pmdec_c) <= pm_r + 1.2 * sig))
 
-    fld = simulate_field(float(cluster["ra"]), float(cluster["dec"]), radius, r_field, g_limit=cfg.sim.g_limit,
-                         density=cfg.sim.field_density, binary_fraction=cfg.sim.binary_fraction,
-                         a0_scale=a0_scale, prefilter=field_prefilter)
-    fld["is_member"] = False
-    true = pd.concat([cl, fld], ignore_index=True)
-    # --- detection and measurement
-    det = r_obs.random(len(true)) < detection_probability(true["g"].to_numpy(float), cfg.sim.g_limit)
-    true = true.loc[det].reset_index(drop=True)
-    true["binary_wobble"] = (true["q"].to_numpy() > 0) & (r_obs.random(len(true)) < cfg.sim.wobble_fraction)
     scan = ScanLaw.draw(r_scan)
+
     def prefilter(plx: np.ndarray, pmra: np.ndarray, pmdec: np.ndarray) -> np.ndarray:
         # Eqs. 1-2 before the zero point (|zp| < ZP_MARGIN) and with 1e-3 mas/yr of slack
-        return ((np.abs(plx - float(cluster["parallax"])) <= plx_w)
-                & (np.hypot(pmra - float(cluster["pmra"]), pmdec - float(cluster["pmdec"])) <= pm_r + 1e-3))
+        return ((np.abs(plx - plx_c) <= plx_w) & (np.hypot(pmra - pmra_c, pmdec - pmdec_c) <= pm_r + 1e-3))
 
-    obs, zp, kept = observe(true, scan, r_obs, prefilter=prefilter)
-    obs["_row"] = kept
-    cut = apply_cone_cuts(obs, cluster, radius_pc=cfg.cone.radius_pc, n_sigma=cfg.cone.n_sigma)
-    rows = cut["_row"].to_numpy()
-    if rows.size == 0:
+    n_generated = [0]
+
+    def measure(true: pd.DataFrame) -> pd.DataFrame:
+        """Detection and the Gaia measurement of a batch of true stars; the cut rows are dropped."""
+        n_generated[0] += len(true)
+        det = r_obs.random(len(true)) < detection_probability(true["g"].to_numpy(float), cfg.sim.g_limit)
+        true = true.loc[det].reset_index(drop=True)
+        true["binary_wobble"] = (true["q"].to_numpy() > 0) & (r_obs.random(len(true)) < cfg.sim.wobble_fraction)
+        obs, zp, kept = observe(true, scan, r_obs, prefilter=prefilter)
+        t = true.iloc[kept].reset_index(drop=True).add_prefix("true_")
+        t["true_zero_point"] = zp
+        return pd.concat([obs.reset_index(drop=True), t], axis=1)
+
+    cl["is_member"] = True
+    parts = [measure(cl)]
+    fld = simulate_field(float(cluster["ra"]), float(cluster["dec"]), radius, r_field, g_limit=cfg.sim.g_limit,
+                         density=cfg.sim.field_density, binary_fraction=cfg.sim.binary_fraction,
+                         a0_scale=a0_scale, prefilter=field_prefilter,
+                         on_chunk=lambda part: measure(part.assign(is_member=False)))
+    n_field = n_generated[0] - len(cl)
+    parts.append(fld)
+    both = pd.concat([p for p in parts if len(p)], ignore_index=True)
+    # source ids were drawn per batch: make them unique across batches (collisions ~ 1e-6)
+    dup = both["source_id"].duplicated().to_numpy()
+    while dup.any():
+        both.loc[dup, "source_id"] = both.loc[dup, "source_id"].to_numpy() + 1
+        dup = both["source_id"].duplicated().to_numpy()
+    cut = apply_cone_cuts(both, cluster, radius_pc=cfg.cone.radius_pc, n_sigma=cfg.cone.n_sigma)
+    if len(cut) == 0:
         raise EmptyConeError(f"cluster {name}: no simulated source passes the cone cuts")
-    zp = zp[np.searchsorted(kept, rows)]
     cone = cut[list(GAIA_COLUMNS)]
-    t = true.iloc[rows].reset_index(drop=True)
+    t = cut[[c for c in cut.columns if c.startswith("true_")]].rename(columns=lambda c: c[5:])
+    zp = t["zero_point"].to_numpy(float)
     # projected distance from the centre at the cluster distance (pc)
     e0, _, _ = _cluster_frame(float(cluster["ra"]), float(cluster["dec"]))
     rr, dd = np.deg2rad(cone["ra"].to_numpy()), np.deg2rad(cone["dec"].to_numpy())
@@ -351,7 +366,7 @@ def simulate_cone(cluster: pd.Series, cfg: Config) -> SimulatedCone:
     cone = cone.iloc[order].reset_index(drop=True)
     truth = truth.iloc[order].reset_index(drop=True)
     meta = {"cluster": name, "seed": int(cfg.sim.seed), "n_cluster_stars": int(n),
-            "n_cluster_in_cone": int(truth["is_member"].sum()), "n_field_generated": int(len(fld)),
+            "n_cluster_in_cone": int(truth["is_member"].sum()), "n_field_generated": int(n_field),
             "sigma_v_kms": model.sigma_v_kms, "scale_pc": model.scale_pc, "m_low": model.m_low,
             "f_bright": model.f_bright, "a0_scale": a0_scale, "isochrone": iso.attrs.get("provenance", ""),
             "scan_law": {"n_obs_g": scan.n_obs_g, "ratio_pmra": scan.ratio_pmra, "ratio_pmdec": scan.ratio_pmdec}}

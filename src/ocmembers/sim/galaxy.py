@@ -124,7 +124,20 @@ POPULATIONS: tuple[Population, ...] = _all_populations()
 # ---------------------------------------------------------------------------
 def _unit_icrs(ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
     ra, dec = np.deg2rad(ra_deg), np.deg2rad(dec_deg)
-    return np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)])
+    cd = np.cos(dec)
+    return np.stack([cd * np.cos(ra), cd * np.sin(ra), np.sin(dec)])
+
+
+def _radec(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.rad2deg(np.arctan2(u[1], u[0])) % 360.0, np.rad2deg(np.arcsin(np.clip(u[2], -1, 1)))
+
+
+def _galactocentric_u(u: np.ndarray, d_pc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    a = ICRS_TO_GAL
+    x = (a[0, 0] * u[0] + a[0, 1] * u[1] + a[0, 2] * u[2]) * d_pc - R0_PC
+    y = (a[1, 0] * u[0] + a[1, 1] * u[1] + a[1, 2] * u[2]) * d_pc
+    z = (a[2, 0] * u[0] + a[2, 1] * u[1] + a[2, 2] * u[2]) * d_pc + Z_SUN_PC
+    return x, y, z
 
 
 def galactocentric(ra_deg: np.ndarray, dec_deg: np.ndarray, d_pc: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -140,55 +153,131 @@ def sun_velocity_icrs() -> np.ndarray:
     return ICRS_TO_GAL.T @ np.array([u, V_CIRC + v, w])
 
 
+def _pm_u(u: np.ndarray, d_pc: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(pmra, pmdec, rv)`` from unit vectors ``u`` (3, n) and velocities ``v`` (3, n), no trigonometry."""
+    cd = np.sqrt(u[0] ** 2 + u[1] ** 2)
+    k = K_PM * np.asarray(d_pc) / 1e3
+    va = (-u[1] * v[0] + u[0] * v[1]) / cd
+    vd = (-u[2] * (u[0] * v[0] + u[1] * v[1])) / cd + cd * v[2]
+    return va / k, vd / k, u[0] * v[0] + u[1] * v[1] + u[2] * v[2]
+
+
 def velocity_to_pm(ra_deg: np.ndarray, dec_deg: np.ndarray, d_pc: np.ndarray,
                    v_icrs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(pmra, pmdec, rv)`` (mas/yr, km/s) of heliocentric velocities ``v_icrs`` (3, n), in km/s."""
-    ra, dec = np.deg2rad(ra_deg), np.deg2rad(dec_deg)
-    e_a = np.stack([-np.sin(ra), np.cos(ra), np.zeros_like(ra)])
-    e_d = np.stack([-np.sin(dec) * np.cos(ra), -np.sin(dec) * np.sin(ra), np.cos(dec)])
-    r = _unit_icrs(ra_deg, dec_deg)
-    d_kpc = np.asarray(d_pc) / 1e3
-    return ((v_icrs * e_a).sum(0) / (K_PM * d_kpc), (v_icrs * e_d).sum(0) / (K_PM * d_kpc), (v_icrs * r).sum(0))
+    return _pm_u(_unit_icrs(ra_deg, dec_deg), d_pc, v_icrs)
+
+
+def _disc_velocity_u(u: np.ndarray, d_pc: np.ndarray, v_r: np.ndarray, v_rot: np.ndarray,
+                     v_z: np.ndarray) -> np.ndarray:
+    x, y, _ = _galactocentric_u(u, d_pc)
+    rr = np.hypot(x, y)
+    us, vs, ws = SUN_PECULIAR
+    vx = (v_r * x + v_rot * y) / rr - us
+    vy = (v_r * y - v_rot * x) / rr - (V_CIRC + vs)
+    vz = v_z - ws
+    a = ICRS_TO_GAL  # Galactic -> ICRS is the transpose
+    return np.stack([a[0, 0] * vx + a[1, 0] * vy + a[2, 0] * vz,
+                     a[0, 1] * vx + a[1, 1] * vy + a[2, 1] * vz,
+                     a[0, 2] * vx + a[1, 2] * vy + a[2, 2] * vz])
 
 
 def disc_velocity_icrs(ra_deg: np.ndarray, dec_deg: np.ndarray, d_pc: np.ndarray,
                        v_r: np.ndarray, v_rot: np.ndarray, v_z: np.ndarray) -> np.ndarray:
-    """Heliocentric velocity (3, n) on ICRS axes of stars with Galactocentric cylindrical velocities."""
-    x, y, _ = galactocentric(ra_deg, dec_deg, d_pc)
-    rr = np.hypot(x, y)
-    e_r = np.stack([x / rr, y / rr, np.zeros_like(rr)])
-    e_rot = np.stack([y / rr, -x / rr, np.zeros_like(rr)])
-    v_gal = v_r * e_r + v_rot * e_rot + v_z * np.stack([np.zeros_like(rr), np.zeros_like(rr), np.ones_like(rr)])
-    u, v, w = SUN_PECULIAR
-    v_gal = v_gal - np.array([u, V_CIRC + v, w])[:, None]
-    return ICRS_TO_GAL.T @ v_gal
+    """Heliocentric velocity (3, n) on ICRS axes of stars with Galactocentric cylindrical velocities
+    (``v_r`` outwards, ``v_rot`` along the rotation, ``v_z`` to the north Galactic pole)."""
+    return _disc_velocity_u(_unit_icrs(ra_deg, dec_deg), d_pc, v_r, v_rot, v_z)
+
+
+def _cone_unit(ra0: float, dec0: float, radius_deg: float, n: int, rng: np.random.Generator) -> np.ndarray:
+    cos_r = np.cos(np.deg2rad(radius_deg))
+    c = rng.uniform(cos_r, 1.0, n)
+    s = np.sqrt(1 - c ** 2)
+    phi = rng.uniform(0, 2 * np.pi, n)
+    ra, dec = np.deg2rad(ra0), np.deg2rad(dec0)
+    e0 = np.array([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)])
+    ea = np.array([-np.sin(ra), np.cos(ra), 0.0])
+    ed = np.array([-np.sin(dec) * np.cos(ra), -np.sin(dec) * np.sin(ra), np.cos(dec)])
+    a, b = s * np.cos(phi), s * np.sin(phi)
+    return e0[:, None] * c + ea[:, None] * a + ed[:, None] * b
 
 
 def cone_directions(ra0: float, dec0: float, radius_deg: float, n: int,
                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """``n`` directions uniform on the sphere inside a cone."""
-    cos_r = np.cos(np.deg2rad(radius_deg))
-    c = rng.uniform(cos_r, 1.0, n)
-    s = np.sqrt(1 - c ** 2)
-    phi = rng.uniform(0, 2 * np.pi, n)
-    local = np.stack([c, s * np.cos(phi), s * np.sin(phi)])  # x towards the centre
-    ra, dec = np.deg2rad(ra0), np.deg2rad(dec0)
-    e0 = np.array([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)])
-    ea = np.array([-np.sin(ra), np.cos(ra), 0.0])
-    ed = np.array([-np.sin(dec) * np.cos(ra), -np.sin(dec) * np.sin(ra), np.cos(dec)])
-    v = e0[:, None] * local[0] + ea[:, None] * local[1] + ed[:, None] * local[2]
-    return np.rad2deg(np.arctan2(v[1], v[0])) % 360.0, np.rad2deg(np.arcsin(np.clip(v[2], -1, 1)))
+    return _radec(_cone_unit(ra0, dec0, radius_deg, n, rng))
 
 
 # ---------------------------------------------------------------------------
 # the field
+# ---------------------------------------------------------------------------
+def _complete(pop: Population, k: np.ndarray, edges: np.ndarray, d_mid: np.ndarray, a0_mid: np.ndarray,
+              m_min: np.ndarray, m_max: float, iso: pd.DataFrame, rng: np.random.Generator, *, ra0: float,
+              dec0: float, radius_deg: float, rho_max: np.ndarray, g_limit: float, binary_fraction: float,
+              l0: float, b0: float, a0_scale: float, prefilter) -> pd.DataFrame | None:
+    """Stars of distance bins ``k`` of one population: positions, masses, photometry, kinematics."""
+    mini = iso["Mini"].to_numpy()
+    g_abs = iso["Gmag"].to_numpy()
+    n = k.size
+    d = (edges[k] ** 3 + rng.random(n) * (edges[k + 1] ** 3 - edges[k] ** 3)) ** (1 / 3)
+    u = _cone_unit(ra0, dec0, radius_deg, n, rng)
+    x, y, z = _galactocentric_u(u, d)
+    keep = rng.random(n) * rho_max[k] < pop.density(np.hypot(x, y), z)
+    d, u, k = d[keep], u[:, keep], k[keep]
+    n = d.size
+    mass = sample_kroupa(n, rng, m_min[k], m_max)
+    q = draw_mass_ratios(n, binary_fraction, rng)
+    s_u, s_v, s_w = pop.sigma_uvw
+    v_r = rng.normal(0, s_u, n)
+    v_rot = V_CIRC - pop.v_asym + rng.normal(0, s_v, n)
+    v_z = rng.normal(0, s_w, n)
+    v = _disc_velocity_u(u, d, v_r, v_rot, v_z)
+    pmra, pmdec, rv = _pm_u(u, d, v)
+    if prefilter is not None:
+        # brightest the star can be: single-star G, binary +0.753 mag, A_G >= 0.5 A0
+        a0_lo = np.interp(d, d_mid, a0_mid)
+        g_bright = np.interp(mass, mini, g_abs) + 5 * np.log10(d / 10) + 0.5 * a0_lo - 0.76
+        sel = np.flatnonzero(prefilter(1000.0 / d, g_bright, pmra, pmdec))
+        d, mass, q, pmra, pmdec, rv = (a[sel] for a in (d, mass, q, pmra, pmdec, rv))
+        u = u[:, sel]
+    logte = np.interp(mass, mini, iso["logTe"].to_numpy())
+    mags = []
+    for col in ("Gmag", "G_BPmag", "G_RPmag"):
+        m1 = np.interp(mass, mini, iso[col].to_numpy())
+        m2 = np.where(q * mass >= mini[0], np.interp(q * mass, mini, iso[col].to_numpy()), np.inf)
+        mags.append(combine_magnitudes(m1, m2))
+    a0 = los_a0(d, l0, b0, scale=a0_scale)
+    teff = 10 ** logte
+    ag, abp, arp = gaia_extinction(teff, a0)
+    dm = 5 * np.log10(d / 10)
+    g, bp, rp = mags[0] + dm + ag, mags[1] + dm + abp, mags[2] + dm + arp
+    sel = np.flatnonzero(g < g_limit + 0.6)
+    if sel.size == 0:
+        return None
+    ra, dec = _radec(u[:, sel])
+    return pd.DataFrame({
+        "ra": ra, "dec": dec, "dist_pc": d[sel], "parallax": 1000.0 / d[sel],
+        "pmra": pmra[sel], "pmdec": pmdec[sel], "rv": rv[sel], "g": g[sel], "bp": bp[sel], "rp": rp[sel],
+        "teff": teff[sel], "mass": mass[sel], "q": q[sel], "log_age": pop.log_age, "mh": pop.mh,
+        "population": pop.name, "a0": a0[sel]})
+
+
+def _complete_empty() -> pd.DataFrame:
+    cols = ["ra", "dec", "dist_pc", "parallax", "pmra", "pmdec", "rv", "g", "bp", "rp", "teff", "mass", "q",
+            "log_age", "mh", "a0"]
+    out = pd.DataFrame({c: np.zeros(0) for c in cols})
+    out["population"] = pd.Series([], dtype=str)
+    return out
+
+
 # ---------------------------------------------------------------------------
 def simulate_field(ra0: float, dec0: float, radius_deg: float, rng: np.random.Generator, *,
                    g_limit: float = 21.0, density: float = 0.12, binary_fraction: float = 0.3,
                    a0_scale: float = 1.0, d_max_pc: float = 60000.0,
                    populations: tuple[Population, ...] = POPULATIONS,
                    prefilter: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
-                   ) -> pd.DataFrame:
+                   chunk: int = 400_000,
+                   on_chunk: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> pd.DataFrame:
     """True properties of the field stars in a cone, brighter than about ``g_limit + 0.6``.
 
     Parameters
@@ -209,6 +298,12 @@ def simulate_field(ra0: float, dec0: float, radius_deg: float, rng: np.random.Ge
         star's apparent G; stars it rejects are never completed. It must be
         conservative (keep every star whose *measured* astrometry could pass
         the cone cuts).
+    chunk : int
+        Stars completed at a time (bounds the memory).
+    on_chunk : callable, optional
+        Applied to each completed batch (e.g. the measurement and the cone
+        cuts); what it returns is concatenated instead, so that a wide cone
+        never holds all its field stars at once.
 
     Returns
     -------
@@ -250,48 +345,17 @@ def simulate_field(ra0: float, dec0: float, radius_deg: float, rng: np.random.Ge
         n = int(n_k.sum())
         if n == 0:
             continue
-        k = np.repeat(np.arange(d_mid.size), n_k)
-        d = (edges[k] ** 3 + rng.random(n) * (edges[k + 1] ** 3 - edges[k] ** 3)) ** (1 / 3)
-        ra, dec = cone_directions(ra0, dec0, radius_deg, n, rng)
-        x, y, z = galactocentric(ra, dec, d)
-        keep = rng.random(n) * rho_max[k] < pop.density(np.hypot(x, y), z)
-        d, ra, dec, k = d[keep], ra[keep], dec[keep], k[keep]
-        n = d.size
-        mass = sample_kroupa(n, rng, m_min[k], m_max)
-        q = draw_mass_ratios(n, binary_fraction, rng)
-        s_u, s_v, s_w = pop.sigma_uvw
-        v_r = rng.normal(0, s_u, n)
-        v_rot = V_CIRC - pop.v_asym + rng.normal(0, s_v, n)
-        v_z = rng.normal(0, s_w, n)
-        if prefilter is not None:
-            # brightest the star can be: single-star G, binary +0.753 mag, A_G >= 0.5 A0
-            a0_lo = np.interp(d, d_mid, a0_mid)
-            g_bright = np.interp(mass, mini, g_abs) + 5 * np.log10(d / 10) + 0.5 * a0_lo - 0.76
-            v = disc_velocity_icrs(ra, dec, d, v_r, v_rot, v_z)
-            pmra, pmdec, _ = velocity_to_pm(ra, dec, d, v)
-            sel = np.flatnonzero(prefilter(1000.0 / d, g_bright, pmra, pmdec))
-            d, ra, dec, mass, q, v_r, v_rot, v_z = (a[sel] for a in (d, ra, dec, mass, q, v_r, v_rot, v_z))
-        logte = np.interp(mass, mini, iso["logTe"].to_numpy())
-        mags = []
-        for col in ("Gmag", "G_BPmag", "G_RPmag"):
-            m1 = np.interp(mass, mini, iso[col].to_numpy())
-            m2 = np.where(q * mass >= mini[0], np.interp(q * mass, mini, iso[col].to_numpy()), np.inf)
-            mags.append(combine_magnitudes(m1, m2))
-        a0 = los_a0(d, float(l0[0]), float(b0[0]), scale=a0_scale)
-        teff = 10 ** logte
-        ag, abp, arp = gaia_extinction(teff, a0)
-        dm = 5 * np.log10(d / 10)
-        g, bp, rp = mags[0] + dm + ag, mags[1] + dm + abp, mags[2] + dm + arp
-        sel = np.flatnonzero(g < g_limit + 0.6)
-        if sel.size == 0:
-            continue
-        v = disc_velocity_icrs(ra[sel], dec[sel], d[sel], v_r[sel], v_rot[sel], v_z[sel])
-        pmra, pmdec, rv = velocity_to_pm(ra[sel], dec[sel], d[sel], v)
-        parts.append(pd.DataFrame({
-            "ra": ra[sel], "dec": dec[sel], "dist_pc": d[sel], "parallax": 1000.0 / d[sel],
-            "pmra": pmra, "pmdec": pmdec, "rv": rv, "g": g[sel], "bp": bp[sel], "rp": rp[sel],
-            "teff": teff[sel], "mass": mass[sel], "q": q[sel], "log_age": pop.log_age, "mh": pop.mh,
-            "population": pop.name, "a0": a0[sel]}))
+        k_all = np.repeat(np.arange(d_mid.size), n_k)
+        for start in range(0, n, chunk):
+            k = k_all[start:start + chunk]
+            part = _complete(pop, k, edges, d_mid, a0_mid, m_min, m_max, iso, rng, ra0=ra0, dec0=dec0,
+                             radius_deg=radius_deg, rho_max=rho_max, g_limit=g_limit,
+                             binary_fraction=binary_fraction, l0=float(l0[0]), b0=float(b0[0]),
+                             a0_scale=a0_scale, prefilter=prefilter)
+            if part is not None:
+                parts.append(on_chunk(part) if on_chunk is not None else part)
+    if on_chunk is not None and not parts:
+        return on_chunk(_complete_empty())
     if not parts:
         return pd.DataFrame(columns=["ra", "dec", "dist_pc", "parallax", "pmra", "pmdec", "rv", "g", "bp", "rp",
                                      "teff", "mass", "q", "log_age", "mh", "population", "a0"])
