@@ -57,7 +57,7 @@ from .xdgmm import XDGMM, compact_component, covariance_from_gaia
 
 __all__ = [
     "penaramirez22_members", "select_components_bic", "total_mass", "MassEstimate", "kroupa_integral",
-    "completeness_magnitude", "king_number",
+    "completeness_magnitude", "king_number", "total_mass_from_members", "A_G_OVER_A0",
 ]
 
 METHOD = "xdgmm_upmask"
@@ -225,20 +225,30 @@ def kroupa_integral(a: float, b: float, moment: int = 0) -> float:
     return float(total)
 
 
-def completeness_magnitude(g: np.ndarray, weights: np.ndarray | None = None, bin_width: float = 0.5) -> float:
-    """Faintest magnitude up to which the counts per magnitude bin keep increasing.
+def completeness_magnitude(g: np.ndarray, weights: np.ndarray | None = None, bin_width: float = 0.5,
+                           drop: float = 0.5) -> float:
+    """Faintest magnitude before the counts per magnitude bin fall off (PR22, Sect. 4.2).
 
-    The turnover of the luminosity function: the upper edge of the bin with
-    the most (weighted) stars (PR22, Sect. 4.2).
+    PR22 take the faintest magnitude at which the counts per magnitude
+    interval do not deviate from an increasing distribution. Counts of a
+    cluster-dominated sample need not increase (an old cluster's luminosity
+    function turns over well above the survey limit), so the deviation is
+    taken as a *fall*: scanning from bright to faint, the completeness limit
+    is the lower edge of the first bin holding fewer than ``drop`` times the
+    largest count of the brighter bins (the bright end of a rising count
+    distribution never triggers it).
     """
     g = np.asarray(g, dtype=float)
+    g = g[np.isfinite(g)]
     if g.size == 0:
         raise MethodError("completeness_magnitude: no stars")
     edges = np.arange(np.floor(g.min()), np.ceil(g.max()) + bin_width, bin_width)
     if edges.size < 2:
         return float(g.max())
     counts, _ = np.histogram(g, bins=edges, weights=weights)
-    return float(edges[int(np.argmax(counts)) + 1])
+    running = np.maximum.accumulate(counts)
+    fall = np.flatnonzero(counts[1:] < drop * running[:-1]) + 1
+    return float(edges[fall[0]]) if fall.size else float(edges[-1])
 
 
 def king_number(r: np.ndarray, k: float, rc: float, rt: float) -> np.ndarray:
@@ -307,12 +317,17 @@ def _masses(g: np.ndarray, iso_mini: np.ndarray, iso_g: np.ndarray,
     order = np.argsort(iso_mini)
     m, gi = np.asarray(iso_mini, float)[order], np.asarray(iso_g, float)[order]
     # main sequence: G decreases with mass up to the turn-off (first local minimum of G)
-    inc = np.flatnonzero(np.diff(gi) >= 0)
+    inc = np.flatnonzero(np.diff(gi) > 0)
     to = int(inc[0]) if inc.size else gi.size - 1
     m_ms, g_ms = m[: to + 1], gi[: to + 1]
     m_to, g_to = float(m_ms[-1]), float(g_ms[-1])
     mass = np.interp(-g, -g_ms, m_ms)              # -G increases along the MS; clipped at both ends
     evolved = g < g_to
+    if colour is not None:
+        colour = np.asarray(colour, float)
+    mass[evolved] = m_to
+    if colour is not None and iso_colour is not None:
+        evolved &= np.isfinite(colour)             # no colour: keep the turn-off mass
     if np.any(evolved):
         if colour is not None and iso_colour is not None:
             from scipy.spatial import cKDTree
@@ -321,8 +336,6 @@ def _masses(g: np.ndarray, iso_mini: np.ndarray, iso_g: np.ndarray,
             tree = cKDTree(np.stack([ic, gi], axis=1))
             _, j = tree.query(np.stack([np.asarray(colour, float)[evolved], g[evolved]], axis=1))
             mass[evolved] = m[j]
-        else:
-            mass[evolved] = m_to
     return mass, m_to, g_to
 
 
@@ -400,3 +413,59 @@ def total_mass(r: np.ndarray, g: np.ndarray, probability: np.ndarray,
     return MassEstimate(total=tw, uncertainty=abs(tw - tu), total_unweighted=tu, observed=obs,
                         below_completeness=below, profile_factor=factor, g_complete=g_c, m_complete=m_c,
                         m_turnoff=m_to, r_core=rc, r_tidal=rt, n_members=int(r.size))
+
+
+#: A_G / A_0 used when only the cluster's A_0 (CG20 ``a0``) is known: the Gaia G
+#: extinction coefficient of a solar-type star (Riello et al. 2021, Table 3, first term).
+A_G_OVER_A0 = 0.9761 - 0.1704 * 0.8     # k_G at BP-RP ~ 0.8 (first-order term only)
+#: E(BP-RP) / A_0 = k_BP - k_RP at BP-RP ~ 0.8 (same table, first-order terms).
+E_BPRP_OVER_A0 = (1.1517 - 0.0871 * 0.8) - (0.6104 - 0.0170 * 0.8)
+
+
+def total_mass_from_members(members: pd.DataFrame, cone: pd.DataFrame, isochrone: pd.DataFrame,
+                            cluster: pd.Series, **kwargs: Any) -> MassEstimate:
+    """:func:`total_mass` for a member table (any method, Deep Sets included) and a CMD isochrone.
+
+    Parameters
+    ----------
+    members : DataFrame
+        ``source_id, probability`` (the common member table or a ``members/<cluster>.parquet``).
+    cone : DataFrame
+        The cone with ``source_id, ra, dec, phot_g_mean_mag`` (and BP/RP for colours).
+    isochrone : DataFrame
+        CMD columns ``Mini, Gmag`` (absolute), optionally ``G_BPmag, G_RPmag``.
+    cluster : Series
+        ``ra, dec, dist_pc, dist_mod, a0``; the isochrone is shifted by
+        ``dist_mod + A_G`` with ``A_G = A_G_OVER_A0 * a0``.
+    **kwargs
+        Passed to :func:`total_mass` (``g_complete``, ``p_min``, ``r_max`` ...).
+        Default ``g_complete``: the turnover of the counts of *all* cone
+        sources (the completeness of the data, PR22 Sect. 4.2), or the faintest
+        member when the list stops brighter (e.g. T22 at G = 18).
+    """
+    require_columns(members, ["source_id", "probability"], "member table (total mass)")
+    require_columns(isochrone, ["Mini", "Gmag"], "isochrone (total mass)")
+    p = members.groupby("source_id")["probability"].max()
+    ids = cone["source_id"].to_numpy(dtype=np.int64)
+    prob = p.reindex(ids).fillna(0.0).to_numpy(dtype=float)
+    ra, dec = np.radians(cone["ra"].to_numpy(float)), np.radians(cone["dec"].to_numpy(float))
+    ra0, dec0 = np.radians(float(cluster["ra"])), np.radians(float(cluster["dec"]))
+    cosang = np.sin(dec) * np.sin(dec0) + np.cos(dec) * np.cos(dec0) * np.cos(ra - ra0)
+    r_pc = np.arccos(np.clip(cosang, -1, 1)) * float(cluster["dist_pc"])
+    shift = float(cluster["dist_mod"]) + A_G_OVER_A0 * float(cluster.get("a0", 0.0) or 0.0)
+    colour = iso_colour = None
+    if {"G_BPmag", "G_RPmag"} <= set(isochrone.columns) and {"phot_bp_mean_mag", "phot_rp_mean_mag"} <= set(cone.columns):
+        colour = (cone["phot_bp_mean_mag"] - cone["phot_rp_mean_mag"]).to_numpy(float)
+        iso_colour = (isochrone["G_BPmag"] - isochrone["G_RPmag"]).to_numpy(float)
+        iso_colour = iso_colour + E_BPRP_OVER_A0 * float(cluster.get("a0", 0.0) or 0.0)
+    g = cone["phot_g_mean_mag"].to_numpy(float)
+    if kwargs.get("g_complete") is None:
+        p_min = kwargs.get("p_min", 0.5)
+        fin = np.isfinite(g)
+        sel = fin & (prob >= p_min)
+        if not sel.any():
+            raise MethodError(f"total mass of {cluster.get('name', '<cluster>')}: no member with p >= {p_min}")
+        kwargs["g_complete"] = min(completeness_magnitude(g[fin]), float(g[sel].max()))
+    return total_mass(r_pc, g, prob,
+                      isochrone["Mini"].to_numpy(float), isochrone["Gmag"].to_numpy(float) + shift,
+                      colour=colour, iso_colour=iso_colour, **kwargs)
