@@ -89,3 +89,24 @@ def test_completeness_magnitude_is_the_turnover():
     assert completeness_magnitude(g, bin_width=0.5) == pytest.approx(18.0, abs=0.51)
     with pytest.raises(MethodError, match="need at least 10"):
         total_mass(np.ones(3), np.ones(3), np.ones(3), np.array([0.1, 1.0]), np.array([20.0, 10.0]))
+
+
+def test_total_mass_from_members_shifts_the_isochrone():
+    import pandas as pd
+
+    from ocmembers.methods.penaramirez22 import A_G_OVER_A0, total_mass_from_members
+    rng = np.random.default_rng(5)
+    n = 800
+    iso = pd.DataFrame({"Mini": np.linspace(0.1, 1.5, 200)})
+    iso["Gmag"] = 12.0 - 5.0 * np.log10(iso["Mini"] / 0.1)          # absolute
+    m = rng.uniform(0.3, 1.4, n)
+    cluster = pd.Series({"name": "X", "ra": 50.0, "dec": 10.0, "dist_pc": 500.0, "dist_mod": 8.5, "a0": 0.3})
+    shift = 8.5 + A_G_OVER_A0 * 0.3
+    g = np.interp(m, iso["Mini"], iso["Gmag"]) + shift
+    off = rng.normal(0, 0.3, (2, n))
+    cone = pd.DataFrame({"source_id": np.arange(n), "ra": 50.0 + off[0] / np.cos(np.radians(10.0)),
+                         "dec": 10.0 + off[1], "phot_g_mean_mag": g})
+    members = pd.DataFrame({"source_id": np.arange(n), "probability": np.ones(n)})
+    est = total_mass_from_members(members, cone, iso, cluster, g_complete=float(g.max()) + 0.01)
+    # every member is brighter than the completeness limit: "observed" is the sum of the true masses
+    assert est.observed == pytest.approx(m.sum(), rel=1e-3)
