@@ -41,7 +41,7 @@ def test_run_methods_records_failures_without_stopping(tmp_path):
     assert (sel & truth).sum() / truth.sum() > 0.9
 
 
-def test_unknown_method_is_a_usage_error(capsys):
-    with pytest.raises(SystemExit):
-        compare.main(["--methods", "kmeans_magic"])
+def test_unknown_method_is_a_configuration_error(capsys, tmp_path):
+    from ocmembers.cli import main
+    assert main(["compare", "--output-dir", str(tmp_path), "--methods", "kmeans_magic"]) == 2
     assert "unknown method" in capsys.readouterr().err

@@ -41,11 +41,12 @@ import numpy as np
 import pandas as pd
 
 from ..cache import atomic_path, write_json, write_table
-from ..config import Config, load_config
+from ..config import Config
 from ..exceptions import OCMembersError
 from .base import MethodError
 
-__all__ = ["METHODS", "run_methods", "overlap_summary", "compare_sim", "compare_real", "main"]
+__all__ = ["METHODS", "run_methods", "overlap_summary", "compare_sim", "compare_real",
+           "configure_parser", "main", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -324,59 +325,67 @@ def _write_csv(table: pd.DataFrame, path: Path) -> None:
         table.to_csv(tmp, index=False, float_format="%.4g")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ocmembers.methods.compare", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config")
-    parser.add_argument("--source", choices=("archive", "local", "sim"))
-    parser.add_argument("--data-dir", help="the local source directory (DATA_DIR)")
-    parser.add_argument("--output-dir")
-    parser.add_argument("--clusters", help="names separated by commas (default: [clusters] names, "
-                        "else [sim] demo_clusters)")
-    parser.add_argument("--methods", default=",".join(METHODS),
-                        help=f"comma-separated subset of {','.join(METHODS)}")
-    parser.add_argument("--deep-sets-model", default=None, help="vg23, trained or a model.pt path")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a [methods] key, e.g. --set xd_components=4")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    cfg = load_config(args.config, source=args.source, output_dir=args.output_dir,
-                      local_dir=args.data_dir, clusters=args.clusters)
-    if args.set:
-        import tomllib
-        upd = {}
-        for kv in args.set:
-            k, _, v = kv.partition("=")
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Options of ``ocmembers compare`` / ``python -m ocmembers.methods.compare``."""
+    g = parser.add_argument_group("compare")
+    g.add_argument("--methods", default=",".join(METHODS),
+                   help=f"comma-separated subset of {','.join(METHODS)}")
+    g.add_argument("--deep-sets-model", default=None, help="vg23, trained or a model.pt path")
+    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a [methods] key, e.g. --set xd_components=4")
+
+
+def _apply_sets(cfg: Config, sets: list[str]) -> Config:
+    import tomllib
+
+    from ..exceptions import ConfigError
+    upd = {}
+    for kv in sets:
+        k, sep, v = kv.partition("=")
+        if not sep:
+            raise ConfigError(f"--set expects KEY=VALUE, got {kv!r}")
+        try:
             upd[k.strip()] = tomllib.loads(f"x = {v}")["x"]
-        cfg = cfg.replace(methods=upd)
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+        except tomllib.TOMLDecodeError:
+            upd[k.strip()] = v
+    return cfg.replace(methods=upd) if upd else cfg
+
+
+def main(args: argparse.Namespace, cfg: Config) -> None:
+    """Run the comparison (``ocmembers compare``); errors are raised as :class:`OCMembersError`."""
+    from ..exceptions import ConfigError
+
+    cfg = _apply_sets(cfg, list(getattr(args, "set", []) or []))
+    methods = [m.strip() for m in str(getattr(args, "methods", ",".join(METHODS))).split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
-        parser.error(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+        raise ConfigError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    model = getattr(args, "deep_sets_model", None)
     names = list(cfg.clusters.names) or list(cfg.sim.demo_clusters)
     out = _out_dir(cfg)
-    try:
-        if cfg.source.name == "sim":
-            metrics, timing = compare_sim(cfg, names, methods, args.deep_sets_model)
-            _write_csv(metrics, out / "metrics.csv")
-            _sim_figure(metrics, out / f"compare_{cfg.source.name}.png")
-            overall = metrics.loc[metrics["variable"] == "all"]
-            print(overall[["cluster", "method", "n_true", "n_selected", "precision", "recall", "f1"]]
-                  .to_string(index=False, float_format="%.3f"))
-        else:
-            summary, timing = compare_real(cfg, names, methods, args.deep_sets_model)
-            _write_csv(summary, out / "summary.csv")
-            print(summary.to_string(index=False, float_format="%.3f"))
-    except OCMembersError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    if cfg.source.name == "sim":
+        metrics, timing = compare_sim(cfg, names, methods, model)
+        _write_csv(metrics, out / "metrics.csv")
+        _sim_figure(metrics, out / f"compare_{cfg.source.name}.png")
+        overall = metrics.loc[metrics["variable"] == "all"]
+        print(overall[["cluster", "method", "n_true", "n_selected", "precision", "recall", "f1"]]
+              .to_string(index=False, float_format="%.3f"))
+    else:
+        summary, timing = compare_real(cfg, names, methods, model)
+        _write_csv(summary, out / "summary.csv")
+        print(summary.to_string(index=False, float_format="%.3f"))
     _write_csv(timing, out / "timing.csv")
     print(timing[["cluster", "method", "status", "wall_s", "n_members", "message"]]
           .to_string(index=False, float_format="%.2f"))
     write_json({"methods": methods, "clusters": names, "config": cfg.to_dict()["methods"],
                 "source": cfg.source.name}, out / "compare.json")
-    return 0
+
+
+def run(cfg: Config) -> None:
+    """All methods with the configured settings."""
+    main(argparse.Namespace(methods=",".join(METHODS), deep_sets_model=None, set=[]), cfg)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from ..cli import main as _cli_main
+    raise SystemExit(_cli_main(["compare", *sys.argv[1:]]))
