@@ -14,7 +14,7 @@ MFLOP per set evaluation).
 
 Usage::
 
-    python benchmarks/bench_membership.py [--samples 100] [--sizes 1427 10000] [--threads 0] [--batch 16384]
+    python benchmarks/bench_membership.py [--samples 100] [--sizes 1427 10000] [--threads 0] [--batch N]
 """
 
 from __future__ import annotations
@@ -86,15 +86,17 @@ def run_case(n: int, n_samples: int, threads: int, batch: int) -> dict:
     tracemalloc.start()
     t: dict[str, float] = {}
     t0 = time.perf_counter()
+    cpu0 = time.process_time()
     p = membership_probabilities(df, members, np.array([0.5, 8.5, 1.0]), clf, fn, n_samples=n_samples,
                                  seed=2023, threads=threads or None, timings=t,
                                  batch_size=batch)
     wall = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
     _, peak_py = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     n_sets = n * n_samples
-    return {"n": n, "n_samples": n_samples, "model": which, "wall_s": wall, **t,
+    return {"n": n, "n_samples": n_samples, "model": which, "wall_s": wall, "cpu_s": cpu, **t,
             "samples_per_s": n_sets / wall, "network_gflops": n_sets * flops_per_set() / t["network"] / 1e9,
             "peak_numpy_mb": peak_py / 2 ** 20, "peak_rss_mb": rss / 1024, "rss_before_mb": rss0 / 1024,
             "mean_p": float(np.nanmean(p)), "threads": torch.get_num_threads() if not threads else threads}
@@ -121,9 +123,13 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=100)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1427, 10000])
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    ap.add_argument("--batch", type=int, default=16384, help="sets per network call")
+    ap.add_argument("--batch", type=int, default=None,
+                    help="sets per network call (default: [membership] batch_size)")
     ap.add_argument("--case", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.batch is None:
+        from ocmembers import load_config
+        args.batch = load_config().membership.batch_size
     if args.case is not None:
         print(json.dumps(run_case(args.case, args.samples, args.threads, args.batch)))
         return
@@ -135,19 +141,19 @@ def main() -> None:
         rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
     rates = matmul_rate(args.threads)
     from ocmembers.model import flops_per_set
-    print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__}, {rows[0]['threads']} torch thread(s), "
+    print(f"load average {os.getloadavg()[0]:.1f}; machine: {os.cpu_count()} CPUs, torch {torch.__version__}, {rows[0]['threads']} torch thread(s), "
           f"{args.batch} sets per network call; "
           f"model: {rows[0]['model']}; {flops_per_set() / 1e6:.3f} MFLOP per set evaluation")
     print("matmul rate (float32): " + ", ".join(f"{k}: {v:.1f} GFLOP/s" for k, v in rates.items()))
     hdr = (f"{'candidates':>10} {'samples':>8} {'sampling+features s':>20} {'support sets s':>15} "
-           f"{'network s':>10} {'total s':>8} {'samples/s':>10} {'net GFLOP/s':>11} {'of GEMM':>8} "
+           f"{'network s':>10} {'total s':>8} {'CPU s':>7} {'samples/s':>10} {'net GFLOP/s':>11} {'of GEMM':>8} "
            f"{'peak NumPy MB':>13} {'peak RSS MB':>11}")
     print(hdr)
     print("-" * len(hdr))
     peak = max(rates.values())
     for r in rows:
         print(f"{r['n']:>10} {r['n'] * r['n_samples']:>8} {r['sampling_features']:>20.2f} "
-              f"{r['support_sets']:>15.2f} {r['network']:>10.2f} {r['wall_s']:>8.2f} "
+              f"{r['support_sets']:>15.2f} {r['network']:>10.2f} {r['wall_s']:>8.2f} {r['cpu_s']:>7.1f} "
               f"{r['samples_per_s']:>10.0f} {r['network_gflops']:>11.1f} {r['network_gflops'] / peak:>8.0%} "
               f"{r['peak_numpy_mb']:>13.0f} {r['peak_rss_mb']:>11.0f}")
 

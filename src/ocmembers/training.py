@@ -106,9 +106,17 @@ class ClusterSets:
             if df is not None:
                 require_columns(df, SOURCE_FEATURES, f"{name}: {what}")
         f = list(SOURCE_FEATURES)
-        return cls(name, members[f].to_numpy(np.float64), non_members[f].to_numpy(np.float64),
+
+        def finite(df: pd.DataFrame, what: str) -> np.ndarray:
+            x = df[f].to_numpy(np.float64)
+            ok = np.isfinite(x).all(axis=1)
+            if not ok.all():
+                log.warning("%s: %d %s with non-finite features left out", name, (~ok).sum(), what)
+            return x[ok]
+
+        return cls(name, finite(members, "members"), finite(non_members, "non-members"),
                    np.asarray(cluster, dtype=np.float64),
-                   None if candidates is None else candidates[f].to_numpy(np.float64))
+                   None if candidates is None else finite(candidates, "candidates"))
 
 
 def sample_support(n_pool: int, n_sets: int, k: int, rng: np.random.Generator,
