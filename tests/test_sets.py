@@ -81,9 +81,13 @@ def test_too_few_members(m67):
 
 def test_stages_isochrones_and_sets(m67, tmp_path):
     from ocmembers import isochrones, sets
+    from ocmembers.pipeline import PipelineError
     from ocmembers.sources import get_source
     cfg = load_config(source="local", local_dir=str(m67["root"]), output_dir=str(tmp_path / "data"),
                       clusters=["NGC_2682"])
+    with pytest.raises(PipelineError, match="NGC_2682"):
+        sets.run(cfg)                        # nothing built yet: a clear failure, nothing written
+    assert not (cfg.out_dir / "sets" / "NGC_2682").exists()
     raw = cfg.raw_dir
     src = get_source(cfg)
     cone = src.cone(m67["row"])

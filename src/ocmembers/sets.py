@@ -57,7 +57,7 @@ from typing import Any
 import pandas as pd
 
 from . import cache
-from .exceptions import TooFewMembersError
+from .exceptions import OCMembersError, TooFewMembersError
 from .features import add_features
 from .isochrones import IsochroneCurve, shift_isochrone
 from .preprocessing import preprocess_cone
@@ -195,6 +195,10 @@ def _sets_one(cfg: Any, name: str) -> bool:
     inputs, outputs = _paths(cfg, name)
     if is_up_to_date(outputs, inputs):
         return False
+    stage_of = ("cones", "crossmatch", "catalogues", "catalogues", "isochrones")
+    missing = [f"{p} (stage {st})" for p, st in zip(inputs, stage_of) if not p.is_file()]
+    if missing:
+        raise OCMembersError(f"cluster {name}: input(s) missing: {'; '.join(missing)}; run those stages first")
     cone_p, xm_p, tm_p, cl_p, iso_p = inputs
     cone = cache.read_table(cone_p)
     clusters = cache.read_table(cl_p)
