@@ -58,9 +58,6 @@ def test_read_cmd_errors():
         read_cmd("Zini MH logAge Mini label\n0.01 0 9 1 1\n")
 
 
-ISO_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "isochrones"
-
-
 @pytest.mark.shared_data
 def test_read_every_shared_file(shared_data):
     files = sorted((shared_data / "isochrones").glob("*.dat"))
