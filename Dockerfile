@@ -23,7 +23,11 @@ ARG BASE_IMAGE=python:3.11.13-slim-bookworm@sha256:86adf8dbadc3d6e82ee5dd2c74bec
 FROM ${BASE_IMAGE} AS base
 # Debian packages of the image; scripts/build_image.sh reads this line to put
 # the same packages into the offline base.  Installed only if missing.
-ARG APT_PACKAGES="make latexmk texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-publishers texlive-fonts-recommended"
+# paper/ms.tex needs LaTeX base + recommended (graphicx, amsmath, booktabs,
+# hyperref, geometry).  The A&A class aa.cls is in no Debian package (not even
+# texlive-publishers; EDP Sciences distributes it): ms.tex falls back to
+# article, or uses an aa.cls placed in paper/.
+ARG APT_PACKAGES="make latexmk texlive-latex-base texlive-latex-recommended texlive-fonts-recommended"
 ENV DEBIAN_FRONTEND=noninteractive \
     LANG=C.UTF-8 \
     LC_ALL=C.UTF-8

@@ -24,6 +24,9 @@
 #                (default: https://download.pytorch.org/whl/cpu; set it empty
 #                when a torch==<pin>+cpu wheel is already reachable, e.g. via
 #                PIP_FIND_LINKS, to avoid touching that index)
+#   IMAGE_PYTHON the image's Python version the wheels must accept
+#                (default: 3.11.2, python3.11 of Debian bookworm)
+#   GLIBC_MINOR  newest manylinux_2_<N> tag accepted (default: 36, bookworm's glibc)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -32,6 +35,8 @@ EXTRAS=${EXTRAS:-test}
 NODEPS_EXTRAS=${NODEPS_EXTRAS-vg23}
 PYTHON=${PYTHON:-python3}
 TORCH_INDEX=${TORCH_INDEX-https://download.pytorch.org/whl/cpu}
+IMAGE_PYTHON=${IMAGE_PYTHON:-3.11.2}
+GLIBC_MINOR=${GLIBC_MINOR:-36}
 
 abi=$("$PYTHON" -c 'import platform, sys; print(sys.implementation.name, "%d.%d" % sys.version_info[:2], platform.system(), platform.machine())')
 if [ "$abi" != "cpython 3.11 Linux x86_64" ]; then
@@ -72,9 +77,23 @@ index_args=()
 if [ -n "$TORCH_INDEX" ]; then
     index_args=(--extra-index-url "$TORCH_INDEX")
 fi
-# `pip wheel` saves published wheels as they are and builds the few packages
-# published as source only (matplotlib-venn, connection_pool, ...) into wheels.
+# 1. `pip wheel` (resolving for this host's Python) saves published wheels as
+#    they are and builds the few packages published as source only
+#    (matplotlib-venn, connection_pool, ...) into pure-Python wheels.
 "$PYTHON" -m pip wheel --wheel-dir "$WHEELHOUSE" --find-links "$WHEELHOUSE" \
+    "${index_args[@]}" -r "$reqs"
+# 2. Resolve again for the image's exact interpreter (IMAGE_PYTHON; Debian
+#    bookworm has 3.11.2, and some releases need >= 3.11.5) and its platform,
+#    binary only, taking the wheels built in step 1 from the wheelhouse.
+#    pip does not imply older manylinux tags for --platform: list them all.
+platform_args=(--platform manylinux2014_x86_64 --platform manylinux2010_x86_64
+               --platform manylinux1_x86_64)
+for minor in $(seq 5 "$GLIBC_MINOR"); do
+    platform_args+=(--platform "manylinux_2_${minor}_x86_64")
+done
+"$PYTHON" -m pip download --dest "$WHEELHOUSE" --find-links "$WHEELHOUSE" \
+    --only-binary=:all: --implementation cp --abi cp311 \
+    --python-version "$IMAGE_PYTHON" "${platform_args[@]}" \
     "${index_args[@]}" -r "$reqs"
 if [ -s "$nodeps" ]; then
     "$PYTHON" -m pip wheel --no-deps --wheel-dir "$WHEELHOUSE" -r "$nodeps"
