@@ -160,7 +160,8 @@ def test_candidate_conditions_hand_cases():
     out = candidate_conditions(src, p, straight_curve(), CFG)
     assert list(out["pass_pm"]) == [True, False, True, True, True, True]
     assert list(out["pass_plx"]) == [True, True, True, False, True, True]
-    # 0.6 at G = 12 is 0.2 off in colour: the nearest point of the slanted curve
-    # in the (0.1, 0.8) metric is still > 1 away -> fails.
+    # Eq. 5 by hand: in units of (Delta_C, Delta_G) = (0.1, 0.8) the curve is the line
+    # x - 0.4 y + 2 = 0 and the star (C, 12) is at (10 C, 15): distance |10 C - 4| / sqrt(1.16).
+    # C = 0.45 -> 0.464 (pass), C = 0.4 -> 0 (pass), C = 0.6 -> 1.857 (fail).
     assert list(out["pass_iso"]) == [True, True, True, True, True, False]
     assert list(out["candidate"]) == [True, False, True, False, True, False]
