@@ -194,7 +194,7 @@ class SimConfig:
     king_concentration: float = 10.0
     halo_fraction: float = 0.15
     halo_scale: float = 4.0
-    field_density: float = 0.135
+    field_density: float = 0.14
     min_sigma_v_kms: float = 0.3
     wobble_fraction: float = 0.3
     use_parsec: bool = True

@@ -58,7 +58,7 @@ from ..exceptions import ConfigError, EmptyConeError, TooFewMembersError
 from ..sources.columns import GAIA_COLUMNS
 from .binaries import combine_magnitudes, draw_mass_ratios
 from .errors import ScanLaw, detection_probability, observe, parallax_error_median
-from .extinction import gaia_extinction, los_a0
+from .extinction import gaia_extinction
 from .galaxy import K_PM, disc_velocity_icrs, simulate_field, velocity_to_pm, V_CIRC
 from .imf import sample_kroupa
 from .isochrones import cluster_isochrone
@@ -295,8 +295,7 @@ def simulate_cone(cluster: pd.Series, cfg: Config) -> SimulatedCone:
     # --- field
     radius = _cone_radius_deg(cluster, cfg)
     l0, b0 = float(cluster["l"]), float(cluster["b"])
-    a0_model = float(los_a0(np.array([float(cluster["dist_pc"])]), l0, b0)[0])
-    a0_scale = float(np.clip(max(float(cluster["a0"]), 0.01) / max(a0_model, 1e-6), 0.1, 10.0))
+    a0_anchor = (float(cluster["dist_pc"]), float(cluster["a0"]))
     plx_c, pmra_c, pmdec_c = (float(cluster[k]) for k in ("parallax", "pmra", "pmdec"))
     pm_r = cfg.cone.n_sigma * np.sqrt((float(cluster["pmra_std"]) ** 2 + float(cluster["pmdec_std"]) ** 2) / 2)
     plx_w = cfg.cone.n_sigma * float(cluster["parallax_std"]) + ZP_MARGIN
@@ -330,7 +329,7 @@ def simulate_cone(cluster: pd.Series, cfg: Config) -> SimulatedCone:
     parts = [measure(cl)]
     fld = simulate_field(float(cluster["ra"]), float(cluster["dec"]), radius, r_field, g_limit=cfg.sim.g_limit,
                          density=cfg.sim.field_density, binary_fraction=cfg.sim.binary_fraction,
-                         a0_scale=a0_scale, prefilter=field_prefilter,
+                         a0_anchor=a0_anchor, prefilter=field_prefilter,
                          on_chunk=lambda part: measure(part.assign(is_member=False)))
     n_field = n_generated[0] - len(cl)
     parts.append(fld)
@@ -368,6 +367,6 @@ def simulate_cone(cluster: pd.Series, cfg: Config) -> SimulatedCone:
     meta = {"cluster": name, "seed": int(cfg.sim.seed), "n_cluster_stars": int(n),
             "n_cluster_in_cone": int(truth["is_member"].sum()), "n_field_generated": int(n_field),
             "sigma_v_kms": model.sigma_v_kms, "scale_pc": model.scale_pc, "m_low": model.m_low,
-            "f_bright": model.f_bright, "a0_scale": a0_scale, "isochrone": iso.attrs.get("provenance", ""),
+            "f_bright": model.f_bright,  "isochrone": iso.attrs.get("provenance", ""),
             "scan_law": {"n_obs_g": scan.n_obs_g, "ratio_pmra": scan.ratio_pmra, "ratio_pmdec": scan.ratio_pmdec}}
     return SimulatedCone(name=name, cone=cone, truth=truth, meta=meta)

@@ -13,11 +13,12 @@ Line of sight
 -------------
 Dust in an exponential disc,
 :math:`\rho_d \propto \exp(-(R - R_0)/h_{R,d} - |z|/h_{z,d})` with
-:math:`h_{R,d} = 3` kpc, :math:`h_{z,d} = 0.12` kpc and
+:math:`h_{R,d} = 3` kpc, :math:`h_{z,d} = 0.15` kpc and
 :math:`dA_0/ds = 1` mag/kpc at the Sun (Drimmel & Spergel 2001 order of
 magnitude), integrated numerically along the direction; for a simulated
-cluster the curve is rescaled so that :math:`A_0(d_{cl})` equals the CG20
-:math:`A_0` of the cluster (scale clipped to 0.1-10).
+cluster the curve in front of the cluster is rescaled so that
+:math:`A_0(d_{cl})` equals the CG20 :math:`A_0` of the cluster, and beyond
+it grows as the model.
 
 .. warning:: dustapprox models are solar-metallicity only.
 
@@ -38,7 +39,7 @@ import pandas as pd
 __all__ = ["gaia_extinction", "los_a0", "DUST_HR_KPC", "DUST_HZ_KPC", "DUST_A0_PER_KPC"]
 
 DUST_HR_KPC = 3.0
-DUST_HZ_KPC = 0.12
+DUST_HZ_KPC = 0.15
 DUST_A0_PER_KPC = 1.0
 MODEL_FILE = "gaia_kurucz_f99_a0_teff.ecsv"
 _PASSBANDS = ("GAIA_GAIA3.G", "GAIA_GAIA3.Gbp", "GAIA_GAIA3.Grp")
@@ -84,10 +85,16 @@ def gaia_extinction(teff: np.ndarray, a0: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def los_a0(d_pc: np.ndarray, l_deg: float, b_deg: float, *, r0_pc: float = 8200.0,
-           z_sun_pc: float = 20.8, scale: float = 1.0) -> np.ndarray:
-    """:math:`A_0` (mag) to distances ``d_pc`` in the direction ``(l, b)`` (module docstring)."""
+           z_sun_pc: float = 20.8, scale: float = 1.0,
+           anchor: tuple[float, float] | None = None) -> np.ndarray:
+    """:math:`A_0` (mag) to distances ``d_pc`` in the direction ``(l, b)`` (module docstring).
+
+    ``anchor = (d_a, A_a)``: the curve is rescaled in front of ``d_a`` so that
+    :math:`A_0(d_a) = A_a` (a cluster's catalogue extinction), and grows as
+    the model beyond it.
+    """
     d = np.asarray(d_pc, dtype=float)
-    dmax = max(float(np.nanmax(d)) if d.size else 1.0, 1.0)
+    dmax = max(float(np.nanmax(d)) if d.size else 1.0, 1.0, anchor[0] if anchor else 1.0)
     s = np.linspace(0.0, dmax, 2001)
     lr, br = np.deg2rad(l_deg), np.deg2rad(b_deg)
     x = r0_pc - s * np.cos(br) * np.cos(lr)
@@ -95,4 +102,10 @@ def los_a0(d_pc: np.ndarray, l_deg: float, b_deg: float, *, r0_pc: float = 8200.
     z = s * np.sin(br) + z_sun_pc
     rho = np.exp(-(np.hypot(x, y) - r0_pc) / (DUST_HR_KPC * 1e3) - np.abs(z) / (DUST_HZ_KPC * 1e3))
     cum = np.concatenate([[0.0], np.cumsum(0.5 * (rho[1:] + rho[:-1]) * np.diff(s))]) * DUST_A0_PER_KPC / 1e3
-    return scale * np.interp(d, s, cum)
+    model = np.interp(d, s, cum)
+    if anchor is None:
+        return scale * model
+    d_a, a_a = float(anchor[0]), float(anchor[1])
+    m_a = float(np.interp(d_a, s, cum))
+    front = model * (a_a / m_a) if m_a > 0 else a_a * d / max(d_a, 1e-9)
+    return np.where(d <= d_a, front, a_a + model - m_a)

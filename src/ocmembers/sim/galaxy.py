@@ -8,9 +8,10 @@ Density (stars formed per pc^3, masses 0.08-150 Msun, Kroupa IMF):
   :math:`\rho = \rho_0 w_i/(2 h_{z,i}) \exp(-(R-R_0)/h_R - |z|/h_{z,i})`,
   :math:`h_R = 2.6` kpc, :math:`h_z(\tau) = 60 + 240 (\tau/10\,{\rm Gyr})^{1/2}` pc,
   [M/H] from +0.05 (young) to -0.25 (10 Gyr);
-* thick disc, 10 Gyr, [M/H] = -0.6, :math:`h_R = 2.0` kpc,
-  :math:`h_z = 0.9` kpc, 10 per cent of the thin disc at the Sun (Juric
-  et al. 2008 find 12 per cent);
+* thick disc, 10 Gyr, [M/H] = -0.6, :math:`h_R = 3.0` kpc,
+  :math:`h_z = 0.9` kpc, 6 per cent of the thin disc in the midplane at the
+  Sun (Bland-Hawthorn & Gerhard 2016: :math:`4 \pm 2` per cent, :math:`h_R`
+  2-3.6 kpc in the literature; Juric et al. 2008: 12 per cent);
 * stellar halo, 12 Gyr, [M/H] = -1.5, :math:`\rho \propto (r_q/R_0)^{-2.8}`,
   :math:`r_q^2 = R^2 + (z/0.64)^2` (core 1 kpc), 0.5 per cent of the thin disc
   at the Sun (Juric et al. 2008 find 0.5 per cent; 0.2 fits the DR3 counts).
@@ -111,7 +112,7 @@ def _all_populations() -> tuple[Population, ...]:
     mid = np.array([p.weight / (2 * p.h_z_pc) for p in thin])
     thin = [Population(p.name, p.log_age, p.mh, float(m / mid.sum()), p.h_r_pc, p.h_z_pc, p.sigma_uvw, p.v_asym)
             for p, m in zip(thin, mid)]
-    thick = Population("thick", 10.0, -0.6, 0.10, 2000.0, 900.0, (67.0, 51.0, 42.0), 46.0)
+    thick = Population("thick", 10.0, -0.6, 0.06, 3000.0, 900.0, (67.0, 51.0, 42.0), 46.0)
     halo = Population("halo", 10.08, -1.5, 0.002, 1.0, 0.0, (131.0, 106.0, 85.0), V_CIRC)
     return tuple(thin) + (thick, halo)
 
@@ -214,7 +215,7 @@ def cone_directions(ra0: float, dec0: float, radius_deg: float, n: int,
 def _complete(pop: Population, k: np.ndarray, edges: np.ndarray, d_mid: np.ndarray, a0_mid: np.ndarray,
               m_min: np.ndarray, m_max: float, iso: pd.DataFrame, rng: np.random.Generator, *, ra0: float,
               dec0: float, radius_deg: float, rho_max: np.ndarray, g_limit: float, binary_fraction: float,
-              l0: float, b0: float, a0_scale: float, prefilter) -> pd.DataFrame | None:
+              l0: float, b0: float, a0_scale: float, a0_anchor, prefilter) -> pd.DataFrame | None:
     """Stars of distance bins ``k`` of one population: positions, masses, photometry, kinematics."""
     mini = iso["Mini"].to_numpy()
     g_abs = iso["Gmag"].to_numpy()
@@ -246,7 +247,7 @@ def _complete(pop: Population, k: np.ndarray, edges: np.ndarray, d_mid: np.ndarr
         m1 = np.interp(mass, mini, iso[col].to_numpy())
         m2 = np.where(q * mass >= mini[0], np.interp(q * mass, mini, iso[col].to_numpy()), np.inf)
         mags.append(combine_magnitudes(m1, m2))
-    a0 = los_a0(d, l0, b0, scale=a0_scale)
+    a0 = los_a0(d, l0, b0, scale=a0_scale, anchor=a0_anchor)
     teff = 10 ** logte
     ag, abp, arp = gaia_extinction(teff, a0)
     dm = 5 * np.log10(d / 10)
@@ -272,8 +273,9 @@ def _complete_empty() -> pd.DataFrame:
 
 # ---------------------------------------------------------------------------
 def simulate_field(ra0: float, dec0: float, radius_deg: float, rng: np.random.Generator, *,
-                   g_limit: float = 21.0, density: float = 0.12, binary_fraction: float = 0.3,
-                   a0_scale: float = 1.0, d_max_pc: float = 60000.0,
+                   g_limit: float = 21.0, density: float = 0.14, binary_fraction: float = 0.3,
+                   a0_scale: float = 1.0, a0_anchor: tuple[float, float] | None = None,
+                   d_max_pc: float = 60000.0,
                    populations: tuple[Population, ...] = POPULATIONS,
                    prefilter: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
                    chunk: int = 400_000,
@@ -292,6 +294,8 @@ def simulate_field(ra0: float, dec0: float, radius_deg: float, rng: np.random.Ge
     binary_fraction : float
     a0_scale : float
         Factor on the extinction curve of :func:`ocmembers.sim.extinction.los_a0`.
+    a0_anchor : (float, float), optional
+        ``(distance_pc, A0)`` the extinction curve passes through (a cluster).
     prefilter : callable, optional
         ``prefilter(parallax_true, g_bright, pmra_true, pmdec_true) -> mask``,
         called before the photometry with a lower bound ``g_bright`` on each
@@ -318,7 +322,7 @@ def simulate_field(ra0: float, dec0: float, radius_deg: float, rng: np.random.Ge
     edges = np.geomspace(2.0, d_max_pc, 801)
     d_mid = np.sqrt(edges[1:] * edges[:-1])
     shell = omega * (edges[1:] ** 3 - edges[:-1] ** 3) / 3
-    a0_mid = los_a0(d_mid, float(l0[0]), float(b0[0]), scale=a0_scale)
+    a0_mid = los_a0(d_mid, float(l0[0]), float(b0[0]), scale=a0_scale, anchor=a0_anchor)
     probe_ra, probe_dec = cone_directions(ra0, dec0, radius_deg, 48, rng)
     probe_ra = np.concatenate([[ra0], probe_ra])
     probe_dec = np.concatenate([[dec0], probe_dec])
@@ -351,7 +355,7 @@ def simulate_field(ra0: float, dec0: float, radius_deg: float, rng: np.random.Ge
             part = _complete(pop, k, edges, d_mid, a0_mid, m_min, m_max, iso, rng, ra0=ra0, dec0=dec0,
                              radius_deg=radius_deg, rho_max=rho_max, g_limit=g_limit,
                              binary_fraction=binary_fraction, l0=float(l0[0]), b0=float(b0[0]),
-                             a0_scale=a0_scale, prefilter=prefilter)
+                             a0_scale=a0_scale, a0_anchor=a0_anchor, prefilter=prefilter)
             if part is not None:
                 parts.append(on_chunk(part) if on_chunk is not None else part)
     if on_chunk is not None and not parts:
