@@ -385,7 +385,7 @@ def train_network(net: DeepSetsNet, train: Instances, validation: Instances | No
     Returns
     -------
     DataFrame
-        One row per epoch, columns ``HISTORY_COLUMNS`` (val_* NaN without
+        One row per epoch (numbered from 1), columns ``HISTORY_COLUMNS`` (val_* NaN without
         validation) plus ``best`` (the epoch whose weights were kept).
     """
     if len(train) == 0:
@@ -413,7 +413,7 @@ def _train(net: DeepSetsNet, train: Instances, validation: Instances | None, *,
     gen = torch.Generator().manual_seed(int(seed))
     rows: list[dict[str, float]] = []
     best_f1, best_state, best_epoch, waited = -np.inf, copy.deepcopy(net.state_dict()), -1, 0
-    bar = tqdm(range(max_epochs), desc="train", unit="epoch", disable=None, file=sys.stderr)
+    bar = tqdm(range(1, max_epochs + 1), desc="train", unit="epoch", disable=None, file=sys.stderr)
     for epoch in bar:
         net.train()
         order = torch.randperm(len(train), generator=gen)
