@@ -57,6 +57,9 @@ def test_training_members_and_positional_crossmatch(cfg, source):
     assert list(members.columns) == list(MEMBER_COLUMNS) + ["source_id_dr2"]
     assert (members["phot_g_mean_mag"] < cfg.sim.cg20_g_max + 0.1).all()
     assert (members["probability"] >= 0.7).all() and (members["probability"] == 1).mean() > 0.7
+    # like CG20: about n07 stars listed (the simulated cluster has more)
+    row_n07 = float(source.cluster_table().iloc[0]["n_members"])
+    assert len(members) == pytest.approx(row_n07, rel=0.25)
     cone = source.cone(row)
     truth = source.truth(row)
     # some DR2 ids differ from the DR3 ones, so matching by equality would lose stars

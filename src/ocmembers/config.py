@@ -201,10 +201,15 @@ class SimConfig:
     min_members: int = 5
     max_cluster_stars: int = 2000000
     cg20_g_max: float = 18.0
-    cg20_completeness: float = 0.9
+    cg20_completeness: float = 0.7
     cg20_contamination: float = 0.02
     cg20_low_probability_fraction: float = 0.15
     dr2_id_change_fraction: float = 0.05
+    pdmf_tilt_per_gyr: float = 0.35
+    n_members_factor: float = 1.8
+    distance: str = "parallax"
+    min_parallax_mas: float = 0.25
+    pdmf_tilt_max: float = 1.5
 
 
 @dataclass(frozen=True)

@@ -3,15 +3,25 @@ r"""A simulated Gaia DR3 cone around one CG20 cluster: cluster + field + measure
 Cluster
 -------
 * Isochrone of the CG20 age (``log_age``) at ``[isochrone] metallicity_z``
-  (:func:`ocmembers.sim.isochrones.cluster_isochrone`), distance ``dist_pc``,
+  (:func:`ocmembers.sim.isochrones.cluster_isochrone`), distance from the
+  CG20 parallax (:func:`true_distance_pc`),
   extinction :math:`A_0` = ``a0`` applied per star through its
   :math:`T_{eff}` (:mod:`ocmembers.sim.extinction`).
 * Masses from the Kroupa (2001) IMF between the mass that reaches
   :math:`G_{lim}+1` and the heaviest living star, a fraction
-  ``[sim] binary_fraction`` of unresolved binaries.
+  ``[sim] binary_fraction`` of unresolved binaries. Old clusters have lost
+  low-mass stars (evaporation, mass segregation into an unobserved halo):
+  the present-day mass function is the IMF times :math:`m^{\Delta}`,
+  :math:`\Delta = \min(\Delta_{max}, k\,t/{\rm Gyr})` (``[sim]
+  pdmf_tilt_per_gyr`` :math:`k = 0.35`, ``pdmf_tilt_max`` 1.5), a
+  phenomenological choice that reproduces the ratio of turn-off to
+  main-sequence stars of the real DR3 M67 extract (``figures/fig_sim_vs_gaia.py``).
 * Number of stars: CG20's ``n_members`` (:math:`n_{0.7}`, members with
-  :math:`G < 18`) divided by the fraction of the drawn population with
-  :math:`G < 18`, computed on a pilot sample.
+  :math:`G < 18`) times ``[sim] n_members_factor`` (1.8: CG20's
+  :math:`p \ge 0.7` DR2 lists hold about half the :math:`G < 18` members
+  Gaia DR3 shows, e.g. 598 against about 1100 in the real M67 extract),
+  divided by the fraction of the drawn population with :math:`G < 18`,
+  computed on a pilot sample.
 * Positions: a King (1962) (``[sim] profile = "king62"``, :math:`r_t/r_c`
   = ``king_concentration``) or Plummer core plus an extended Plummer halo
   (``halo_fraction`` of the stars, scale ``halo_scale`` times the core
@@ -112,6 +122,29 @@ def cluster_rng(cfg: Config, name: str, n: int = 6) -> list[np.random.Generator]
     return [np.random.default_rng(s) for s in ss.spawn(n)]
 
 
+#: Gaia DR2 parallax zero point (Lindegren et al. 2018, A&A 616, A2: -0.029 mas from quasars).
+DR2_ZERO_POINT = -0.029
+
+
+def true_distance_pc(cluster: pd.Series, cfg: Config) -> float:
+    """Distance at which the cluster is simulated.
+
+    ``[sim] distance = "parallax"``: from the CG20 (DR2) mean parallax
+    corrected for the DR2 zero point, :math:`1000/(\\varpi_{CG} + 0.029)`, when
+    that parallax exceeds ``[sim] min_parallax_mas`` (else ``dist_pc``) - so
+    the simulated DR3 parallaxes sit where the real ones do, and, as for real
+    clusters, the sequence is offset from the isochrone shifted by CG20's
+    distance modulus; ``"dist_pc"``: CG20's ``DistPc`` (the sequence sits on
+    that isochrone).
+    """
+    if cfg.sim.distance == "dist_pc":
+        return float(cluster["dist_pc"])
+    if cfg.sim.distance != "parallax":
+        raise ConfigError(f"[sim] distance must be parallax or dist_pc, got {cfg.sim.distance!r}")
+    plx = float(cluster["parallax"]) - DR2_ZERO_POINT
+    return 1000.0 / plx if plx >= cfg.sim.min_parallax_mas else float(cluster["dist_pc"])
+
+
 def check_cluster(cluster: pd.Series) -> None:
     """Clear errors for cluster parameters outside their physical range."""
     name = cluster.get("name", "?")
@@ -193,6 +226,27 @@ def _mean_velocity(cluster: pd.Series) -> np.ndarray:
             + e0 * float(rv[0]))
 
 
+def pdmf_tilt(cfg: Config, log_age: float) -> float:
+    """Flattening of the present-day mass function of a cluster of ``log_age`` (module docstring)."""
+    return float(min(cfg.sim.pdmf_tilt_max, cfg.sim.pdmf_tilt_per_gyr * 10 ** log_age / 1e9))
+
+
+def sample_cluster_masses(n: int, rng: np.random.Generator, m_low: float, m_high: float,
+                          tilt: float) -> np.ndarray:
+    """Kroupa IMF times :math:`m^{\\Delta}` (``tilt``), by rejection from the IMF."""
+    if tilt <= 0:
+        return sample_kroupa(n, rng, m_low, m_high)
+    out: list[np.ndarray] = []
+    got = 0
+    while got < n:
+        m = sample_kroupa(max(2 * (n - got), 1000) * int(np.ceil((m_high / m_low) ** min(tilt, 3) ** 0.5)),
+                          rng, m_low, m_high)
+        m = m[rng.random(m.size) < (m / m_high) ** tilt]
+        out.append(m)
+        got += m.size
+    return np.concatenate(out)[:n]
+
+
 def _photometry(iso: pd.DataFrame, mass: np.ndarray, q: np.ndarray, dist_pc: np.ndarray,
                 a0: float | np.ndarray) -> dict[str, np.ndarray]:
     mini = iso["Mini"].to_numpy(float)
@@ -223,7 +277,7 @@ def cluster_model(cluster: pd.Series, cfg: Config, iso: pd.DataFrame,
         raise TooFewMembersError(f"cluster {name}: no star of its isochrone is brighter than G = "
                                  f"{cfg.sim.g_limit + 1} at {d0} pc")
     n_pilot = 20000
-    mass = sample_kroupa(n_pilot, rng, m_low, m_high)
+    mass = sample_cluster_masses(n_pilot, rng, m_low, m_high, pdmf_tilt(cfg, float(cluster["log_age"])))
     q = draw_mass_ratios(n_pilot, cfg.sim.binary_fraction, rng)
     ph = _photometry(iso, mass, q, np.full(n_pilot, d0), float(cluster["a0"]))
     bright = ph["g"] < 18.0
@@ -233,7 +287,7 @@ def cluster_model(cluster: pd.Series, cfg: Config, iso: pd.DataFrame,
         raise TooFewMembersError(f"cluster {name}: {n_mem:g} catalogue members and a fraction "
                                  f"{f_bright:.3g} of stars with G < 18: fewer than [sim] min_members = "
                                  f"{cfg.sim.min_members} simulated members")
-    n_stars = int(round(n_mem / f_bright))
+    n_stars = int(round(cfg.sim.n_members_factor * n_mem / f_bright))
     if n_stars > cfg.sim.max_cluster_stars:
         raise ConfigError(f"cluster {name}: {n_stars} stars to simulate exceed [sim] max_cluster_stars")
     scale = float(cluster["dist_pc"]) * np.tan(np.deg2rad(float(cluster["r50"]))) / _half_radius_unit(cfg)
@@ -276,13 +330,15 @@ def simulate_cone(cluster: pd.Series, cfg: Config) -> SimulatedCone:
     r_model, r_cl, r_field, r_obs, r_scan, _ = cluster_rng(cfg, name)
     iso = cluster_isochrone(cfg.local_dir, float(cluster["log_age"]), cfg.isochrone.metallicity_z,
                             use_parsec=cfg.sim.use_parsec, cluster=name)
-    model = cluster_model(cluster, cfg, iso, r_model)
+    phys = cluster.copy()
+    phys["dist_pc"] = true_distance_pc(cluster, cfg)
+    model = cluster_model(phys, cfg, iso, r_model)
     # --- cluster stars
     n = model.n_stars
-    mass = sample_kroupa(n, r_cl, model.m_low, model.m_high)
+    mass = sample_cluster_masses(n, r_cl, model.m_low, model.m_high, pdmf_tilt(cfg, float(cluster["log_age"])))
     q = draw_mass_ratios(n, cfg.sim.binary_fraction, r_cl)
     off = _positions(cfg, n, model.scale_pc, r_cl)
-    ra, dec, dist = _place(cluster, off)
+    ra, dec, dist = _place(phys, off)
     v = np.asarray(model.v_mean_icrs)[:, None] + r_cl.normal(0, model.sigma_v_kms, (3, n))
     pmra, pmdec, rv = velocity_to_pm(ra, dec, dist, v)
     ph = _photometry(iso, mass, q, dist, float(cluster["a0"]))
@@ -295,7 +351,7 @@ def simulate_cone(cluster: pd.Series, cfg: Config) -> SimulatedCone:
     # --- field
     radius = _cone_radius_deg(cluster, cfg)
     l0, b0 = float(cluster["l"]), float(cluster["b"])
-    a0_anchor = (float(cluster["dist_pc"]), float(cluster["a0"]))
+    a0_anchor = (float(phys["dist_pc"]), float(cluster["a0"]))
     plx_c, pmra_c, pmdec_c = (float(cluster[k]) for k in ("parallax", "pmra", "pmdec"))
     pm_r = cfg.cone.n_sigma * np.sqrt((float(cluster["pmra_std"]) ** 2 + float(cluster["pmdec_std"]) ** 2) / 2)
     plx_w = cfg.cone.n_sigma * float(cluster["parallax_std"]) + ZP_MARGIN
@@ -365,6 +421,7 @@ def simulate_cone(cluster: pd.Series, cfg: Config) -> SimulatedCone:
     cone = cone.iloc[order].reset_index(drop=True)
     truth = truth.iloc[order].reset_index(drop=True)
     meta = {"cluster": name, "seed": int(cfg.sim.seed), "n_cluster_stars": int(n),
+            "true_distance_pc": float(phys["dist_pc"]),
             "n_cluster_in_cone": int(truth["is_member"].sum()), "n_field_generated": int(n_field),
             "sigma_v_kms": model.sigma_v_kms, "scale_pc": model.scale_pc, "m_low": model.m_low,
             "f_bright": model.f_bright,  "isochrone": iso.attrs.get("provenance", ""),
