@@ -321,27 +321,30 @@ class DeepSetsClassifier:
         seed = (int(np.random.SeedSequence().generate_state(1)[0])
                 if self.random_state is None else int(self.random_state))
         self.seed_ = seed
-        torch.manual_seed(seed)
-        rng = np.random.default_rng(seed)
-        self.feature_names_ = SOURCE_FEATURES + CLUSTER_FEATURES
-        mean, std = training.fit_standardisation(clusters)
-        self.feature_mean_, self.feature_std_ = mean, std
-        train_inst = training.build_instances(clusters, self.feature_mean_, self.feature_std_,
-                                              n_support=self.n_support,
-                                              n_member_copies=self.n_member_copies,
-                                              negative_ratio=self.negative_ratio, rng=rng)
-        val_inst = None
-        if validation:
-            val_inst = training.build_instances(validation, self.feature_mean_, self.feature_std_,
-                                                n_support=self.n_support,
-                                                n_member_copies=self.n_member_copies,
-                                                negative_ratio=self.negative_ratio, rng=rng)
-        self.network_ = self._new_network()
-        self.history_ = training.train_network(
-            self.network_, train_inst, val_inst, class_weights=self.class_weights,
-            learning_rate=self.learning_rate, l2=self.l2, grad_clip=self.grad_clip,
-            batch_size=self.batch_size, patience=self.patience, max_epochs=self.max_epochs,
-            seed=seed, verbose=self.verbose)
+        # torch's global generator (initialisation, dropout) is seeded inside a fork,
+        # so fitting leaves the caller's torch random state as it was
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            rng = np.random.default_rng(seed)
+            self.feature_names_ = SOURCE_FEATURES + CLUSTER_FEATURES
+            mean, std = training.fit_standardisation(clusters)
+            self.feature_mean_, self.feature_std_ = mean, std
+            train_inst = training.build_instances(clusters, self.feature_mean_, self.feature_std_,
+                                                  n_support=self.n_support,
+                                                  n_member_copies=self.n_member_copies,
+                                                  negative_ratio=self.negative_ratio, rng=rng)
+            val_inst = None
+            if validation:
+                val_inst = training.build_instances(validation, self.feature_mean_, self.feature_std_,
+                                                    n_support=self.n_support,
+                                                    n_member_copies=self.n_member_copies,
+                                                    negative_ratio=self.negative_ratio, rng=rng)
+            self.network_ = self._new_network()
+            self.history_ = training.train_network(
+                self.network_, train_inst, val_inst, class_weights=self.class_weights,
+                learning_rate=self.learning_rate, l2=self.l2, grad_clip=self.grad_clip,
+                batch_size=self.batch_size, patience=self.patience, max_epochs=self.max_epochs,
+                seed=seed, verbose=self.verbose)
         self.training_clusters_ = tuple(c.name for c in clusters)
         self.validation_clusters_ = tuple(c.name for c in validation or ())
         self.classes_ = np.array([0, 1])
