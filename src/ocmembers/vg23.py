@@ -1,4 +1,4 @@
-"""The published model of van Groeningen et al. (2023): ``DS10_v02``.
+r"""The published model of van Groeningen et al. (2023): ``DS10_v02``.
 
 The authors ship their trained network in the ``gaia-oc-amd`` wheel
 (version 0.2.1, MIT licence) as ``candidate_evaluation/pretrained_models/
@@ -18,6 +18,17 @@ top-level ``__init__`` imports modules that need ``lxml``, ``astroquery``
 and ``torchvision``; we never import the package, we only locate it with
 :func:`importlib.util.find_spec`.
 
+Sign of the isochrone features. The authors' ``isochrone_features_function``
+returns the vector from the source to the nearest isochrone point,
+:math:`(C_{ic} - C,\; G_{ic} - G)`, the opposite of Eq. 17
+(:math:`f_C = C - C_{ic}`, :math:`f_G = G - G_{ic}`), which
+:mod:`ocmembers.features` follows. DS10_v02 was trained on their sign, so the
+loader folds the flip into the standardisation: for ``f_c`` and ``f_g`` the
+mean and the standard deviation are both negated, since
+:math:`(-x - \mu)/\sigma = (x - (-\mu))/(-\sigma)`. Every other feature has
+the paper's definition in both codes (``f_r`` is their :math:`D\sin\theta`
+against our :math:`D\theta`, equal to 1e-4 relative inside a 50 pc cone).
+
 Name mapping (theirs -> ours): ``phi.<2i>.Gamma`` -> ``phi.<2i>.gamma``,
 ``phi.<2i>.Lambda`` -> ``phi.<2i>.lam``, ``ro.<j>`` -> ``rho.<j>``; the
 cluster feature ``age`` (their name for log age, CG20 ``AgeNN``) is our
@@ -32,16 +43,19 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .exceptions import ModelMismatchError
 from .model import CLUSTER_FEATURES, SOURCE_FEATURES, DeepSetsClassifier
 
-__all__ = ["WHEEL", "MODEL_NAME", "package_dir", "locate", "map_state_dict", "load_vg23"]
+__all__ = ["WHEEL", "MODEL_NAME", "FLIPPED", "package_dir", "locate", "map_state_dict", "load_vg23"]
 
 WHEEL = "gaia-oc-amd==0.2.1"
 MODEL_NAME = "DS10_v02"
 _CLUSTER_NAMES = {"a0": "a0", "age": "log_age", "parallax": "parallax"}
+#: Features whose sign in gaia-oc-amd is opposite to Eq. 17 (curve minus source).
+FLIPPED: tuple[str, ...] = ("f_c", "f_g")
 
 
 def package_dir() -> Path:
@@ -105,10 +119,13 @@ def load_vg23(name: str = MODEL_NAME) -> DeepSetsClassifier:
         raise ModelMismatchError(f"published model {name}: weights do not fit DeepSetsNet: {exc}") from exc
     net.eval()
     clf.network_ = net
+    sign = np.array([-1.0 if f in FLIPPED else 1.0 for f in source])
     head = {
         "source_features": list(source), "cluster_features": list(cluster),
-        "feature_mean": list(hp["source_feature_means"]) + list(hp["cluster_feature_means"]),
-        "feature_std": list(hp["source_feature_stds"]) + list(hp["cluster_feature_stds"]),
+        "feature_mean": list(sign * np.asarray(hp["source_feature_means"], float))
+        + list(hp["cluster_feature_means"]),
+        "feature_std": list(sign * np.asarray(hp["source_feature_stds"], float))
+        + list(hp["cluster_feature_stds"]),
         "seed": hp["seed"], "config_hash": None,
         "training_clusters": hp.get("training_clusters", []),
         "validation_clusters": hp.get("validation_clusters", []),
