@@ -152,3 +152,5 @@ def test_m67_cone_and_stage(tmp_path, shared_data):
     assert len(fig.axes) == 5                                # 4 panels + the colour bar
     png = save_cluster_plot(sets, None, tmp_path / "m67.png", title="NGC_2682")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    members_stage._plot_stage(cfg)                           # `ocmembers members --plot`
+    assert parquet.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
