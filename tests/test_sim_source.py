@@ -85,3 +85,15 @@ def test_isochrone_is_the_one_drawn_from(source):
     np.testing.assert_allclose(iso["Gmag"].to_numpy(), ref["Gmag"].to_numpy())
     assert "model_isochrone" in iso.attrs["provenance"]
     assert "9.630" in source.isochrone_query(9.63)
+
+
+def test_t22_like_list_recovers_bright_members(source):
+    """HDBSCAN on the wide bright field finds the cluster: its members are true members."""
+    row = source.cluster_table().iloc[0]
+    t22 = source.comparison_members()
+    assert len(t22) > 100
+    truth = source.truth(row)
+    in_cone = t22["source_id"].isin(truth["source_id"])
+    true_ids = truth.loc[truth["is_member"], "source_id"]
+    assert t22.loc[in_cone, "source_id"].isin(true_ids).mean() > 0.9
+    assert (t22["phot_g_mean_mag"] < 18).all()

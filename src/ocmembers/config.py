@@ -209,6 +209,7 @@ class SimConfig:
     n_members_factor: float = 1.8
     distance: str = "parallax"
     min_parallax_mas: float = 0.25
+    t22_g_max: float = 18.0
     pdmf_tilt_max: float = 1.5
 
 

@@ -21,7 +21,8 @@ universe is the cone (Eqs. 1-2), as for the method: true members outside it
 cannot be recovered by anyone and are not counted. Empty denominators give
 NaN, never 0 or 1.
 
-Outputs (``<out_dir>/truthbench/``): ``truthbench.csv`` (every number),
+T22-like members outside the Eq. 1-2 cone (HDBSCAN ran on the wider field)
+are left out of its counts. Outputs (``<out_dir>/truthbench/``): ``truthbench.csv`` (every number),
 ``truthbench.md`` (the overall table), ``truthbench.png`` (P, R, F1 against G).
 """
 
@@ -208,6 +209,7 @@ def run(cfg: Config) -> pd.DataFrame:
         else:
             notes.append(f"{name}: no members/{name}.parquet (run `make members SOURCE=sim`)")
         t22 = _t22_members(cfg, source, name)
+        t22 = t22.loc[t22["source_id"].isin(truth["source_id"])]  # T22 members outside the cone: not comparable
         parts.append(benchmark_cluster(t22, truth, cluster=name, method="t22_hdbscan", thresholds=thresholds))
         print(f"truthbench: {name}: {int(truth['is_member'].sum())} true members in the cone", file=sys.stderr)
     for n in notes:

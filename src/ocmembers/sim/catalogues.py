@@ -21,8 +21,9 @@ do. Astrometry and G get DR2-like noise (2 times the DR3 uncertainty).
 
 T22-like list (the comparison members, Sect. 4)
 ------------------------------------------------
-HDBSCAN on (parallax, pmra, pmdec) of the :math:`G < 18` sources of the
-simulated cone, as Tarricq et al. (2022): computed by
+HDBSCAN on (parallax, pmra, pmdec) of the :math:`G < 18` sources within
+50 pc of the centre *without* the cuts of Eqs. 1-2 (``SimulatedCone.bright``),
+as Tarricq et al. (2022) did on their 50 pc fields: computed by
 :func:`ocmembers.methods.hdbscan_t22.t22_members`, the same code that would
 run on a real cone.
 """
@@ -99,13 +100,15 @@ def t22_like_members(sim: SimulatedCone, cluster: pd.Series, cfg: Config) -> pd.
     """T22-like list: :func:`ocmembers.methods.hdbscan_t22.t22_members` on the simulated cone.
 
     Returns ``MEMBER_COLUMNS`` + ``source_id`` for the sources with
-    probability > 0.
+    probability > 0 (some may lie outside the Eq. 1-2 cone, as real T22
+    members do).
     """
     from ..methods.hdbscan_t22 import t22_members
 
-    res = t22_members(sim.cone, cluster, cfg)
+    field = sim.bright if sim.bright is not None and len(sim.bright) else sim.cone
+    res = t22_members(field, cluster, cfg)
     res = res.loc[res["probability"].to_numpy(float) > 0, ["source_id", "probability"]]
     cols = ["source_id", "ra", "dec", "pmra", "pmdec", "parallax", "phot_g_mean_mag"]
-    out = res.merge(sim.cone[cols], on="source_id", how="left")
+    out = res.merge(field[cols], on="source_id", how="left")
     out.insert(0, "cluster", sim.name)
     return out[list(MEMBER_COLUMNS) + ["source_id"]].reset_index(drop=True)

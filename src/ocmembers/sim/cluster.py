@@ -48,7 +48,9 @@ Field and measurement: :mod:`ocmembers.sim.galaxy`, :mod:`ocmembers.sim.errors`.
 The cone is then cut exactly as the archive query of Sect. 2.1 of van
 Groeningen et al. (2023): inside ``[cone] radius_pc`` projected at
 ``dist_pc``, and Eqs. 1-2 at ``[cone] n_sigma``
-(:func:`ocmembers.sources.local.apply_cone_cuts`).
+(:func:`ocmembers.sources.local.apply_cone_cuts`). The sources brighter than
+``[sim] t22_g_max`` inside the radius, without Eqs. 1-2 (``bright``), are
+kept too: Tarricq et al. (2022) ran HDBSCAN on such 50 pc fields.
 
 Randomness: one ``numpy.random.SeedSequence((seed, crc32(name)))`` per
 cluster, split into independent streams, so that each cluster is the same
@@ -100,6 +102,7 @@ class SimulatedCone:
     name: str
     cone: pd.DataFrame           # GAIA_COLUMNS, Eq. 1-2 cuts applied
     truth: pd.DataFrame          # TRUTH_COLUMNS, same rows and order as ``cone``
+    bright: pd.DataFrame | None = None  # GAIA_COLUMNS, G < [sim] t22_g_max in the radius, no Eqs. 1-2
     meta: dict = field(default_factory=dict)
 
 
@@ -356,17 +359,22 @@ def simulate_cone(cluster: pd.Series, cfg: Config) -> SimulatedCone:
     pm_r = cfg.cone.n_sigma * np.sqrt((float(cluster["pmra_std"]) ** 2 + float(cluster["pmdec_std"]) ** 2) / 2)
     plx_w = cfg.cone.n_sigma * float(cluster["parallax_std"]) + ZP_MARGIN
 
+    g_wide = cfg.sim.t22_g_max
+
     def field_prefilter(plx: np.ndarray, g_bright: np.ndarray, pmra: np.ndarray, pmdec: np.ndarray) -> np.ndarray:
         # errors can be at most NOISE_BOUND times the median at the brightest possible G
         sig = NOISE_BOUND * parallax_error_median(g_bright, 40.0)
-        return ((np.abs(plx - plx_c) <= plx_w + sig)
-                & (np.hypot(pmra - pmra_c, pmdec - pmdec_c) <= pm_r + 1.2 * sig))
+        return (((np.abs(plx - plx_c) <= plx_w + sig)
+                 & (np.hypot(pmra - pmra_c, pmdec - pmdec_c) <= pm_r + 1.2 * sig))
+                | (g_bright < g_wide + 0.5))
 
     scan = ScanLaw.draw(r_scan)
 
-    def prefilter(plx: np.ndarray, pmra: np.ndarray, pmdec: np.ndarray) -> np.ndarray:
-        # Eqs. 1-2 before the zero point (|zp| < ZP_MARGIN) and with 1e-3 mas/yr of slack
-        return ((np.abs(plx - plx_c) <= plx_w) & (np.hypot(pmra - pmra_c, pmdec - pmdec_c) <= pm_r + 1e-3))
+    def prefilter(plx: np.ndarray, pmra: np.ndarray, pmdec: np.ndarray, g: np.ndarray) -> np.ndarray:
+        # Eqs. 1-2 before the zero point (|zp| < ZP_MARGIN) and with 1e-3 mas/yr of slack; and
+        # every bright source (the wide cone of the T22-like list)
+        return (((np.abs(plx - plx_c) <= plx_w) & (np.hypot(pmra - pmra_c, pmdec - pmdec_c) <= pm_r + 1e-3))
+                | (g < g_wide))
 
     n_generated = [0]
 
@@ -395,6 +403,10 @@ def simulate_cone(cluster: pd.Series, cfg: Config) -> SimulatedCone:
     while dup.any():
         both.loc[dup, "source_id"] = both.loc[dup, "source_id"].to_numpy() + 1
         dup = both["source_id"].duplicated().to_numpy()
+    # the bright wide cone (radius only): what T22 ran HDBSCAN on
+    wide = apply_cone_cuts(both, cluster, radius_pc=cfg.cone.radius_pc, n_sigma=1e12)
+    bright = wide.loc[wide["phot_g_mean_mag"].to_numpy(float) < g_wide, list(GAIA_COLUMNS)]
+    bright = bright.sort_values("source_id", kind="stable").reset_index(drop=True)
     cut = apply_cone_cuts(both, cluster, radius_pc=cfg.cone.radius_pc, n_sigma=cfg.cone.n_sigma)
     if len(cut) == 0:
         raise EmptyConeError(f"cluster {name}: no simulated source passes the cone cuts")
@@ -426,4 +438,5 @@ def simulate_cone(cluster: pd.Series, cfg: Config) -> SimulatedCone:
             "sigma_v_kms": model.sigma_v_kms, "scale_pc": model.scale_pc, "m_low": model.m_low,
             "f_bright": model.f_bright,  "isochrone": iso.attrs.get("provenance", ""),
             "scan_law": {"n_obs_g": scan.n_obs_g, "ratio_pmra": scan.ratio_pmra, "ratio_pmdec": scan.ratio_pmdec}}
-    return SimulatedCone(name=name, cone=cone, truth=truth, meta=meta)
+    meta["n_bright_wide"] = int(len(bright))
+    return SimulatedCone(name=name, cone=cone, truth=truth, meta=meta, bright=bright)

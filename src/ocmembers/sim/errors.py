@@ -210,7 +210,7 @@ def detection_probability(g: np.ndarray, g_limit: float) -> np.ndarray:
 
 
 def observe(true: pd.DataFrame, scan: ScanLaw, rng: np.random.Generator,
-            prefilter: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
+            prefilter: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
             zp_margin: float = 0.1) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Gaia DR3 measurements of the sources in ``true``.
 
@@ -224,7 +224,7 @@ def observe(true: pd.DataFrame, scan: ScanLaw, rng: np.random.Generator,
         Per-field scanning-law properties.
     rng : Generator
     prefilter : callable, optional
-        ``prefilter(parallax, pmra, pmdec) -> bool mask`` on the measured
+        ``prefilter(parallax, pmra, pmdec, phot_g_mean_mag) -> bool mask`` on the measured
         astrometry *before* the zero point is added (``parallax`` is offered
         as an interval ``+-zp_margin`` by the caller's own margin). Sources it
         rejects are dropped before the expensive rest of the measurement, so
@@ -270,7 +270,7 @@ def observe(true: pd.DataFrame, scan: ScanLaw, rng: np.random.Generator,
     pmdec = true["pmdec"].to_numpy(float) + s_pmdec * (r_d * e[0] + l32 * e[1] + l33 * e[2])
     keep = aps != 3 if prefilter is not None else np.ones(n, bool)
     if prefilter is not None:
-        keep &= prefilter(plx, pmra, pmdec)
+        keep &= prefilter(plx, pmra, pmdec, g)
     kept = np.flatnonzero(keep)
     sub = lambda a: a[..., kept]  # noqa: E731
     g_t, n_g, sig_g, g, missing, aps, s_plx, s_pmra, s_pmdec, corr, plx, pmra, pmdec = map(

@@ -93,9 +93,9 @@ class SimSource(DataSource):
         return cluster
 
     # -- simulation with a cache ----------------------------------------------
-    def _cache_paths(self, name: str) -> tuple[Path, Path]:
+    def _cache_paths(self, name: str) -> tuple[Path, Path, Path]:
         d = self.cfg.raw_dir / "sim"
-        return d / f"{name}.cone.parquet", d / f"{name}.truth.parquet"
+        return d / f"{name}.cone.parquet", d / f"{name}.truth.parquet", d / f"{name}.bright.parquet"
 
     def simulated(self, cluster: pd.Series | str) -> SimulatedCone:
         """The simulated cone of ``cluster`` (memoised, and cached on disk under ``raw/sim``)."""
@@ -104,19 +104,21 @@ class SimSource(DataSource):
         if name in self._memo:
             return self._memo[name]
         query = self.cone_query(row)
-        cone_p, truth_p = self._cache_paths(name)
+        paths = self._cache_paths(name)
+        cone_p, truth_p, bright_p = paths
         sim = None
-        if is_valid(cone_p) and is_valid(truth_p):
+        if all(is_valid(p) for p in paths):
             try:
-                if read_manifest(cone_p).get("query") == query and read_manifest(truth_p).get("query") == query:
-                    sim = SimulatedCone(name, read_table(cone_p), read_table(truth_p),
-                                        {"cached": str(cone_p)})
+                if all(read_manifest(p).get("query") == query for p in paths):
+                    sim = SimulatedCone(name=name, cone=read_table(cone_p), truth=read_table(truth_p),
+                                        bright=read_table(bright_p), meta={"cached": str(cone_p)})
             except OCMembersError:
                 sim = None
         if sim is None:
             sim = simulate_cone(row, self.cfg)
             cone_p.parent.mkdir(parents=True, exist_ok=True)
             write_table(sim.truth, truth_p, source=self.name, query=query)
+            write_table(sim.bright, bright_p, source=self.name, query=query)
             write_table(sim.cone, cone_p, source=self.name, query=query)
             write_json(sim.meta, cone_p.with_suffix(".meta.json"))
         sim.cone.attrs["provenance"] = f"simulated: {query}"
