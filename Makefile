@@ -21,6 +21,7 @@ CLUSTERS   ?=
 JOBS       ?= 1
 OUTPUT_DIR ?= data
 CONFIG     ?=
+MODEL      ?=
 IMAGE      ?= ocmembers:latest
 # The environment: by default a virtual environment that `make` creates and fills from
 # the pins of pyproject.toml on first use. Point PYTHON at an interpreter that already
@@ -31,7 +32,8 @@ PYTHON     ?= $(VENV)/bin/python
 PKG := src/ocmembers
 OCM := PYTHONPATH=src$${PYTHONPATH:+:$$PYTHONPATH} $(PYTHON) -m ocmembers.cli
 ARGS = --source $(SOURCE) --data-dir $(DATA_DIR) --output-dir $(OUTPUT_DIR) --jobs $(JOBS) \
-       $(if $(strip $(CLUSTERS)),--clusters "$(CLUSTERS)") $(if $(CONFIG),--config $(CONFIG))
+       $(if $(strip $(CLUSTERS)),--clusters "$(CLUSTERS)") $(if $(CONFIG),--config $(CONFIG)) \
+       $(if $(MODEL),--set membership.model=$(MODEL))
 
 OUT := $(OUTPUT_DIR)/$(SOURCE)
 comma := ,
@@ -62,12 +64,13 @@ $(ENV_STAMP): pyproject.toml
 env: $(ENV)
 
 STAGES := catalogues cones crossmatch isochrones sets train members validate figures paper
-.PHONY: env all demo test bench truthbench compare image snapshot clean help $(STAGES)
+.PHONY: env all demo test report bench truthbench compare image snapshot clean help $(STAGES)
 
 help:
 	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
 
 all: paper
+	@$(OCM) report $(ARGS)
 
 # Each stage: `make <stage>` runs it (and what it needs) for the current SOURCE/CLUSTERS.
 catalogues: $(STAMP)/catalogues
@@ -125,6 +128,9 @@ bench: | $(ENV)
 truthbench: | $(ENV)
 	$(MAKE) members SOURCE=sim OUTPUT_DIR=$(OUTPUT_DIR) CONFIG=$(CONFIG) CLUSTERS="$(CLUSTERS)" JOBS=$(JOBS)
 	@$(OCM) truthbench $(subst --source $(SOURCE),--source sim,$(ARGS))
+
+report: | $(ENV)
+	@$(OCM) report $(ARGS)
 
 compare: | $(ENV)
 	@$(OCM) compare $(ARGS)

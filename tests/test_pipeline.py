@@ -6,7 +6,7 @@ import pytest
 
 from ocmembers import load_config
 from ocmembers.exceptions import OCMembersError, TooFewMembersError
-from ocmembers.pipeline import PipelineError, cluster_names, for_each_cluster
+from ocmembers.pipeline import PipelineError, cluster_names, failed_clusters, for_each_cluster, print_failures
 
 
 def _work(cfg, name):
@@ -16,14 +16,18 @@ def _work(cfg, name):
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
-def test_failures_collected_others_go_on(jobs, capsys):
-    cfg = load_config(jobs=jobs)
-    with pytest.raises(PipelineError, match="1 of 3 cluster"):
-        for_each_cluster(cfg, ["a", "bad", "cached"], _work, "stage")
+def test_failures_collected_others_go_on(jobs, capsys, tmp_path):
+    cfg = load_config(jobs=jobs, output_dir=str(tmp_path))
+    rep = for_each_cluster(cfg, ["a", "bad", "cached"], _work, "stage")
     err = capsys.readouterr().err
     assert "FAILED bad: TooFewMembersError: cluster bad: 2 members" in err
-    rep = for_each_cluster(cfg, ["a", "bad", "cached"], _work, "stage", raise_on_failure=False)
     assert rep.done == ["a"] and rep.skipped == ["cached"] and list(rep.failed) == ["bad"]
+    assert failed_clusters(cfg, "stage") == {"bad": "TooFewMembersError: cluster bad: 2 members, at least 5 needed"}
+    assert print_failures(cfg) == 1
+    with pytest.raises(PipelineError, match="1 of 3 cluster"):
+        for_each_cluster(cfg, ["a", "bad", "cached"], _work, "stage", raise_on_failure=True)
+    with pytest.raises(PipelineError, match="1 of 1 cluster"):  # nothing succeeded: the chain stops
+        for_each_cluster(cfg, ["bad"], _work, "stage")
 
 
 def test_cluster_names_roles(tmp_path):
@@ -37,6 +41,11 @@ def test_cluster_names_roles(tmp_path):
     sub = load_config(output_dir=str(tmp_path), source="sim", clusters="B,D")
     assert cluster_names(sub, "train") == ["B"]
     assert cluster_names(sub, "test") == ["B", "D"]
+    # a cluster whose cone failed is left out downstream, but retried by the cones stage
+    (cfg.out_dir / "reports").mkdir()
+    (cfg.out_dir / "reports" / "cones.json").write_text(json.dumps({"failed": {"B": "no extract"}}))
+    assert cluster_names(cfg, "all") == ["A", "C", "D"]
+    assert cluster_names(cfg, "all", retry_failed_cones=True) == ["A", "B", "C", "D"]
 
 
 def test_cli_stage_not_built_and_bad_config(tmp_path):

@@ -36,6 +36,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "truthbench": ("ocmembers.truthbench", "precision/recall against the simulated truth"),
     "compare": ("ocmembers.methods.compare", "Deep Sets vs HDBSCAN, UPMASK, XDGMM+UPMASK"),
     "snapshot": ("ocmembers.snapshot", "an archive ready for Zenodo"),
+    "report": ("ocmembers.report", "the clusters that failed in each stage's last run"),
 }
 
 
@@ -47,6 +48,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--output-dir", metavar="DIR", help="where products land (default data/)")
     g.add_argument("--clusters", metavar="NAMES", help="CLUSTERS: a subset, by CG20 name (comma or space separated)")
     g.add_argument("--jobs", type=int, metavar="N", help="JOBS: clusters processed in parallel")
+    g.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override one configuration key (repeatable), e.g. membership.model=vg23")
     g.add_argument("-v", "--verbose", action="store_true", help="log progress details")
 
 
@@ -84,7 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         cfg = load_config(args.config, source=args.source, local_dir=args.data_dir,
-                          output_dir=args.output_dir, clusters=args.clusters, jobs=args.jobs)
+                          output_dir=args.output_dir, clusters=args.clusters, jobs=args.jobs,
+                          overrides=args.set)
         mod = _load_stage(args.stage)
         if hasattr(mod, "main"):
             mod.main(args, cfg)

@@ -53,4 +53,4 @@ def fetch_cone(cfg: Config, name: str) -> bool:
 
 
 def run(cfg: Config) -> StageReport:
-    return for_each_cluster(cfg, cluster_names(cfg), fetch_cone, "cones")
+    return for_each_cluster(cfg, cluster_names(cfg, retry_failed_cones=True), fetch_cone, "cones")

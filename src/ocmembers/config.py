@@ -319,7 +319,8 @@ def load_config(path: str | os.PathLike | None = None, *,
                 output_dir: str | None = None,
                 local_dir: str | None = None,
                 clusters: list[str] | tuple[str, ...] | str | None = None,
-                jobs: int | None = None) -> Config:
+                jobs: int | None = None,
+                overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Read the packaged defaults, a user TOML file and command-line overrides.
 
     Parameters
@@ -332,6 +333,9 @@ def load_config(path: str | os.PathLike | None = None, *,
         ``CLUSTERS`` (names separated by commas or spaces) and ``JOBS``.
     output_dir : optional
         Where products land (default ``data``), as ``<output_dir>/<source>/``.
+    overrides : sequence of str
+        ``section.key=value`` settings (``--set`` on the command line, ``MODEL``
+        in the Makefile); the value is read as TOML, or as a string.
     """
     base = _default_toml()
     updates: list[dict[str, Any]] = []
@@ -356,5 +360,15 @@ def load_config(path: str | os.PathLike | None = None, *,
         cli.setdefault("clusters", {})["names"] = names
     if jobs is not None:
         cli.setdefault("clusters", {})["jobs"] = int(jobs)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot or not name:
+            raise ConfigError(f"--set expects section.key=value, got {item!r}")
+        try:
+            parsed = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            parsed = value
+        cli.setdefault(section, {})[name] = parsed
     updates.append(cli)
     return _build(base, *updates)

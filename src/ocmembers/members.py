@@ -259,7 +259,7 @@ def run(cfg: Config) -> None:
     """Stage ``members`` for every cluster (``members/<cluster>.{parquet,ecsv}``)."""
     from .pipeline import cluster_names, for_each_cluster
     load_model(cfg)  # fail early, once, when the model is missing or does not fit
-    for_each_cluster(cfg, cluster_names(cfg), _members_one, "members")
+    for_each_cluster(cfg, cluster_names(cfg, "test"), _members_one, "members")
 
 
 # ---------------------------------------------------------------------------

@@ -2,8 +2,12 @@
 
 A failure in one cluster (bad input, too few members, a failed query) is
 reported with the cluster's name and the cause, and the other clusters go on;
-at the end a summary lists the failures and :class:`PipelineError` is raised
-so that ``make`` stops with a non-zero status.
+at the end a summary lists the failures, and ``reports/<stage>.json`` keeps
+them. The run goes on to the next stage with the clusters that succeeded
+(a failed cone leaves its cluster out of every later stage); only a stage
+in which every cluster failed raises :class:`PipelineError`, which stops
+``make``. ``ocmembers report`` (and the end of ``make all``) prints every
+stage's failures again.
 """
 
 from __future__ import annotations
@@ -57,12 +61,14 @@ def _call(func: Callable[[Config, str], bool | None], cfg: Config, name: str) ->
 
 
 def for_each_cluster(cfg: Config, names: Sequence[str], func: Callable[[Config, str], bool | None],
-                     desc: str, *, raise_on_failure: bool = True) -> StageReport:
+                     desc: str, *, raise_on_failure: bool | None = None) -> StageReport:
     """Run ``func(cfg, name)`` for every cluster, ``cfg.clusters.jobs`` at a time.
 
     ``func`` returns ``False`` when it found the cluster up to date and did
     nothing. Errors of type :class:`OCMembersError` (and input errors) are
-    collected per cluster; anything else is a bug and propagates.
+    collected per cluster and written to ``reports/<desc>.json``; anything
+    else is a bug and propagates. ``raise_on_failure``: ``True`` raises on
+    any failure, ``False`` never, ``None`` (default) when no cluster succeeded.
     """
     report = StageReport(stage=desc)
     jobs = min(cfg.clusters.jobs, max(len(names), 1))
@@ -81,10 +87,39 @@ def for_each_cluster(cfg: Config, names: Sequence[str], func: Callable[[Config, 
                 bar.update()
     bar.close()
     print(report.summary(), file=sys.stderr)
-    if report.failed and raise_on_failure:
+    _write_report(cfg, report)
+    all_failed = bool(report.failed) and not (report.done or report.skipped)
+    if report.failed and (raise_on_failure or (raise_on_failure is None and all_failed)):
         raise PipelineError(f"{desc}: {len(report.failed)} of {len(names)} cluster(s) failed: "
                             + ", ".join(sorted(report.failed)))
     return report
+
+
+def _write_report(cfg: Config, report: StageReport) -> None:
+    from .cache import write_json
+    write_json({"stage": report.stage, "done": sorted(report.done), "up_to_date": sorted(report.skipped),
+                "failed": dict(sorted(report.failed.items()))}, cfg.out_dir / "reports" / f"{report.stage}.json")
+
+
+def failed_clusters(cfg: Config, stage: str) -> dict[str, str]:
+    """Clusters that failed ``stage`` in its last run (``reports/<stage>.json``)."""
+    path = cfg.out_dir / "reports" / f"{stage}.json"
+    return json.loads(path.read_text()).get("failed", {}) if path.is_file() else {}
+
+
+def print_failures(cfg: Config) -> int:
+    """Print the failures of every stage's last run; return their number."""
+    n = 0
+    for path in sorted((cfg.out_dir / "reports").glob("*.json")):
+        failed = json.loads(path.read_text()).get("failed", {})
+        if failed:
+            print(f"{path.stem}: {len(failed)} cluster(s) failed:", file=sys.stderr)
+            for name, why in failed.items():
+                print(f"  {name}: {why}", file=sys.stderr)
+            n += len(failed)
+    if n == 0:
+        print("no cluster failed in any stage", file=sys.stderr)
+    return n
 
 
 def _record(report: StageReport, out: tuple[str, str | None, bool]) -> None:
@@ -98,7 +133,7 @@ def _record(report: StageReport, out: tuple[str, str | None, bool]) -> None:
         report.skipped.append(name)
 
 
-def cluster_names(cfg: Config, role: str = "all") -> list[str]:
+def cluster_names(cfg: Config, role: str = "all", *, retry_failed_cones: bool = False) -> list[str]:
     """The clusters a stage works on.
 
     ``role`` is ``train``, ``validation``, ``test`` or ``all``. The selection
@@ -106,7 +141,23 @@ def cluster_names(cfg: Config, role: str = "all") -> list[str]:
     ``CLUSTERS`` (``cfg.clusters.names``) restricts the training roles to
     the named clusters and replaces ``test`` and ``all`` (so that
     ``make members CLUSTERS=NGC_2682`` evaluates M67 whatever its role).
+    Clusters whose cone failed (``reports/cones.json``) are left out, with a
+    note, except for the cones stage itself (``retry_failed_cones``).
     """
+    names = _role_names(cfg, role)
+    if retry_failed_cones:
+        return names
+    failed = failed_clusters(cfg, "cones")
+    if failed:
+        kept = [n for n in names if n not in failed]
+        if len(kept) < len(names):
+            print(f"({len(names) - len(kept)} {role} cluster(s) without a cone left out; see "
+                  f"{cfg.out_dir / 'reports' / 'cones.json'})", file=sys.stderr)
+        return kept
+    return names
+
+
+def _role_names(cfg: Config, role: str) -> list[str]:
     wanted = list(cfg.clusters.names)
     samples = cfg.out_dir / "samples.json"
     sel = json.loads(samples.read_text()) if samples.is_file() else None

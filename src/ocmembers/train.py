@@ -153,6 +153,9 @@ def _up_to_date(cfg: Config, train: list[str], val: list[str]) -> bool:
 
 def run(cfg: Config, *, force: bool = False, verbose: bool = False) -> Path | None:
     """Stage ``train``; returns the weights path, or ``None`` when up to date."""
+    if cfg.membership.model != "trained":
+        print(f"train: [membership] model = {cfg.membership.model!r}: nothing to train", file=sys.stderr)
+        return None
     train, val = training_split(cfg)
     if not force and _up_to_date(cfg, train, val):
         print(f"train: {model_paths(cfg)['weights']} is up to date", file=sys.stderr)

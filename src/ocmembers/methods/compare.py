@@ -331,31 +331,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--methods", default=",".join(METHODS),
                    help=f"comma-separated subset of {','.join(METHODS)}")
     g.add_argument("--deep-sets-model", default=None, help="vg23, trained or a model.pt path")
-    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a [methods] key, e.g. --set xd_components=4")
-
-
-def _apply_sets(cfg: Config, sets: list[str]) -> Config:
-    import tomllib
-
-    from ..exceptions import ConfigError
-    upd = {}
-    for kv in sets:
-        k, sep, v = kv.partition("=")
-        if not sep:
-            raise ConfigError(f"--set expects KEY=VALUE, got {kv!r}")
-        try:
-            upd[k.strip()] = tomllib.loads(f"x = {v}")["x"]
-        except tomllib.TOMLDecodeError:
-            upd[k.strip()] = v
-    return cfg.replace(methods=upd) if upd else cfg
+    # [methods] keys are overridden with the global --set methods.KEY=VALUE of ocmembers.cli
 
 
 def main(args: argparse.Namespace, cfg: Config) -> None:
     """Run the comparison (``ocmembers compare``); errors are raised as :class:`OCMembersError`."""
     from ..exceptions import ConfigError
 
-    cfg = _apply_sets(cfg, list(getattr(args, "set", []) or []))
     methods = [m.strip() for m in str(getattr(args, "methods", ",".join(METHODS))).split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
