@@ -7,8 +7,9 @@ with the Eq. 1-2 cuts, CG20-like training members with DR2 ids and J2015.5
 positions, T22-like comparison members, isochrones; plus what no archive has,
 the truth (:meth:`SimSource.truth`).
 
-The clusters simulated are ``[sim] demo_clusters`` and ``CLUSTERS``
-(``[clusters] names``); with both empty, every cluster of the table. Each
+The clusters simulated are ``[sim] demo_clusters``, the clusters given roles
+in ``[samples]`` (``train_clusters`` ...) and ``CLUSTERS`` (``[clusters]
+names``); with all empty, every cluster of the table. Each
 cone is simulated deterministically from ``([sim] seed, cluster name)`` and
 cached under ``<out_dir>/raw/sim/<cluster>.{cone,truth}.parquet`` with a
 manifest whose query records the seed, the configuration digest and the
@@ -78,8 +79,11 @@ class SimSource(DataSource):
 
     def cluster_names(self) -> list[str]:
         """The clusters this source simulates (module docstring)."""
+        sm = self.cfg.samples
+        roles = (*getattr(sm, "train_clusters", ()), *getattr(sm, "validation_clusters", ()),
+                 *getattr(sm, "test_clusters", ()))
         names = list(dict.fromkeys([normalise_cluster_name(n) for n in
-                                    (*self.cfg.sim.demo_clusters, *self.cfg.clusters.names)]))
+                                    (*self.cfg.sim.demo_clusters, *roles, *self.cfg.clusters.names)]))
         return names or self._full_table()["name"].astype(str).tolist()
 
     def cluster_table(self) -> pd.DataFrame:
