@@ -154,7 +154,8 @@ def check_cluster(cluster: pd.Series) -> None:
     rules = {
         "dist_pc": lambda v: v > 0, "r50": lambda v: v > 0, "parallax": lambda v: v > 0,
         "parallax_std": lambda v: v > 0, "pmra_std": lambda v: v > 0, "pmdec_std": lambda v: v > 0,
-        "pmra": lambda v: True, "pmdec": lambda v: True, "ra": lambda v: True,
+        "pmra": lambda v: True, "pmdec": lambda v: True, "ra": lambda v: True, "l": lambda v: True,
+        "b": lambda v: -90 <= v <= 90,
         "dec": lambda v: -90 <= v <= 90, "a0": lambda v: 0 <= v < 20, "log_age": lambda v: True,
         "n_members": lambda v: v >= 0,
     }

@@ -350,9 +350,10 @@ def _zero_point(g: np.ndarray, nu_eff: np.ndarray, pseudo: np.ndarray, ecl_lat: 
         import warnings
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            z = _zpt().get_zpt(np.asarray(g[ok], float), np.asarray(np.where(np.isnan(nu_eff[ok]), 1.5, nu_eff[ok]), float),
-                               np.asarray(np.where(np.isnan(pseudo[ok]), 1.5, pseudo[ok]), float),
-                               np.asarray(ecl_lat[ok], float), np.asarray(aps[ok], int), _warnings=False)
+            nu = np.asarray(np.where(np.isnan(nu_eff[ok]), 1.5, nu_eff[ok]), float)
+            pc = np.asarray(np.where(np.isnan(pseudo[ok]), 1.5, pseudo[ok]), float)
+            z = _zpt().get_zpt(np.asarray(g[ok], float), nu, pc, np.asarray(ecl_lat[ok], float),
+                               np.asarray(aps[ok], int), _warnings=False)
         z = np.asarray(z, dtype=float)
         out[ok] = np.where(np.isfinite(z), z, -0.017)
     return out
