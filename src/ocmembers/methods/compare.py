@@ -308,8 +308,10 @@ def _sim_figure(metrics: pd.DataFrame, path: Path) -> None:
         sub = metrics.loc[metrics["variable"] == kind]
         for m, grp in sub.groupby("method", sort=False):
             agg = grp.groupby(["lo", "hi"], as_index=False)[["tp", "n_selected", "n_true"]].sum()
-            f1 = 2 * agg["tp"] / (agg["n_selected"] + agg["n_true"]).replace(0, np.nan)
-            ax.step(agg["hi"], f1, where="pre", label=m)
+            agg = agg.sort_values("lo")
+            f1 = (2 * agg["tp"] / (agg["n_selected"] + agg["n_true"]).replace(0, np.nan)).to_numpy(float)
+            edges = np.r_[agg["lo"].to_numpy(float), agg["hi"].to_numpy(float)[-1]]
+            ax.stairs(np.nan_to_num(f1), edges, label=m, linewidth=1.5)
         ax.set_xlabel(label)
     axes[0].set_ylabel("F1 (all clusters pooled)")
     axes[0].set_ylim(0, 1.02)
