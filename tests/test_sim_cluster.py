@@ -106,3 +106,14 @@ def test_bad_input(cfg, m67, key, value, err, match):
     with pytest.raises(err, match=match) as info:
         simulate_cone(row, cfg)
     assert "NGC_2682" in str(info.value)
+
+
+def test_isochrone_parsec_else_model(shared_data):
+    from ocmembers.sim.isochrones import cluster_isochrone
+
+    parsec = cluster_isochrone(shared_data, 9.0, 0.0152, cluster="X")
+    assert parsec.attrs["provenance"].startswith("PARSEC")
+    young = cluster_isochrone(shared_data, 6.5, 0.0152, cluster="X")  # below the shared grids
+    assert "model_isochrone" in young.attrs["provenance"] and "outside the PARSEC grids" in young.attrs["provenance"]
+    with pytest.raises(IsochroneRangeError, match="cluster X"):
+        cluster_isochrone(shared_data, 11.5, 0.0152, cluster="X")

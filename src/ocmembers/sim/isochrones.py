@@ -5,7 +5,8 @@ The cluster stars of the simulated sky are drawn from the same isochrone that
 pipeline sees a consistent world. With the shared PARSEC grids
 (``<local_dir>/isochrones/*.dat``) and :func:`ocmembers.isochrones.local_isochrone`
 that isochrone is PARSEC (interpolated in age and metallicity); without them
-(a fresh machine, ``make demo`` with no data) it is :func:`model_isochrone`.
+(a fresh machine, ``make demo`` with no data), or for an age outside the
+PARSEC grids (the shared ones start at log age 7.0), it is :func:`model_isochrone`.
 
 The fallback model
 ------------------
@@ -199,13 +200,23 @@ def _cached(local_dir: str, log_age: float, z: float, use_parsec: bool) -> pd.Da
             except ImportError:
                 local_isochrone = None
             if local_isochrone is not None:
-                iso = local_isochrone(d, log_age, z)
-                out = iso[[c for c in ISOCHRONE_COLUMNS if c in iso.columns]].copy()
-                out.attrs["provenance"] = f"PARSEC ({iso.attrs.get('provenance', d)})"
-                return out
+                try:
+                    iso = local_isochrone(d, log_age, z)
+                except IsochroneRangeError as exc:
+                    why = f"outside the PARSEC grids in {d}: {exc}"
+                else:
+                    out = iso[[c for c in ISOCHRONE_COLUMNS if c in iso.columns]].copy()
+                    out.attrs["provenance"] = f"PARSEC ({iso.attrs.get('provenance', d)})"
+                    return out
+            else:
+                why = "ocmembers.isochrones.local_isochrone unavailable"
+        else:
+            why = f"no PARSEC grid in {local_dir}/isochrones"
+    else:
+        why = "[sim] use_parsec = false"
     iso = model_isochrone(log_age, mh)
     iso.attrs["provenance"] = (f"ocmembers.sim.isochrones.model_isochrone(log_age={log_age:.3f}, "
-                               f"MH={mh:.3f}) (no PARSEC grid used)")
+                               f"MH={mh:.3f}) ({why})")
     return iso
 
 
