@@ -135,8 +135,23 @@ class SimSource(DataSource):
         (:data:`ocmembers.sim.cluster.TRUTH_COLUMNS`)."""
         return self.simulated(cluster).truth
 
+    def prepare(self, names: list[str] | None = None) -> None:
+        """Simulate (and cache) the cones of ``names`` with ``[clusters] jobs`` processes.
+
+        Errors are left for the per-cluster calls to report.
+        """
+        names = [n for n in (names if names is not None else self.cluster_names()) if n not in self._memo]
+        jobs = min(int(self.cfg.clusters.jobs), len(names))
+        if jobs <= 1:
+            return
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            list(pool.map(_warm_cache, [self.cfg] * len(names), names))
+
     def _per_cluster(self, func, what: str) -> pd.DataFrame:
         parts, failed = [], []
+        self.prepare()
         for name in self.cluster_names():
             try:
                 row = cluster_row(self._full_table(), name)
@@ -188,3 +203,10 @@ class SimSource(DataSource):
         return f"sim isochrone logAge={float(log_age):.3f} Z={self.cfg.isochrone.metallicity_z}: " + \
             str(iso.attrs.get("provenance", ""))
 
+
+def _warm_cache(cfg, name: str) -> None:
+    """Simulate one cone into the on-disk cache (a worker of :meth:`SimSource.prepare`)."""
+    try:
+        SimSource(cfg).simulated(name)
+    except OCMembersError:
+        pass
