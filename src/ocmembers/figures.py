@@ -50,11 +50,14 @@ def figure_jobs(cfg: Config) -> list[FigureJob]:
     """The figures that the products of this run allow, with their arguments."""
     out, fig = cfg.out_dir, figures_dir(cfg)
     stats = out / "validation" / "statistics.json"
-    jobs = [
-        FigureJob("fig2_training", "fig_training.py", [str(out / "model" / "history.csv"), str(fig / "fig2_training.pdf")],
-                  [out / "model" / "history.csv"]),
-        FigureJob("fig3_venn", "fig_venn.py", [str(stats), str(fig / "fig3_venn.pdf")], [stats]),
-    ]
+    jobs = [FigureJob("fig3_venn", "fig_venn.py", [str(stats), str(fig / "fig3_venn.pdf")], [stats])]
+    if cfg.membership.model == "trained":  # a published or given model brings no training history
+        jobs.insert(0, FigureJob("fig2_training", "fig_training.py",
+                                 [str(out / "model" / "history.csv"), str(fig / "fig2_training.pdf")],
+                                 [out / "model" / "history.csv"]))
+    else:
+        print(f"figures: no Fig. 2: [membership] model = {cfg.membership.model!r} was not trained in this run",
+              file=sys.stderr)
     evaluated = set(cluster_names(cfg, "test"))
     fig1 = FIG1_CLUSTER if (out / "sets" / FIG1_CLUSTER).is_dir() else None
     if fig1 is None and evaluated:

@@ -147,6 +147,7 @@ def reproduction_rows(stats: dict[str, Any], samples: dict[str, Any], cfg: Confi
         ("clusters with 100% strict T22 recovered", str(pub["n_clusters_full_recovery"]), str(stats["n_clusters_full_recovery"]), ""),
         ("T22 members missed", pc(pub["fraction_t22_missed"]), pc(m["fraction_of_t22"]), ""),
         ("missed that are candidates", pc(pub["fraction_missed_candidates"]), pc(m["fraction_candidates"]), ""),
+        ("missed that are outside our cone", "--", pc(m["fraction_not_in_cone"]), "not reported by vG23"),
         ("their mean projected radius [pc]", str(pub["missed_candidates_radius_pc_mean"]), f"{m['low_p_candidates_radius_pc_mean']:.1f}", ""),
         ("non-candidates failing pm", pc(pub["non_candidates_fail_pm"]), pc(f["proper_motion"]), ""),
         ("non-candidates failing parallax", pc(pub["non_candidates_fail_plx"]), pc(f["parallax"]), ""),

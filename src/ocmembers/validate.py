@@ -62,19 +62,6 @@ def load_cone_table(cfg: Config, name: str) -> pd.DataFrame:
     return cone.drop_duplicates("source_id", keep="first").reset_index(drop=True)
 
 
-def _projected_radius_pc(ra: np.ndarray, dec: np.ndarray, params: dict[str, Any]) -> np.ndarray:
-    """Eqs. 13-14 for sources outside our cone table (T22 members we never saw)."""
-    from .features import projected_radius
-    return np.asarray(projected_radius(np.asarray(ra, float), np.asarray(dec, float), _Params(params)))
-
-
-class _Params:
-    """Attribute access to params.json for the feature functions."""
-
-    def __init__(self, d: dict[str, Any]) -> None:
-        self.__dict__.update(d)
-
-
 def cluster_comparison(cfg: Config, name: str, t22_all: pd.DataFrame) -> dict[str, Any]:
     """Join our probabilities, the cone and the T22 list of one cluster.
 
@@ -83,7 +70,9 @@ def cluster_comparison(cfg: Config, name: str, t22_all: pd.DataFrame) -> dict[st
     """
     v = cfg.validation
     ours = pd.read_parquet(cfg.out_dir / "members" / f"{name}.parquet")
-    params = json.loads((cfg.out_dir / "sets" / name / "params.json").read_text())
+    from .features import projected_radius
+    from .sets import load_params
+    params = load_params(cfg, name)
     cone = load_cone_table(cfg, name)
     t22 = t22_all.loc[t22_all["cluster"] == name]
     table = cone.merge(ours[["source_id", "probability"]], on="source_id", how="left")
@@ -101,9 +90,9 @@ def cluster_comparison(cfg: Config, name: str, t22_all: pd.DataFrame) -> dict[st
             "pmra": absent["pmra"].to_numpy(), "pmdec": absent["pmdec"].to_numpy(),
             "parallax": absent["parallax"].to_numpy(),
             "phot_g_mean_mag": absent["phot_g_mean_mag"].to_numpy(),
-            "f_r": _projected_radius_pc(absent["ra"], absent["dec"], params),
-            "f_pm": np.hypot(absent["pmra"].to_numpy() - params["pmra"], absent["pmdec"].to_numpy() - params["pmdec"]),
-            "f_plx": absent["parallax"].to_numpy() - params["parallax"],
+            "f_r": projected_radius(absent["ra"].to_numpy(float), absent["dec"].to_numpy(float), params),
+            "f_pm": np.hypot(absent["pmra"].to_numpy(float) - params.pmra, absent["pmdec"].to_numpy(float) - params.pmdec),
+            "f_plx": absent["parallax"].to_numpy(float) - params.parallax,
             "probability": 0.0, "in_cone": False, "t22": True,
             "t22_probability": absent["probability"].to_numpy(), "set": "absent",
         })
