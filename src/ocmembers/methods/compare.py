@@ -249,13 +249,13 @@ def compare_real(cfg: Config, names: list[str], methods: list[str],
             s = pd.concat([s, s2], ignore_index=True)
         summaries.append(s)
         _overlap_figure(probs, cfg.methods.compare_threshold, ref, name,
-                        _out_dir(cfg) / f"overlap_{name}.png")
+                        _out_dir(cfg) / f"overlap_{name}.png", t22_range)
     return pd.concat(summaries, ignore_index=True), pd.DataFrame(timing)
 
 
 # ---------------------------------------------------------------------------
 def _overlap_figure(probs: pd.DataFrame, threshold: float, reference: set[int], name: str,
-                    path: Path) -> None:
+                    path: Path, ref_range: np.ndarray | None = None) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -283,9 +283,10 @@ def _overlap_figure(probs: pd.DataFrame, threshold: float, reference: set[int], 
     if ref_in:
         x = np.arange(len(methods))
         rec = [len(sets[m] & ref_in) / len(ref_in) for m in methods]
-        pur = [len(sets[m] & ref_in) / max(len(sets[m]), 1) for m in methods]
+        in_range = set(ids[ref_range].tolist()) if ref_range is not None else set(ids.tolist())
+        pur = [len(sets[m] & ref_in) / max(len(sets[m] & in_range), 1) for m in methods]
         axes[1].bar(x - 0.2, rec, 0.4, label="T22 members recovered")
-        axes[1].bar(x + 0.2, pur, 0.4, label="members in T22")
+        axes[1].bar(x + 0.2, pur, 0.4, label="members in T22 (G < 18)")
         axes[1].set_xticks(x, methods, rotation=20)
         axes[1].set_ylim(0, 1.05)
         axes[1].legend(loc="lower right")
