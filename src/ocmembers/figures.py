@@ -46,6 +46,14 @@ class FigureJob:
     inputs: list[Path]
 
 
+def fig1_cluster(cfg: Config) -> str | None:
+    """NGC 2527 as in the paper when its sets exist, else the first evaluated cluster."""
+    if (cfg.out_dir / "sets" / FIG1_CLUSTER / "params.json").is_file():
+        return FIG1_CLUSTER
+    done = sorted(n for n in cluster_names(cfg, "test") if (cfg.out_dir / "sets" / n / "params.json").is_file())
+    return done[0] if done else None
+
+
 def figure_jobs(cfg: Config) -> list[FigureJob]:
     """The figures that the products of this run allow, with their arguments."""
     out, fig = cfg.out_dir, figures_dir(cfg)
@@ -59,9 +67,7 @@ def figure_jobs(cfg: Config) -> list[FigureJob]:
         print(f"figures: no Fig. 2: [membership] model = {cfg.membership.model!r} was not trained in this run",
               file=sys.stderr)
     evaluated = set(cluster_names(cfg, "test"))
-    fig1 = FIG1_CLUSTER if (out / "sets" / FIG1_CLUSTER).is_dir() else None
-    if fig1 is None and evaluated:
-        fig1 = sorted(evaluated)[0]
+    fig1 = fig1_cluster(cfg)
     if fig1:
         jobs.insert(0, FigureJob("fig1_sets", "fig_sets.py",
                                  [str(out / "sets" / fig1), str(out / "members" / f"{fig1}.parquet"),

@@ -28,7 +28,7 @@ from . import __version__
 from .cache import atomic_path
 from .config import Config
 from .exceptions import OCMembersError, StageNotBuiltError
-from .figures import FIG1_CLUSTER, figures_dir, run_key
+from .figures import fig1_cluster, figures_dir, run_key
 
 __all__ = ["run", "macros", "reproduction_rows", "published"]
 
@@ -85,6 +85,19 @@ def _n_params(cfg: Config) -> int | None:
         return None
 
 
+def _training_sentence(cfg: Config, h: dict[str, Any]) -> str:
+    model = cfg.membership.model
+    if model == "vg23":
+        return ("This run uses the published model of vG23 (DS10\\_v02, trained on 605 clusters of real "
+                "\\textit{Gaia} data; weights from the \\texttt{gaia-oc-amd} 0.2.1 package), so Fig.~\\ref{fig:training} "
+                "is not remade.")
+    if model != "trained":
+        name = Path(model).name.replace("_", "\\_")
+        return f"This run uses the model \\texttt{{{name}}} given in the configuration."
+    return (f"It was trained for {_fmt(h['n_epochs'])} epochs; the best validation $F_1={_fmt(h['best_f1'], 3)}$ "
+            f"was reached at epoch {_fmt(h['best_epoch'])} (vG23: 165), Fig.~\\ref{{fig:training}}.")
+
+
 def macros(stats: dict[str, Any], samples: dict[str, Any], cfg: Config) -> dict[str, str]:
     """Name -> LaTeX text of every generated number (names of letters only)."""
     h = _history(cfg)
@@ -122,7 +135,8 @@ def macros(stats: dict[str, Any], samples: dict[str, Any], cfg: Config) -> dict[
         "fplxOurs": _triple(stats["percentiles"]["ours"]["f_plx"]), "fpmOurs": _triple(stats["percentiles"]["ours"]["f_pm"]),
         "fplxT": _triple(stats["percentiles"]["t22"]["f_plx"]), "fpmT": _triple(stats["percentiles"]["t22"]["f_pm"]),
         "pctRuwe": _pct(stats["ruwe"]["fraction_extra_ruwe_gt_max"]),
-        "figOneCluster": FIG1_CLUSTER.replace("_", " "),
+        "figOneCluster": (fig1_cluster(cfg) or "--").replace("_", " "),
+        "methodTraining": _training_sentence(cfg, h),
     }
     bad = [k for k in out if not re.fullmatch(r"[A-Za-z]+", k)]
     assert not bad, bad  # LaTeX macro names: letters only
