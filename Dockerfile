@@ -54,22 +54,35 @@ ARG EXTRAS=test
 # network does not need
 ARG NODEPS_EXTRAS=vg23
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
-WORKDIR /work
-COPY . /work
+# 1. the pinned dependencies, read from pyproject.toml: a layer that is rebuilt
+#    only when pyproject.toml or the wheelhouse change, not with the code.
+#    (Without a wheelhouse the second COPY copies a harmless placeholder.)
+COPY pyproject.toml /deps/
+COPY ${WHEELHOUSE:-.dockerignore} /deps/wheels/
 RUN set -eu; \
     python3.11 -m venv /opt/venv; \
     if [ -n "$WHEELHOUSE" ]; then \
-        src="--no-index --find-links /work/$WHEELHOUSE"; \
+        echo "--no-index --find-links /deps/wheels" > /deps/pip-source; \
     else \
-        src="--extra-index-url $TORCH_INDEX"; \
+        echo "--extra-index-url $TORCH_INDEX" > /deps/pip-source; \
     fi; \
-    /opt/venv/bin/pip install --no-cache-dir $src -e "/work[$EXTRAS]"; \
+    /opt/venv/bin/python -c "import sys, tomllib; \
+p = tomllib.load(open('/deps/pyproject.toml', 'rb'))['project']; \
+extras = lambda arg: [r for e in arg.split(',') if e for r in p['optional-dependencies'][e]]; \
+open('/deps/requirements.txt', 'w').write('\\n'.join(p['dependencies'] + extras(sys.argv[1]))); \
+open('/deps/nodeps.txt', 'w').write('\\n'.join(extras(sys.argv[2])))" "$EXTRAS" "$NODEPS_EXTRAS"; \
+    /opt/venv/bin/pip install --no-cache-dir $(cat /deps/pip-source) -r /deps/requirements.txt; \
     /opt/venv/bin/pip check; \
-    nodeps=$(/opt/venv/bin/python -c "import sys, tomllib; \
-opt = tomllib.load(open('/work/pyproject.toml', 'rb'))['project']['optional-dependencies']; \
-print(' '.join(r for e in sys.argv[1].split(',') if e for r in opt[e]))" "$NODEPS_EXTRAS"); \
-    if [ -n "$nodeps" ]; then /opt/venv/bin/pip install --no-cache-dir --no-deps $src $nodeps; fi; \
+    if [ -s /deps/nodeps.txt ]; then \
+        /opt/venv/bin/pip install --no-cache-dir --no-deps $(cat /deps/pip-source) -r /deps/nodeps.txt; \
+    fi; \
+    rm -rf /root/.cache
+# 2. the project itself, editable (/work/src), its pins already satisfied
+WORKDIR /work
+COPY . /work
+RUN set -eu; \
     if [ -n "$WHEELHOUSE" ]; then rm -rf "/work/$WHEELHOUSE"; fi; \
+    /opt/venv/bin/pip install --no-cache-dir --no-deps $(cat /deps/pip-source) -e "/work[$EXTRAS]"; \
     rm -rf /work/build /root/.cache
 
 # ---- the image
