@@ -69,7 +69,7 @@ from ..config import Config
 from ..exceptions import ConfigError, EmptyConeError, TooFewMembersError
 from ..sources.columns import GAIA_COLUMNS
 from .binaries import combine_magnitudes, draw_mass_ratios
-from .errors import ScanLaw, detection_probability, observe, parallax_error_median
+from .errors import ZP_BOUND, ScanLaw, detection_probability, observe, parallax_error_median
 from .extinction import gaia_extinction
 from .galaxy import K_PM, disc_velocity_icrs, simulate_field, velocity_to_pm, V_CIRC
 from .imf import sample_kroupa
@@ -82,11 +82,10 @@ __all__ = ["SimulatedCone", "simulate_cone", "check_cluster", "cluster_rng", "TR
            "ClusterModel", "cluster_model"]
 
 #: Largest |parallax zero point| (mas) of the Lindegren et al. (2021) recipe in its range.
-ZP_MARGIN = 0.15
-#: Field stars are dropped before their photometry when even NOISE_BOUND times the median
-#: uncertainty at 40 G observations (x 10^0.3, the largest scatter, x 1.15 for 6-p solutions,
-#: at 6 sigma) could not bring them into the cone: 6 * 2 * 1.15 = 13.8 -> 14 (pm: x 1.2 more).
-NOISE_BOUND = 14.0
+ZP_MARGIN = ZP_BOUND
+#: Bounds on phot_g_n_obs used by the early field cut (errors.observe: 150-450 per field,
+#: x N(1, 0.08), x 0.3 at the faint end, at least 8).
+N_OBS_MIN, N_OBS_MAX = 8.0, 700.0
 
 TRUTH_COLUMNS: tuple[str, ...] = (
     "source_id", "is_member", "population", "mass", "q", "dist_pc", "parallax_true", "pmra_true",
@@ -362,12 +361,23 @@ def simulate_cone(cluster: pd.Series, cfg: Config) -> SimulatedCone:
 
     g_wide = cfg.sim.t22_g_max
 
-    def field_prefilter(plx: np.ndarray, g_bright: np.ndarray, pmra: np.ndarray, pmdec: np.ndarray) -> np.ndarray:
-        # errors can be at most NOISE_BOUND times the median at the brightest possible G
-        sig = NOISE_BOUND * parallax_error_median(g_bright, 40.0)
-        return (((np.abs(plx - plx_c) <= plx_w + sig)
-                 & (np.hypot(pmra - pmra_c, pmdec - pmdec_c) <= pm_r + 1.2 * sig))
-                | (g_bright < g_wide + 0.5))
+    def field_prefilter(plx: np.ndarray, g_bright: np.ndarray, g_faint: np.ndarray, pmra: np.ndarray,
+                        pmdec: np.ndarray, noise: np.ndarray) -> np.ndarray:
+        # the measurement (errors.observe) will be true + zp + sigma * (mixed noise) with
+        # sigma_lo <= sigma <= sigma_up; keep a star when some sigma in that range could bring it in
+        s_up = parallax_error_median(g_faint, N_OBS_MIN) * 10 ** 0.3 * 1.15
+        s_lo = parallax_error_median(g_bright, N_OBS_MAX) * 10 ** -0.3
+        a, b = noise[0] * s_lo, noise[0] * s_up
+        lo = plx - ZP_MARGIN + np.minimum(a, b)
+        hi = plx + ZP_MARGIN + np.maximum(a, b)
+        w = cfg.cone.n_sigma * float(cluster["parallax_std"])
+        ok_plx = (hi >= plx_c - w) & (lo <= plx_c + w)
+        s_pm = 1.3 * s_up  # pm/parallax uncertainty ratio <= 1.10 * 1.18
+        n0, n1, n2 = np.abs(noise)
+        dx = np.maximum(np.abs(pmra - pmra_c) - s_pm * (0.45 * n0 + n1), 0.0)
+        dy = np.maximum(np.abs(pmdec - pmdec_c) - s_pm * (0.45 * n0 + 0.75 * n1 + n2), 0.0)
+        ok_pm = np.hypot(dx, dy) <= pm_r + 1e-3
+        return (ok_plx & ok_pm) | (g_bright < g_wide + 0.5)
 
     scan = ScanLaw.draw(r_scan)
 

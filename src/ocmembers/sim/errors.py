@@ -82,6 +82,9 @@ from ..sources.columns import GAIA_COLUMNS
 __all__ = ["ScanLaw", "parallax_error_median", "observe", "nu_eff_from_colour", "ZERO_POINTS",
            "GAIA_DTYPES", "healpix_nest", "make_source_ids", "ecliptic_latitude", "icrs_to_galactic"]
 
+#: Bound on the simulated parallax zero point (mas); the recipe stays well inside it in its range.
+ZP_BOUND = 0.15
+
 #: DR3 photometric zero points (Vega), Riello et al. (2021), Table 3.
 ZERO_POINTS: dict[str, float] = {"g": 25.6874, "bp": 25.3385, "rp": 24.7479}
 
@@ -212,14 +215,19 @@ def detection_probability(g: np.ndarray, g_limit: float) -> np.ndarray:
 def observe(true: pd.DataFrame, scan: ScanLaw, rng: np.random.Generator,
             prefilter: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
             zp_margin: float = 0.1) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """Gaia DR3 measurements of the sources in ``true``.
+    r"""Gaia DR3 measurements of the sources in ``true``.
 
     Parameters
     ----------
     true : DataFrame
         ``ra, dec`` (deg, epoch 2016.0), ``parallax, pmra, pmdec`` (true; mas,
         mas/yr), ``g, bp, rp`` (true apparent magnitudes), ``binary_wobble``
-        (bool: an astrometric binary with large ``ruwe``).
+        (bool: an astrometric binary with large ``ruwe``); optionally
+        ``noise_0, noise_1, noise_2``, the standard-normal deviates of the
+        (parallax, pmra, pmdec) noise (drawn here when absent), which the
+        correlations then mix: :math:`\epsilon_\varpi = \sigma_\varpi n_0`,
+        :math:`\epsilon_{\mu_\alpha} = \sigma_{\mu_\alpha}(\rho_{\varpi\alpha} n_0 + L_{22} n_1)`,
+        :math:`\epsilon_{\mu_\delta} = \sigma_{\mu_\delta}(\rho_{\varpi\delta} n_0 + L_{32} n_1 + L_{33} n_2)`.
     scan : ScanLaw
         Per-field scanning-law properties.
     rng : Generator
@@ -264,7 +272,10 @@ def observe(true: pd.DataFrame, scan: ScanLaw, rng: np.random.Generator,
     l22 = np.sqrt(1 - r_a ** 2)
     l32 = (r_ad - r_d * r_a) / l22
     l33 = np.sqrt(np.clip(1 - r_d ** 2 - l32 ** 2, 1e-9, None))
-    e = rng.normal(0, 1, (3, n))
+    if all(f"noise_{i}" in true.columns for i in range(3)):
+        e = np.stack([true[f"noise_{i}"].to_numpy(float) for i in range(3)])
+    else:
+        e = rng.normal(0, 1, (3, n))
     plx = true["parallax"].to_numpy(float) + s_plx * e[0]
     pmra = true["pmra"].to_numpy(float) + s_pmra * (r_a * e[0] + l22 * e[1])
     pmdec = true["pmdec"].to_numpy(float) + s_pmdec * (r_d * e[0] + l32 * e[1] + l33 * e[2])
@@ -356,4 +367,4 @@ def _zero_point(g: np.ndarray, nu_eff: np.ndarray, pseudo: np.ndarray, ecl_lat: 
                                np.asarray(aps[ok], int), _warnings=False)
         z = np.asarray(z, dtype=float)
         out[ok] = np.where(np.isfinite(z), z, -0.017)
-    return out
+    return np.clip(out, -ZP_BOUND, ZP_BOUND)

@@ -234,13 +234,17 @@ def _complete(pop: Population, k: np.ndarray, edges: np.ndarray, d_mid: np.ndarr
     v_z = rng.normal(0, s_w, n)
     v = _disc_velocity_u(u, d, v_r, v_rot, v_z)
     pmra, pmdec, rv = _pm_u(u, d, v)
+    # standard-normal astrometric noise of the measurement, drawn now so that cuts can be applied early
+    noise = rng.standard_normal((3, n))
     if prefilter is not None:
-        # brightest the star can be: single-star G, binary +0.753 mag, A_G >= 0.5 A0
-        a0_lo = np.interp(d, d_mid, a0_mid)
-        g_bright = np.interp(mass, mini, g_abs) + 5 * np.log10(d / 10) + 0.5 * a0_lo - 0.76
-        sel = np.flatnonzero(prefilter(1000.0 / d, g_bright, pmra, pmdec))
+        # G bounds: single-star G, a binary (q > 0) up to 0.753 mag brighter, 0.45 A0 <= A_G <= 1.1 A0 + 0.02
+        a0_i = np.interp(d, d_mid, a0_mid)
+        g_single = np.interp(mass, mini, g_abs) + 5 * np.log10(d / 10)
+        g_bright = g_single + 0.45 * a0_i - np.where(q > 0, 0.76, 0.01)
+        g_faint = g_single + 1.1 * a0_i + 0.02
+        sel = np.flatnonzero(prefilter(1000.0 / d, g_bright, g_faint, pmra, pmdec, noise))
         d, mass, q, pmra, pmdec, rv = (a[sel] for a in (d, mass, q, pmra, pmdec, rv))
-        u = u[:, sel]
+        u, noise = u[:, sel], noise[:, sel]
     logte = np.interp(mass, mini, iso["logTe"].to_numpy())
     mags = []
     for col in ("Gmag", "G_BPmag", "G_RPmag"):
@@ -260,7 +264,8 @@ def _complete(pop: Population, k: np.ndarray, edges: np.ndarray, d_mid: np.ndarr
         "ra": ra, "dec": dec, "dist_pc": d[sel], "parallax": 1000.0 / d[sel],
         "pmra": pmra[sel], "pmdec": pmdec[sel], "rv": rv[sel], "g": g[sel], "bp": bp[sel], "rp": rp[sel],
         "teff": teff[sel], "mass": mass[sel], "q": q[sel], "log_age": pop.log_age, "mh": pop.mh,
-        "population": pop.name, "a0": a0[sel]})
+        "population": pop.name, "a0": a0[sel],
+        "noise_0": noise[0, sel], "noise_1": noise[1, sel], "noise_2": noise[2, sel]})
 
 
 def _complete_empty() -> pd.DataFrame:
@@ -277,7 +282,7 @@ def simulate_field(ra0: float, dec0: float, radius_deg: float, rng: np.random.Ge
                    a0_scale: float = 1.0, a0_anchor: tuple[float, float] | None = None,
                    d_max_pc: float = 60000.0,
                    populations: tuple[Population, ...] = POPULATIONS,
-                   prefilter: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
+                   prefilter: Callable[..., np.ndarray] | None = None,
                    chunk: int = 400_000,
                    on_chunk: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> pd.DataFrame:
     """True properties of the field stars in a cone, brighter than about ``g_limit + 0.6``.
@@ -297,11 +302,13 @@ def simulate_field(ra0: float, dec0: float, radius_deg: float, rng: np.random.Ge
     a0_anchor : (float, float), optional
         ``(distance_pc, A0)`` the extinction curve passes through (a cluster).
     prefilter : callable, optional
-        ``prefilter(parallax_true, g_bright, pmra_true, pmdec_true) -> mask``,
-        called before the photometry with a lower bound ``g_bright`` on each
-        star's apparent G; stars it rejects are never completed. It must be
-        conservative (keep every star whose *measured* astrometry could pass
-        the cone cuts).
+        ``prefilter(parallax_true, g_bright, g_faint, pmra_true, pmdec_true,
+        noise) -> mask``, called before the photometry with bounds
+        ``g_bright <= G <= g_faint`` on each star's true apparent G and the
+        standard-normal astrometric noise ``noise`` (3, n) its measurement
+        will use (:func:`ocmembers.sim.errors.observe`); stars it rejects are
+        never completed. It must be conservative (keep every star whose
+        *measured* astrometry could pass the cone cuts).
     chunk : int
         Stars completed at a time (bounds the memory).
     on_chunk : callable, optional
@@ -313,7 +320,8 @@ def simulate_field(ra0: float, dec0: float, radius_deg: float, rng: np.random.Ge
     -------
     DataFrame
         ``ra, dec, dist_pc, parallax, pmra, pmdec, rv, g, bp, rp, teff, mass,
-        q, log_age, mh, population, a0`` (true, apparent magnitudes).
+        q, log_age, mh, population, a0`` (true, apparent magnitudes) and
+        ``noise_0, noise_1, noise_2`` (the measurement's standard-normal noise).
     """
     from .errors import icrs_to_galactic
 
