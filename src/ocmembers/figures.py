@@ -77,6 +77,15 @@ def figure_jobs(cfg: Config) -> list[FigureJob]:
         jobs.append(FigureJob("fig4_clusters_t22", "fig_clusters_t22.py",
                               [str(out), str(fig / "fig4_clusters_t22.pdf"), *fig4],
                               [out / "members" / f"{c}.parquet" for c in fig4]))
+    field = cfg.local_dir / "gaia" / "fields" / "ra45_dec0_r0.5deg.parquet"
+    m67 = cfg.local_dir / "gaia" / "cones" / "NGC_2682.csv"
+    if cfg.source.name == "sim" and field.is_file() and m67.is_file():
+        # the simulated sky against real DR3 (issue 4), when the real files are at hand
+        jobs.append(FigureJob("fig_sim_vs_gaia", "fig_sim_vs_gaia.py", [str(field), str(m67), str(fig / "fig_sim_vs_gaia.pdf")],
+                              [field, m67]))
+    truth_png = out / "truthbench" / "truthbench.png"
+    if cfg.source.name == "sim" and truth_png.is_file():
+        print(f"figures: the ground-truth benchmark figure is {truth_png} (make truthbench)", file=sys.stderr)
     truth = out / "validation" / "truth_statistics.json"
     if cfg.source.name == "sim" and truth.is_file():
         jobs.append(FigureJob("fig3_venn_truth", "fig_venn.py",
