@@ -189,19 +189,42 @@ def summarise(tables: list[pd.DataFrame], cfg: Config) -> tuple[dict[str, Any], 
     return stats, per
 
 
-def run(cfg: Config) -> dict[str, Any]:
-    names = cluster_names(cfg, "test")
-    t22_all = read_table(cfg.raw_dir / "catalogues" / "t22_members.parquet")
+def truth_lists(cfg: Config, names: list[str]) -> pd.DataFrame:
+    """The true members of simulated clusters, as a member list (the T22 columns, p = 1)."""
+    from .sources import get_source
+    source = get_source(cfg)
+    parts = []
+    for name in names:
+        sim = source.simulated(name)
+        mem = sim.cone.loc[sim.truth["is_member"].to_numpy(bool)]
+        parts.append(pd.DataFrame({"cluster": name, "source_id": mem["source_id"].to_numpy(),
+                                   "ra": mem["ra"].to_numpy(), "dec": mem["dec"].to_numpy(),
+                                   "pmra": mem["pmra"].to_numpy(), "pmdec": mem["pmdec"].to_numpy(),
+                                   "parallax": mem["parallax"].to_numpy(),
+                                   "phot_g_mean_mag": mem["phot_g_mean_mag"].to_numpy(), "probability": 1.0}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _compare_all(cfg: Config, names: list[str], reference: pd.DataFrame, what: str
+                 ) -> tuple[dict[str, Any], pd.DataFrame, dict[str, str]]:
     tables, failed = [], {}
     for name in names:
         try:
-            tables.append(cluster_comparison(cfg, name, t22_all)["table"])
+            tables.append(cluster_comparison(cfg, name, reference)["table"])
         except (OCMembersError, FileNotFoundError) as exc:
             failed[name] = str(exc)
             print(f"validate: {name}: skipped: {exc}", file=sys.stderr)
     if not tables:
-        raise OCMembersError(f"validate: no test cluster has members to compare ({len(failed)} failed)")
+        raise OCMembersError(f"validate: no test cluster has members to compare with {what} "
+                             f"({len(failed)} failed)")
     stats, per = summarise(tables, cfg)
+    return stats, per, failed
+
+
+def run(cfg: Config) -> dict[str, Any]:
+    names = cluster_names(cfg, "test")
+    t22_all = read_table(cfg.raw_dir / "catalogues" / "t22_members.parquet")
+    stats, per, failed = _compare_all(cfg, names, t22_all, "T22")
     stats["clusters"] = sorted(set(names) - set(failed))
     stats["failed"] = failed
     stats["source"] = cfg.source.name
@@ -210,4 +233,16 @@ def run(cfg: Config) -> dict[str, Any]:
     with atomic_path(out / "clusters.csv") as tmp:
         per.to_csv(tmp, index=False)
     print(f"validate: {stats['n_clusters']} clusters -> {statistics_path(cfg)}", file=sys.stderr)
+    if cfg.source.name == "sim":
+        # the same comparison against the truth, which only the simulated sky has
+        done = [n for n in names if n not in failed]
+        truth_stats, truth_per, _ = _compare_all(cfg, done, truth_lists(cfg, done), "the truth")
+        truth_stats["reference"] = "truth"
+        write_json(truth_stats, out / "truth_statistics.json")
+        with atomic_path(out / "truth_clusters.csv") as tmp:
+            truth_per.to_csv(tmp, index=False)
+        va = truth_stats["venn_all"]
+        print(f"validate: against the truth, p >= {cfg.validation.probability_all}: precision "
+              f"{va['both'] / max(va['ours'], 1):.3f}, recall {va['both'] / max(va['t22'], 1):.3f} "
+              f"-> {out / 'truth_statistics.json'}", file=sys.stderr)
     return stats
