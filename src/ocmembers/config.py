@@ -211,6 +211,7 @@ class SimConfig:
     min_parallax_mas: float = 0.25
     t22_g_max: float = 18.0
     pdmf_tilt_max: float = 1.5
+    t22_pm_window: float = 5.0
 
 
 @dataclass(frozen=True)

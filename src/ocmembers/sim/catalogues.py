@@ -25,7 +25,13 @@ HDBSCAN on (parallax, pmra, pmdec) of the :math:`G < 18` sources within
 50 pc of the centre *without* the cuts of Eqs. 1-2 (``SimulatedCone.bright``),
 as Tarricq et al. (2022) did on their 50 pc fields: computed by
 :func:`ocmembers.methods.hdbscan_t22.t22_members`, the same code that would
-run on a real cone.
+run on a real cone. To keep HDBSCAN tractable on wide low-latitude fields
+(millions of G < 18 stars within 50 pc of a nearby cluster), the field is
+first restricted to a generous astrometric window: the parallax cut of
+Eq. 2 and a proper-motion circle ``[sim] t22_pm_window`` (default 5) times
+the radius of Eq. 1. The window is wide enough that the field, not the
+cluster, dominates the proper-motion distribution (HDBSCAN finds no group
+when the cluster dominates, as on the Eq. 1-2 cone itself).
 """
 
 from __future__ import annotations
@@ -96,6 +102,15 @@ def cg20_like_members(sim: SimulatedCone, cluster: pd.Series, cfg: Config) -> pd
     return out[list(MEMBER_COLUMNS) + ["source_id_dr2"]]
 
 
+def _t22_window(field: pd.DataFrame, cluster: pd.Series, cfg: Config) -> pd.DataFrame:
+    """Eq. 2 in parallax and ``t22_pm_window`` x Eq. 1 in proper motion (module docstring)."""
+    n = cfg.cone.n_sigma
+    pm_r = getattr(cfg.sim, "t22_pm_window", 5.0) * n * np.sqrt((cluster["pmra_std"] ** 2 + cluster["pmdec_std"] ** 2) / 2)
+    dpm = np.hypot(field["pmra"].to_numpy(float) - cluster["pmra"], field["pmdec"].to_numpy(float) - cluster["pmdec"])
+    dplx = np.abs(field["parallax"].to_numpy(float) - cluster["parallax"])
+    return field.loc[(dpm <= pm_r) & (dplx <= n * cluster["parallax_std"])].reset_index(drop=True)
+
+
 def t22_like_members(sim: SimulatedCone, cluster: pd.Series, cfg: Config) -> pd.DataFrame:
     """T22-like list: :func:`ocmembers.methods.hdbscan_t22.t22_members` on the simulated cone.
 
@@ -106,6 +121,7 @@ def t22_like_members(sim: SimulatedCone, cluster: pd.Series, cfg: Config) -> pd.
     from ..methods.hdbscan_t22 import t22_members
 
     field = sim.bright if sim.bright is not None and len(sim.bright) else sim.cone
+    field = _t22_window(field, cluster, cfg)
     res = t22_members(field, cluster, cfg)
     res = res.loc[res["probability"].to_numpy(float) > 0, ["source_id", "probability"]]
     cols = ["source_id", "ra", "dec", "pmra", "pmdec", "parallax", "phot_g_mean_mag"]
