@@ -20,10 +20,9 @@
 #   NODEPS_EXTRAS  extras fetched without their dependencies (default: vg23:
 #                gaia-oc-amd, whose declared torchvision the network does not need)
 #   PYTHON       interpreter that runs pip      (default: python3)
-#   TORCH_INDEX  extra index for the CPU-only torch wheel
-#                (default: https://download.pytorch.org/whl/cpu; set it empty
-#                when a torch==<pin>+cpu wheel is already reachable, e.g. via
-#                PIP_FIND_LINKS, to avoid touching that index)
+#   TORCH_INDEX  index of the CPU-only torch wheel, asked only when pip's own
+#                configuration (PyPI, PIP_FIND_LINKS, ...) has no torch==<pin>+cpu
+#                (default: https://download.pytorch.org/whl/cpu)
 #   IMAGE_PYTHON the image's Python version the wheels must accept
 #                (default: 3.11.2, python3.11 of Debian bookworm)
 #   GLIBC_MINOR  newest manylinux_2_<N> tag accepted (default: 36, bookworm's glibc)
@@ -34,7 +33,7 @@ WHEELHOUSE=${WHEELHOUSE:-$ROOT/wheelhouse}
 EXTRAS=${EXTRAS:-test}
 NODEPS_EXTRAS=${NODEPS_EXTRAS-vg23}
 PYTHON=${PYTHON:-python3}
-TORCH_INDEX=${TORCH_INDEX-https://download.pytorch.org/whl/cpu}
+TORCH_INDEX=${TORCH_INDEX:-https://download.pytorch.org/whl/cpu}
 IMAGE_PYTHON=${IMAGE_PYTHON:-3.11.2}
 GLIBC_MINOR=${GLIBC_MINOR:-36}
 
@@ -73,15 +72,23 @@ read_requirements --all "$EXTRAS" >"$reqs"
 read_requirements --extras-only "$NODEPS_EXTRAS" >"$nodeps"
 
 echo "wheelhouse.sh: collecting $(wc -l <"$reqs") requirements (+ dependencies) into $WHEELHOUSE"
-index_args=()
-if [ -n "$TORCH_INDEX" ]; then
-    index_args=(--extra-index-url "$TORCH_INDEX")
+# 0. torch: the CPU build of the pinned version (`torch==X+cpu`), from pip's
+#    own configuration if it has one (a local wheel), else from TORCH_INDEX.
+#    With it in the wheelhouse, the resolutions below pick X+cpu (a local
+#    version sorts above PyPI's CUDA X) and no nvidia-* wheel is pulled.
+torch_pin=$(sed -n 's/^torch==\([0-9][0-9.]*\)$/\1/p' "$reqs")
+if [ -n "$torch_pin" ] && ! ls "$WHEELHOUSE"/torch-"$torch_pin"+cpu-*.whl >/dev/null 2>&1; then
+    if ! "$PYTHON" -m pip download --no-deps --dest "$WHEELHOUSE" "torch==$torch_pin+cpu"; then
+        echo "wheelhouse.sh: torch==$torch_pin+cpu not found locally; asking $TORCH_INDEX"
+        "$PYTHON" -m pip download --no-deps --dest "$WHEELHOUSE" \
+            --index-url "$TORCH_INDEX" "torch==$torch_pin+cpu"
+    fi
 fi
+
 # 1. `pip wheel` (resolving for this host's Python) saves published wheels as
 #    they are and builds the few packages published as source only
 #    (matplotlib-venn, connection_pool, ...) into pure-Python wheels.
-"$PYTHON" -m pip wheel --wheel-dir "$WHEELHOUSE" --find-links "$WHEELHOUSE" \
-    "${index_args[@]}" -r "$reqs"
+"$PYTHON" -m pip wheel --wheel-dir "$WHEELHOUSE" --find-links "$WHEELHOUSE" -r "$reqs"
 # 2. Resolve again for the image's exact interpreter (IMAGE_PYTHON; Debian
 #    bookworm has 3.11.2, and some releases need >= 3.11.5) and its platform,
 #    binary only, taking the wheels built in step 1 from the wheelhouse.
@@ -94,7 +101,7 @@ done
 "$PYTHON" -m pip download --dest "$WHEELHOUSE" --find-links "$WHEELHOUSE" \
     --only-binary=:all: --implementation cp --abi cp311 \
     --python-version "$IMAGE_PYTHON" "${platform_args[@]}" \
-    "${index_args[@]}" -r "$reqs"
+    -r "$reqs"
 if [ -s "$nodeps" ]; then
     "$PYTHON" -m pip wheel --no-deps --wheel-dir "$WHEELHOUSE" -r "$nodeps"
 fi
@@ -102,7 +109,7 @@ fi
 # A CUDA build of torch would pull gigabytes of nvidia-* wheels: refuse it.
 if ls "$WHEELHOUSE"/nvidia_* >/dev/null 2>&1; then
     echo "wheelhouse.sh: CUDA wheels (nvidia_*) in $WHEELHOUSE: a non-CPU torch was picked;" \
-         "set TORCH_INDEX to the CPU index and remove them" >&2
+         "remove them and check the torch==<pin>+cpu wheel" >&2
     exit 1
 fi
 echo "wheelhouse.sh: $(ls "$WHEELHOUSE" | wc -l) files, $(du -sh "$WHEELHOUSE" | cut -f1)"
