@@ -22,7 +22,9 @@ def synth():
 
 def test_recovers_separated_cluster(synth):
     cone, truth, cluster = synth
-    res = t22_members(cone, cluster, load_config())
+    # the small synthetic cone: the parameters suited to Eq. 1-2 cones (the defaults suit 50 pc fields)
+    cfg = load_config().replace(methods={"hdbscan_min_cluster_size": 20, "hdbscan_min_samples": 10})
+    res = t22_members(cone, cluster, cfg)
     assert list(res.columns[:3]) == list(MEMBER_TABLE_COLUMNS)
     assert len(res) == len(cone)
     assert (res["source_id"].to_numpy() == cone["source_id"].to_numpy()).all()

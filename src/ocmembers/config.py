@@ -157,8 +157,8 @@ class MethodsConfig:
     """Comparison methods of issue 6 (``ocmembers.methods``)."""
 
     hdbscan_g_max: float = 18.0
-    hdbscan_min_cluster_size: int = 20
-    hdbscan_min_samples: int = 10
+    hdbscan_min_cluster_size: int = 40
+    hdbscan_min_samples: int = 20
     hdbscan_selection: str = "eom"
     upmask_stars_per_group: int = 25
     upmask_iterations: int = 50
