@@ -185,6 +185,22 @@ def _discard(path: Path, why: str) -> None:
             p.unlink()
 
 
+def _cached(path: Path, fetch: Callable[[], Any], *, source: str, query: str, refresh: bool,
+            read: Callable[[Path], Any], write: Callable[..., Any]) -> Any:
+    """The verified product at ``path``, or ``fetch()`` written there atomically."""
+    if path.exists() and not refresh:
+        try:
+            manifest = verify(path)
+            if manifest.get("query") == query and manifest.get("source") == source:
+                return read(path)
+            _discard(path, f"{path}: cached for another query or source")
+        except CacheCorruptedError as exc:
+            _discard(path, str(exc))
+    data = fetch()
+    write(data, path, source=source, query=query)
+    return data
+
+
 def cached_table(path: str | os.PathLike, fetch: Callable[[], pd.DataFrame], *, source: str,
                  query: str, refresh: bool = False) -> pd.DataFrame:
     """Return the verified cached table at ``path``, fetching and caching it if needed.
@@ -193,32 +209,12 @@ def cached_table(path: str | os.PathLike, fetch: Callable[[], pd.DataFrame], *, 
     that fails verification is fetched again; the fetch result is written
     atomically before it is returned.
     """
-    path = Path(path)
-    if path.exists() and not refresh:
-        try:
-            manifest = verify(path)
-            if manifest.get("query") == query and manifest.get("source") == source:
-                return read_table(path)
-            _discard(path, f"{path}: cached for another query or source")
-        except CacheCorruptedError as exc:
-            _discard(path, str(exc))
-    table = fetch()
-    write_table(table, path, source=source, query=query)
-    return table
+    return _cached(Path(path), fetch, source=source, query=query, refresh=refresh,
+                   read=read_table, write=write_table)
 
 
 def cached_bytes(path: str | os.PathLike, fetch: Callable[[], bytes], *, source: str,
                  query: str, refresh: bool = False) -> bytes:
     """As :func:`cached_table`, for raw bytes (service replies kept verbatim)."""
-    path = Path(path)
-    if path.exists() and not refresh:
-        try:
-            manifest = verify(path)
-            if manifest.get("query") == query and manifest.get("source") == source:
-                return path.read_bytes()
-            _discard(path, f"{path}: cached for another query or source")
-        except CacheCorruptedError as exc:
-            _discard(path, str(exc))
-    data = fetch()
-    write_bytes(data, path, source=source, query=query)
-    return data
+    return _cached(Path(path), fetch, source=source, query=query, refresh=refresh,
+                   read=lambda p: p.read_bytes(), write=write_bytes)
