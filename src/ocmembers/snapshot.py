@@ -40,7 +40,11 @@ KEEP = ("*.manifest.json", "samples.json", "model/*", "members/*", "validation/*
 
 
 def _git(*args: str) -> str:
-    return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout.strip()
+    try:
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise OCMembersError("snapshot: needs the git checkout of the repository (the archived code is "
+                             f"`git archive HEAD`); git {' '.join(args)} failed: {exc}") from exc
 
 
 def _files(cfg: Config, with_raw: bool) -> list[Path]:
