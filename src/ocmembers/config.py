@@ -122,7 +122,7 @@ class MembershipConfig:
     n_samples: int = 100
     thresholds: tuple[float, ...] = (0.1, 0.5, 0.9)
     seed: int = 2023
-    batch_size: int = 65536
+    batch_size: int = 2048
     correlate_g_colour: bool = True
     exclude_self: bool = True
     torch_threads: int = 0
