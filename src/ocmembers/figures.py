@@ -58,7 +58,8 @@ def figure_jobs(cfg: Config) -> list[FigureJob]:
     """The figures that the products of this run allow, with their arguments."""
     out, fig = cfg.out_dir, figures_dir(cfg)
     stats = out / "validation" / "statistics.json"
-    jobs = [FigureJob("fig3_venn", "fig_venn.py", [str(stats), str(fig / "fig3_venn.pdf")], [stats])]
+    jobs = [FigureJob("fig3_venn", "fig_venn.py", [str(stats), str(fig / "fig3_venn.pdf")], [stats]),
+            FigureJob("figA2_architecture", "fig_architecture.py", [str(fig / "figA2_architecture.pdf")], [])]
     if cfg.membership.model == "trained":  # a published or given model brings no training history
         jobs.insert(0, FigureJob("fig2_training", "fig_training.py",
                                  [str(out / "model" / "history.csv"), str(fig / "fig2_training.pdf")],
