@@ -22,7 +22,10 @@ DEFAULT = ("NGC_2682", "NGC_2099", "NGC_7789", "NGC_6705")
 
 def main(names: list[str]) -> None:
     cfg = load_config(source="sim")
-    table = embedded_cluster_table()
+    # the full CG20 table when the shared data is at hand (any catalogued cluster), else the embedded rows
+    from ocmembers.sources.local import read_cluster_table
+    cg20 = cfg.local_dir / "catalogues" / "cg20_table1.csv"
+    table = read_cluster_table(cg20) if cg20.is_file() else embedded_cluster_table()
     simulate_cone(cluster_row(table, "NGC_188"), cfg)  # warm-up: imports, isochrone grids, zero-point tables
     print(f"{'cluster':<12s} {'sources':>9s} {'members':>8s} {'field gen.':>11s} {'time/s':>7s} {'sources/s':>10s}")
     for name in names or DEFAULT:
