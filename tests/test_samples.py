@@ -62,3 +62,18 @@ def test_explicit_roles_checked():
     cfg = load_config().replace(samples={"train_clusters": ["Z"]})
     with pytest.raises(ConfigError, match="not in the cluster catalogue: Z"):
         select_samples(_clusters(), _members({}), pd.DataFrame({"cluster": []}), cfg)
+
+
+def test_sim_reproduction_uses_the_real_selection(shared_data, tmp_path):
+    """SOURCE=sim with DATA_DIR: the paper's selection on the real catalogues; the demo keeps its roles."""
+    from ocmembers.catalogues import real_selection_for_sim
+    from ocmembers.sources.local import LocalSource
+    cfg = load_config(source="sim", local_dir=str(shared_data), output_dir=str(tmp_path))
+    sim = real_selection_for_sim(cfg)
+    local_cfg = load_config(source="local", local_dir=str(shared_data), output_dir=str(tmp_path))
+    src = LocalSource(local_cfg)
+    real = select_samples(src.cluster_table(), src.training_members(), src.comparison_members(), local_cfg)
+    assert sim.test == real.test and sim.train == real.train and len(sim.test) > 100
+    assert real_selection_for_sim(cfg.replace(samples={"test_clusters": ["NGC_2682"]})) is None
+    assert real_selection_for_sim(load_config(source="sim", local_dir=str(tmp_path / "none"))) is None
+    assert real_selection_for_sim(load_config(source="local", local_dir=str(shared_data))) is None
