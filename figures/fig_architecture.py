@@ -65,11 +65,8 @@ def plot(net, n_support: int, out: Path) -> None:
     ax.set_xlim(0, 1.05)
     ax.set_ylim(0.3, len(rows) + 0.7)
     ax.axis("off")
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    fig.savefig(out.with_suffix(".png"), dpi=150)
-    plt.close(fig)
+    from ocmembers.plots import save_pdf_png
+    save_pdf_png(fig, out)
 
 
 def main(argv: list[str] | None = None) -> None:

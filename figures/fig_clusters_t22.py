@@ -35,11 +35,8 @@ def plot(tables: dict, out: Path, p_min: float = 0.1) -> None:
         row[2].set_xlabel(r"$\mu_{\alpha*}$ [mas/yr]"); row[2].set_ylabel(r"$\mu_\delta$ [mas/yr]")
         row[3].set_xlabel(r"$G - G_{RP}$"); row[3].set_ylabel("G"); row[3].invert_yaxis()
         row[0].legend(markerscale=4, fontsize=7)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    fig.savefig(out.with_suffix(".png"), dpi=120)
-    plt.close(fig)
+    from ocmembers.plots import save_pdf_png
+    save_pdf_png(fig, out, dpi=120)
 
 
 def main(argv: list[str] | None = None) -> None:

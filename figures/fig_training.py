@@ -46,11 +46,8 @@ def plot(history: pd.DataFrame, out: Path) -> None:
     ax2.set_xlabel("epoch")
     ax2.set_ylabel("metric")
     ax2.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    fig.savefig(out.with_suffix(".png"), dpi=150)
-    plt.close(fig)
+    from ocmembers.plots import save_pdf_png
+    save_pdf_png(fig, out)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -34,11 +34,8 @@ def plot(stats: dict, out: Path, ours: str = "this work", other: str = "T22", pr
                 patch.set_alpha(0.5)
         ax.set_title(title, fontsize=10)
     fig.suptitle(f"{stats['n_clusters']} test clusters")
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    fig.savefig(out.with_suffix(".png"), dpi=150)
-    plt.close(fig)
+    from ocmembers.plots import save_pdf_png
+    save_pdf_png(fig, out)
 
 
 def main(argv: list[str] | None = None) -> None:

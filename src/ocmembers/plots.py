@@ -195,3 +195,17 @@ def save_cluster_plot(sets: Any, probabilities: Any, path: str | Path, *, title:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=dpi)
     return path
+
+
+def save_pdf_png(fig: Any, out: str | Path, *, dpi: int = 150) -> Path:
+    """Write ``fig`` as vector PDF at ``out`` and as PNG beside it, atomically, and close it."""
+    import matplotlib.pyplot as plt
+
+    from .cache import atomic_path
+    out = Path(out)
+    fig.tight_layout()
+    for path, kw in ((out, {}), (out.with_suffix(".png"), {"dpi": dpi})):
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=path.suffix.lstrip("."), **kw)
+    plt.close(fig)
+    return out
