@@ -105,7 +105,7 @@ def cg20_like_members(sim: SimulatedCone, cluster: pd.Series, cfg: Config) -> pd
 def _t22_window(field: pd.DataFrame, cluster: pd.Series, cfg: Config) -> pd.DataFrame:
     """Eq. 2 in parallax and ``t22_pm_window`` x Eq. 1 in proper motion (module docstring)."""
     n = cfg.cone.n_sigma
-    pm_r = getattr(cfg.sim, "t22_pm_window", 5.0) * n * np.sqrt((cluster["pmra_std"] ** 2 + cluster["pmdec_std"] ** 2) / 2)
+    pm_r = cfg.sim.t22_pm_window * n * np.sqrt((cluster["pmra_std"] ** 2 + cluster["pmdec_std"] ** 2) / 2)
     dpm = np.hypot(field["pmra"].to_numpy(float) - cluster["pmra"], field["pmdec"].to_numpy(float) - cluster["pmdec"])
     dplx = np.abs(field["parallax"].to_numpy(float) - cluster["parallax"])
     return field.loc[(dpm <= pm_r) & (dplx <= n * cluster["parallax_std"])].reset_index(drop=True)

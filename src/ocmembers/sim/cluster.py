@@ -50,7 +50,11 @@ Groeningen et al. (2023): inside ``[cone] radius_pc`` projected at
 ``dist_pc``, and Eqs. 1-2 at ``[cone] n_sigma``
 (:func:`ocmembers.sources.local.apply_cone_cuts`). The sources brighter than
 ``[sim] t22_g_max`` inside the radius, without Eqs. 1-2 (``bright``), are
-kept too: Tarricq et al. (2022) ran HDBSCAN on such 50 pc fields.
+kept too, as far as the T22-like list looks at them (Eq. 2 in parallax and
+``[sim] t22_pm_window`` times the Eq. 1 radius in proper motion,
+:mod:`ocmembers.sim.catalogues`): Tarricq et al. (2022) ran HDBSCAN on such
+50 pc fields. Stars outside both windows are never completed, which keeps
+the wide cones of nearby clusters (21 deg for the Pleiades) cheap.
 
 Randomness: one ``numpy.random.SeedSequence((seed, crc32(name)))`` per
 cluster, split into independent streams, so that each cluster is the same
@@ -101,7 +105,7 @@ class SimulatedCone:
     name: str
     cone: pd.DataFrame           # GAIA_COLUMNS, Eq. 1-2 cuts applied
     truth: pd.DataFrame          # TRUTH_COLUMNS, same rows and order as ``cone``
-    bright: pd.DataFrame | None = None  # GAIA_COLUMNS, G < [sim] t22_g_max in the radius, no Eqs. 1-2
+    bright: pd.DataFrame | None = None  # GAIA_COLUMNS, G < [sim] t22_g_max in the radius and the T22 window
     meta: dict = field(default_factory=dict)
 
 
@@ -360,6 +364,7 @@ def simulate_cone(cluster: pd.Series, cfg: Config) -> SimulatedCone:
     plx_w = cfg.cone.n_sigma * float(cluster["parallax_std"]) + ZP_MARGIN
 
     g_wide = cfg.sim.t22_g_max
+    t22_pm_r = cfg.sim.t22_pm_window * pm_r
 
     def field_prefilter(plx: np.ndarray, g_bright: np.ndarray, g_faint: np.ndarray, pmra: np.ndarray,
                         pmdec: np.ndarray, noise: np.ndarray) -> np.ndarray:
@@ -376,16 +381,18 @@ def simulate_cone(cluster: pd.Series, cfg: Config) -> SimulatedCone:
         n0, n1, n2 = np.abs(noise)
         dx = np.maximum(np.abs(pmra - pmra_c) - s_pm * (0.45 * n0 + n1), 0.0)
         dy = np.maximum(np.abs(pmdec - pmdec_c) - s_pm * (0.45 * n0 + 0.75 * n1 + n2), 0.0)
-        ok_pm = np.hypot(dx, dy) <= pm_r + 1e-3
-        return (ok_plx & ok_pm) | (g_bright < g_wide + 0.5)
+        dpm = np.hypot(dx, dy)
+        # the cone of Eqs. 1-2, or a bright star inside the window the T22-like list looks at
+        # (sim/catalogues.py: Eq. 2 in parallax, t22_pm_window x Eq. 1 in proper motion)
+        return ok_plx & ((dpm <= pm_r + 1e-3) | ((g_bright < g_wide + 0.5) & (dpm <= t22_pm_r + 1e-3)))
 
     scan = ScanLaw.draw(r_scan)
 
     def prefilter(plx: np.ndarray, pmra: np.ndarray, pmdec: np.ndarray, g: np.ndarray) -> np.ndarray:
         # Eqs. 1-2 before the zero point (|zp| < ZP_MARGIN) and with 1e-3 mas/yr of slack; and
-        # every bright source (the wide cone of the T22-like list)
-        return (((np.abs(plx - plx_c) <= plx_w) & (np.hypot(pmra - pmra_c, pmdec - pmdec_c) <= pm_r + 1e-3))
-                | (g < g_wide))
+        # the bright sources of the T22-like window (Eq. 2, t22_pm_window x Eq. 1)
+        dpm = np.hypot(pmra - pmra_c, pmdec - pmdec_c)
+        return (np.abs(plx - plx_c) <= plx_w) & ((dpm <= pm_r + 1e-3) | ((g < g_wide) & (dpm <= t22_pm_r + 1e-3)))
 
     n_generated = [0]
 

@@ -41,6 +41,11 @@ log = logging.getLogger(__name__)
 EMBEDDED_TABLE = "sim_clusters.csv"
 
 
+#: Bumped when the simulation changes what a cone holds for the same configuration
+#: (2: the bright sources are kept only inside the T22-like window), so cached cones are redone.
+SIM_CONE_VERSION = 2
+
+
 def embedded_cluster_table() -> pd.DataFrame:
     """The CG20 parameters shipped with ocmembers for runs without any data."""
     with resources.as_file(resources.files("ocmembers").joinpath("data", EMBEDDED_TABLE)) as p:
@@ -186,7 +191,7 @@ class SimSource(DataSource):
 
         params = ",".join(f"{k}={cluster[k]}" for k in CLUSTER_COLUMNS if k in cluster.index)
         parsec = "parsec" if self.cfg.sim.use_parsec and (self.cfg.local_dir / "isochrones").is_dir() else "model"
-        return (f"sim cone: seed={self.cfg.sim.seed} {params} isochrones={parsec} "
+        return (f"sim cone v{SIM_CONE_VERSION}: seed={self.cfg.sim.seed} {params} isochrones={parsec} "
                 f"config={self.cfg.digest('sim', 'cone', 'isochrone')[:16]} ocmembers={__version__}")
 
     # -- DR2 -> DR3 -------------------------------------------------------------
