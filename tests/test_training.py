@@ -165,6 +165,37 @@ def test_same_seed_same_weights():
     assert a.history_.equals(b.history_)
 
 
+def _fit_ckpt(epochs: int, checkpoint, lr: float = 3e-3):
+    rng = np.random.default_rng(10)
+    clusters = [_cluster(f"C{i}", 20, 200, rng) for i in range(4)]
+    clf = DeepSetsClassifier(max_epochs=epochs, patience=20, learning_rate=lr, random_state=5)
+    return clf.fit(clusters[:3], clusters[3:], checkpoint=checkpoint)
+
+
+def test_interrupted_training_resumes_to_the_same_weights(tmp_path, capsys):
+    ckpt = tmp_path / "model" / "checkpoint.pt"
+    whole = _fit_ckpt(5, None)
+    part = _fit_ckpt(2, ckpt)                 # "interrupted" after epoch 2
+    assert ckpt.is_file() and len(part.history_) == 2
+    resumed = _fit_ckpt(5, ckpt)
+    assert "resuming" in capsys.readouterr().err
+    assert resumed.history_.equals(whole.history_)
+    for k, v in whole.network_.state_dict().items():
+        assert torch.equal(v, resumed.network_.state_dict()[k]), k
+    assert resumed.model_id_ == whole.model_id_
+
+
+def test_checkpoint_of_other_settings_or_damaged_is_not_used(tmp_path):
+    ckpt = tmp_path / "checkpoint.pt"
+    _fit_ckpt(2, ckpt, lr=1e-2)               # another learning rate
+    fresh = _fit_ckpt(3, None)
+    other = _fit_ckpt(3, ckpt)
+    assert other.history_.equals(fresh.history_)
+    ckpt.write_bytes(ckpt.read_bytes()[:100])  # truncated (e.g. disk full)
+    again = _fit_ckpt(3, ckpt)
+    assert again.history_.equals(fresh.history_)
+
+
 def test_train_stage_split_outputs_and_resume(tmp_path):
     import dataclasses
     import json
@@ -192,6 +223,7 @@ def test_train_stage_split_outputs_and_resume(tmp_path):
     path = train_stage.run(cfg)
     paths = train_stage.model_paths(cfg)
     assert path == paths["weights"] and all(p.is_file() for p in paths.values())
+    assert not train_stage.checkpoint_path(cfg).exists()     # removed once the model is saved
     head = json.loads(paths["header"].read_text())
     assert "D" in head["skipped_clusters"]
     assert sorted(head["training_clusters"] + head["validation_clusters"]) == sorted(set("ABCD") - {"D"})

@@ -41,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import platform
 from collections.abc import Sequence
 from pathlib import Path
@@ -301,7 +302,8 @@ class DeepSetsClassifier:
 
     # -- fitting ---------------------------------------------------------------
     def fit(self, clusters: Sequence["ClusterSets"],
-            validation: Sequence["ClusterSets"] | None = None) -> "DeepSetsClassifier":
+            validation: Sequence["ClusterSets"] | None = None, *,
+            checkpoint: str | os.PathLike | None = None) -> "DeepSetsClassifier":
         """Train on the members and non-members of ``clusters`` (Sects. 3.2-3.3).
 
         Parameters
@@ -311,6 +313,10 @@ class DeepSetsClassifier:
         validation : sequence of ClusterSets, optional
             Validation clusters for early stopping on F1; without them the
             training F1 is monitored (as the authors do).
+        checkpoint : path, optional
+            Training checkpoint written after every epoch; a fit of the same
+            data and settings resumes from it
+            (:func:`ocmembers.training.train_network`).
 
         Returns
         -------
@@ -344,7 +350,7 @@ class DeepSetsClassifier:
                 self.network_, train_inst, val_inst, class_weights=self.class_weights,
                 learning_rate=self.learning_rate, l2=self.l2, grad_clip=self.grad_clip,
                 batch_size=self.batch_size, patience=self.patience, max_epochs=self.max_epochs,
-                seed=seed, verbose=self.verbose)
+                seed=seed, verbose=self.verbose, checkpoint=checkpoint)
         self.training_clusters_ = tuple(c.name for c in clusters)
         self.validation_clusters_ = tuple(c.name for c in validation or ())
         self.classes_ = np.array([0, 1])

@@ -22,7 +22,9 @@ skips clusters below its minimum.
 
 The stage is resumable: when the three outputs exist, are newer than every
 input set, and ``model.json`` records the current ``[model]``/``[training]``
-hash and clusters, nothing is done.
+hash and clusters, nothing is done. An interrupted training resumes from
+``model/checkpoint.pt`` (written after every epoch) and ends with the weights
+an uninterrupted one would have given.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from .exceptions import OCMembersError
 from .model import DeepSetsClassifier, config_hash
 from .training import ClusterSets, split_clusters
 
-__all__ = ["model_dir", "model_paths", "training_split", "load_cluster_sets", "train_model", "run"]
+__all__ = ["model_dir", "model_paths", "checkpoint_path", "training_split", "load_cluster_sets", "train_model", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,11 @@ def model_dir(cfg: Config) -> Path:
 def model_paths(cfg: Config) -> dict[str, Path]:
     d = model_dir(cfg)
     return {"weights": d / "model.pt", "header": d / "model.json", "history": d / "history.csv"}
+
+
+def checkpoint_path(cfg: Config) -> Path:
+    """Training checkpoint (every epoch; removed once the model is saved)."""
+    return model_dir(cfg) / "checkpoint.pt"
 
 
 def training_split(cfg: Config) -> tuple[list[str], list[str]]:
@@ -110,8 +117,9 @@ def _usable(sets: list[ClusterSets], n_support: int, role: str) -> tuple[list[Cl
 
 
 def train_model(cfg: Config, train_names: list[str], val_names: list[str],
-                verbose: bool = False) -> DeepSetsClassifier:
-    """Load the sets, fit the classifier and return it (nothing written)."""
+                verbose: bool = False, checkpoint: Path | None = None) -> DeepSetsClassifier:
+    """Load the sets, fit the classifier and return it (nothing written but the
+    training ``checkpoint``, when given: an interrupted fit resumes from it)."""
     errors = {}
     loaded: dict[str, list[ClusterSets]] = {"train": [], "validation": []}
     for role, names in (("train", train_names), ("validation", val_names)):
@@ -130,7 +138,7 @@ def train_model(cfg: Config, train_names: list[str], val_names: list[str],
     print(f"train: {len(train)} training clusters ({sum(len(s.members) for s in train)} members), "
           f"{len(val)} validation clusters", file=sys.stderr)
     clf = DeepSetsClassifier.from_config(cfg, verbose=verbose)
-    clf.fit(train, val or None)
+    clf.fit(train, val or None, checkpoint=checkpoint)
     clf.skipped_clusters_ = {**skip_t, **skip_v}
     return clf
 
@@ -160,8 +168,11 @@ def run(cfg: Config, *, force: bool = False, verbose: bool = False) -> Path | No
     if not force and _up_to_date(cfg, train, val):
         print(f"train: {model_paths(cfg)['weights']} is up to date", file=sys.stderr)
         return None
-    clf = train_model(cfg, train, val, verbose=verbose)
-    return save_model(cfg, clf)
+    checkpoint = checkpoint_path(cfg)
+    clf = train_model(cfg, train, val, verbose=verbose, checkpoint=checkpoint)
+    path = save_model(cfg, clf)
+    checkpoint.unlink(missing_ok=True)
+    return path
 
 
 def save_model(cfg: Config, clf: DeepSetsClassifier) -> Path:

@@ -47,8 +47,10 @@ van Groeningen, M. G. J., et al. 2023, A&A 675, A68, Sects. 3.2-3.3, Eqs. 18-19.
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
 import sys
+from pathlib import Path
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -263,6 +265,16 @@ class Instances:
     def __len__(self) -> int:
         return int(self.label.shape[0])
 
+    def digest(self) -> str:
+        """SHA-256 of every tensor: identifies these instances (e.g. for resuming a training)."""
+        h = hashlib.sha256()
+        for t in (self.source, self.cluster_index, self.cluster, self.support, self.pool, self.label,
+                  self.member_index):
+            h.update(str(tuple(t.shape)).encode())
+            h.update(t.contiguous().numpy().tobytes())
+        h.update("\n".join(self.names).encode())
+        return h.hexdigest()
+
     def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Sets ``(B, n_support, 13)`` and labels ``(B,)`` of instances ``idx``."""
         sup = self.pool[self.support[idx]]                      # (B, k, 5)
@@ -361,7 +373,7 @@ def train_network(net: DeepSetsNet, train: Instances, validation: Instances | No
                   class_weights: Sequence[float] = (1.0, 5.0), learning_rate: float = 1e-4,
                   l2: float = 1e-5, grad_clip: float = 5.0, batch_size: int = 32,
                   patience: int = 20, max_epochs: int = 300, seed: int = 0,
-                  verbose: bool = False) -> pd.DataFrame:
+                  verbose: bool = False, checkpoint: str | Path | None = None) -> pd.DataFrame:
     """Train ``net`` in place (Sect. 3.3) and leave the best weights in it.
 
     Parameters
@@ -381,6 +393,14 @@ def train_network(net: DeepSetsNet, train: Instances, validation: Instances | No
         Seeds the shuffling of the training instances each epoch (the
         weights' initialisation and dropout use torch's global generator,
         seeded by the caller).
+    checkpoint : path, optional
+        Written atomically after every epoch: weights, Adam state, the
+        shuffling and dropout generators, the history and the best weights so
+        far. A training started again with the same instances, settings and
+        initial weights resumes after the last finished epoch and ends with
+        exactly the weights of an uninterrupted run; a checkpoint of other
+        instances or settings is ignored (and replaced). The caller removes it
+        once the model is saved.
 
     Returns
     -------
@@ -398,7 +418,7 @@ def train_network(net: DeepSetsNet, train: Instances, validation: Instances | No
         return _train(net, train, validation, class_weights=class_weights,
                       learning_rate=learning_rate, l2=l2, grad_clip=grad_clip,
                       batch_size=batch_size, patience=patience, max_epochs=max_epochs,
-                      seed=seed, verbose=verbose)
+                      seed=seed, verbose=verbose, checkpoint=None if checkpoint is None else Path(checkpoint))
     finally:
         torch.set_num_threads(threads)
 
@@ -406,14 +426,35 @@ def train_network(net: DeepSetsNet, train: Instances, validation: Instances | No
 def _train(net: DeepSetsNet, train: Instances, validation: Instances | None, *,
            class_weights: Sequence[float], learning_rate: float, l2: float, grad_clip: float,
            batch_size: int, patience: int, max_epochs: int, seed: int,
-           verbose: bool) -> pd.DataFrame:
+           verbose: bool, checkpoint: Path | None) -> pd.DataFrame:
     weight = torch.tensor(list(class_weights), dtype=torch.float32)
     criterion = nn.CrossEntropyLoss(weight=weight, reduction="sum")
     optimiser = torch.optim.Adam(net.parameters(), lr=learning_rate, weight_decay=l2)
     gen = torch.Generator().manual_seed(int(seed))
     rows: list[dict[str, float]] = []
     best_f1, best_state, best_epoch, waited = -np.inf, copy.deepcopy(net.state_dict()), -1, 0
-    bar = tqdm(range(1, max_epochs + 1), desc="train", unit="epoch", disable=None, file=sys.stderr)
+    first = 1
+    key = None
+    if checkpoint is not None:
+        key = _checkpoint_key(net, train, validation, class_weights=class_weights,
+                              learning_rate=learning_rate, l2=l2, grad_clip=grad_clip,
+                              batch_size=batch_size, seed=seed)
+        state = _load_checkpoint(checkpoint, key)
+        if state is not None:
+            net.load_state_dict(state["net"])
+            optimiser.load_state_dict(state["optimiser"])
+            gen.set_state(state["shuffle_rng"])
+            torch.set_rng_state(state["torch_rng"])
+            rows = [dict(r, epoch=int(r["epoch"])) for r in state["rows"]]
+            best_f1, best_state = state["best_f1"], state["best_state"]
+            best_epoch, waited = state["best_epoch"], state["waited"]
+            first = len(rows) + 1
+            print(f"train: resuming from {checkpoint} after epoch {len(rows)} "
+                  f"(best epoch {best_epoch}, F1 {best_f1:.4f})", file=sys.stderr)
+    if first > 1 and waited >= patience:
+        first = max_epochs + 1  # the checkpointed run had already stopped early
+    bar = tqdm(range(first, max_epochs + 1), desc="train", unit="epoch", disable=None, file=sys.stderr,
+               initial=first - 1, total=max_epochs)
     for epoch in bar:
         net.train()
         order = torch.randperm(len(train), generator=gen)
@@ -445,6 +486,11 @@ def _train(net: DeepSetsNet, train: Instances, validation: Instances | None, *,
         if verbose:
             print(f"epoch {epoch}: train loss {tr['loss']:.4f} F1 {tr['f1']:.3f}"
                   + (f", val loss {va['loss']:.4f} F1 {va['f1']:.3f}" if va else ""), file=sys.stderr)
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, {
+                "key": key, "net": net.state_dict(), "optimiser": optimiser.state_dict(),
+                "shuffle_rng": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                "rows": [{k: float(v) for k, v in r.items()} for r in rows], "best_f1": float(best_f1), "best_state": best_state, "best_epoch": best_epoch, "waited": waited})
         if waited >= patience:
             log.info("early stopping after epoch %d; best epoch %d (F1 %.4f)", epoch, best_epoch, best_f1)
             break
@@ -455,3 +501,40 @@ def _train(net: DeepSetsNet, train: Instances, validation: Instances | None, *,
     hist["epoch"] = hist["epoch"].astype(np.int64)
     hist["best"] = hist["epoch"] == best_epoch
     return hist
+
+
+# ---------------------------------------------------------------------------
+# checkpoints (resuming an interrupted training)
+# ---------------------------------------------------------------------------
+def _checkpoint_key(net: nn.Module, train: Instances, validation: Instances | None, **settings) -> str:
+    """What a checkpoint must match: instances, settings, architecture and initial weights."""
+    h = hashlib.sha256()
+    h.update(train.digest().encode())
+    h.update((validation.digest() if validation is not None else "-").encode())
+    h.update(repr(sorted((k, repr(v)) for k, v in settings.items())).encode())
+    for name, t in net.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _load_checkpoint(path: Path, key: str) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a damaged checkpoint costs the epochs it held, never the run
+        log.warning("training checkpoint %s unreadable (%s): starting afresh", path, exc)
+        return None
+    if not isinstance(state, dict) or state.get("key") != key:
+        log.warning("training checkpoint %s is of other instances or settings: starting afresh", path)
+        return None
+    return state
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    from .cache import atomic_path
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
