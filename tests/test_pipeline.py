@@ -61,6 +61,30 @@ def test_cli_stage_not_built_and_bad_config(tmp_path):
     assert r.returncode == 2 and "unknown key(s) in [cone]: radius" in r.stderr
 
 
+def test_stage_times_recorded_and_reported(tmp_path, capsys):
+    from ocmembers.cli import main
+    from ocmembers.pipeline import read_timings, timing_summary
+
+    out = str(tmp_path)
+    # the train stage fails (no sets): its run is recorded with its exit status
+    assert main(["train", "--source", "sim", "--output-dir", out, "--clusters", "A,B"]) == 1
+    assert main(["train", "--source", "sim", "--output-dir", out, "--clusters", "A,B"]) == 1
+    cfg = load_config(source="sim", output_dir=out)
+    recs = read_timings(cfg)
+    assert [r["stage"] for r in recs] == ["train", "train"] and {r["status"] for r in recs} == {1}
+    assert all(r["wall_s"] >= 0 and r["cpu_s"] >= 0 and r["clusters"] == "A,B" for r in recs)
+    with (cfg.out_dir / "reports" / "timings.jsonl").open("a") as fh:
+        fh.write('{"stage": "tra')                         # a run killed mid-line
+    s = timing_summary(cfg)
+    assert s["train"]["runs"] == 2
+    assert abs(s["train"]["wall_s"] - sum(r["wall_s"] for r in recs)) < 1e-9
+    capsys.readouterr()
+    assert main(["report", "--source", "sim", "--output-dir", out]) == 0
+    err = capsys.readouterr().err
+    assert "train" in err and "total" in err
+    assert len(read_timings(cfg)) == 2                    # the report itself is not timed
+
+
 def test_local_catalogue_cone_crossmatch_stages(tmp_cfg):
     """`make cones SOURCE=local CLUSTERS=NGC_2682`: the real M67 extract through the stage code."""
     from ocmembers import catalogues, cones, crossmatch

@@ -13,11 +13,13 @@ import argparse
 import importlib
 import logging
 import sys
+import time
 from collections.abc import Sequence
 
 from . import __version__
 from .config import load_config
 from .exceptions import ConfigError, OCMembersError, StageNotBuiltError
+from .pipeline import record_timing
 
 __all__ = ["main", "STAGES"]
 
@@ -36,8 +38,11 @@ STAGES: dict[str, tuple[str, str]] = {
     "truthbench": ("ocmembers.truthbench", "precision/recall against the simulated truth"),
     "compare": ("ocmembers.methods.compare", "Deep Sets vs HDBSCAN, UPMASK, XDGMM+UPMASK"),
     "snapshot": ("ocmembers.snapshot", "an archive ready for Zenodo"),
-    "report": ("ocmembers.report", "the clusters that failed in each stage's last run"),
+    "report": ("ocmembers.report", "the clusters that failed in each stage's last run, and stage times"),
 }
+
+#: stages whose wall and CPU time go to reports/timings.jsonl
+_TIMED = frozenset(STAGES) - {"report", "snapshot"}
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -85,6 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    cfg = None
+    status = 1
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    t0, c0 = time.perf_counter(), _cpu_seconds()
     try:
         cfg = load_config(args.config, source=args.source, local_dir=args.data_dir,
                           output_dir=args.output_dir, clusters=args.clusters, jobs=args.jobs,
@@ -96,16 +105,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             mod.run(cfg)
         else:
             raise StageNotBuiltError(f"stage '{args.stage}' is not built yet (module has no run())")
+        status = 0
     except StageNotBuiltError as exc:
         print(f"ocmembers {args.stage}: NOT BUILT: {exc}", file=sys.stderr)
-        return 3
+        status = 3
     except ConfigError as exc:
         print(f"ocmembers {args.stage}: configuration error: {exc}", file=sys.stderr)
-        return 2
+        status = 2
     except OCMembersError as exc:
         print(f"ocmembers {args.stage}: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        status = 1
+    finally:
+        # wall and CPU time of every stage run, for the report (not of `report` itself)
+        if cfg is not None and args.stage in _TIMED:
+            try:
+                record_timing(cfg, args.stage, wall_s=time.perf_counter() - t0, cpu_s=_cpu_seconds() - c0,
+                              status=status, started=started)
+            except OSError:
+                pass
+    return status
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (worker processes of JOBS)."""
+    import resource
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
 
 
 if __name__ == "__main__":  # pragma: no cover

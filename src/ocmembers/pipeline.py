@@ -122,6 +122,60 @@ def print_failures(cfg: Config) -> int:
     return n
 
 
+def record_timing(cfg: Config, stage: str, *, wall_s: float, cpu_s: float, status: int,
+                  started: str) -> None:
+    """Append one run of ``stage`` to ``reports/timings.jsonl`` (wall and CPU time, exit status).
+
+    One short line per run, appended: a run killed half-way loses only its own
+    line, never the earlier ones.
+    """
+    path = cfg.out_dir / "reports" / "timings.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rec = {"stage": stage, "started_utc": started, "wall_s": round(wall_s, 3), "cpu_s": round(cpu_s, 3),
+           "status": status, "jobs": cfg.clusters.jobs, "cpus": os.cpu_count(),
+           "clusters": ",".join(cfg.clusters.names) or "all"}
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(rec) + "\n")
+
+
+def read_timings(cfg: Config) -> list[dict]:
+    """The runs recorded by :func:`record_timing` (unreadable lines skipped)."""
+    path = cfg.out_dir / "reports" / "timings.jsonl"
+    out = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return out
+
+
+def timing_summary(cfg: Config) -> dict[str, dict[str, float]]:
+    """Per stage: runs, summed wall and CPU time (s) of all recorded runs, in first-run order."""
+    summary: dict[str, dict[str, float]] = {}
+    for r in read_timings(cfg):
+        s = summary.setdefault(r["stage"], {"runs": 0, "wall_s": 0.0, "cpu_s": 0.0})
+        s["runs"] += 1
+        s["wall_s"] += float(r.get("wall_s", 0.0))
+        s["cpu_s"] += float(r.get("cpu_s", 0.0))
+    return summary
+
+
+def print_timings(cfg: Config) -> None:
+    """Print :func:`timing_summary` as a table (stderr)."""
+    summary = timing_summary(cfg)
+    if not summary:
+        return
+    print(f"{'stage':<12s} {'runs':>4s} {'wall/s':>9s} {'cpu/s':>9s}", file=sys.stderr)
+    for stage, s in summary.items():
+        print(f"{stage:<12s} {int(s['runs']):4d} {s['wall_s']:9.1f} {s['cpu_s']:9.1f}", file=sys.stderr)
+    tot_w = sum(s["wall_s"] for s in summary.values())
+    tot_c = sum(s["cpu_s"] for s in summary.values())
+    print(f"{'total':<12s} {'':4s} {tot_w:9.1f} {tot_c:9.1f}  ({tot_w / 3600:.2f} h wall on "
+          f"{os.cpu_count()} cpus)", file=sys.stderr)
+
+
 def _record(report: StageReport, out: tuple[str, str | None, bool]) -> None:
     name, err, did = out
     if err is not None:

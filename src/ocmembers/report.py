@@ -1,12 +1,15 @@
-"""``ocmembers report``: the clusters that failed in each stage's last run, and why."""
+"""``ocmembers report``: the clusters that failed in each stage's last run, and why; and the
+wall and CPU time of every stage (``reports/timings.jsonl``)."""
 
 from __future__ import annotations
 
 from .config import Config
-from .pipeline import print_failures
+from .pipeline import print_failures, print_timings
 
 __all__ = ["run"]
 
 
 def run(cfg: Config) -> int:
-    return print_failures(cfg)
+    n = print_failures(cfg)
+    print_timings(cfg)
+    return n
