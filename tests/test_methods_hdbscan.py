@@ -76,3 +76,23 @@ def test_no_group_gives_labelled_empty_result():
     res = t22_members(cone, cluster, cfg)
     assert (res["probability"] == 0).all()
     assert "no group" in res.attrs["empty_reason"]
+
+
+
+def test_sky_position_as_two_more_features(synth):
+    """sky=True clusters (parallax, pmra, pmdec, xi, eta); the gain on wide simulated fields is
+    checked by tests/test_sim_source.py (the T22-like lists)."""
+    cone, truth, cluster = synth
+    cfg = load_config().replace(methods={"hdbscan_min_cluster_size": 20, "hdbscan_min_samples": 10})
+    res = t22_members(cone, cluster, cfg, sky=True)
+    assert res.attrs["parameters"]["features"] == ["parallax", "pmra", "pmdec", "xi", "eta"]
+    sel = res["probability"].to_numpy() > 0
+    bright = cone["phot_g_mean_mag"].to_numpy() < 18
+    assert (sel & truth).sum() / (truth & bright).sum() > 0.9
+    on = load_config().replace(methods={"hdbscan_min_cluster_size": 20, "hdbscan_min_samples": 10,
+                                        "hdbscan_sky": True})
+    assert np.array_equal(t22_members(cone, cluster, on)["probability"].to_numpy(), res["probability"].to_numpy())
+    with pytest.raises(MissingColumnsError, match="ra"):
+        t22_members(cone.drop(columns="ra"), cluster, cfg, sky=True)
+    with pytest.raises(MethodError, match="dec not finite"):
+        t22_members(cone, cluster.drop("dec"), cfg, sky=True)

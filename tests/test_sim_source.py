@@ -97,3 +97,26 @@ def test_t22_like_list_recovers_bright_members(source):
     true_ids = truth.loc[truth["is_member"], "source_id"]
     assert t22.loc[in_cone, "source_id"].isin(true_ids).mean() > 0.9
     assert (t22["phot_g_mean_mag"] < 18).all()
+    cone = source.cone(row)
+    bright_true = truth.loc[truth["is_member"].to_numpy() & (cone["phot_g_mean_mag"].to_numpy() < 18), "source_id"]
+    assert bright_true.isin(t22["source_id"]).mean() > 0.8          # recall of a curated-like list
+
+
+def test_t22_only_keys_leave_cones_and_training_members_cached(cfg, source):
+    """[sim] t22_sky changes the cache key of the T22-like lists only."""
+    other = get_source(cfg.replace(sim={"t22_sky": not cfg.sim.t22_sky}))
+    row = source.cluster_table().iloc[0]
+    assert other.cone_query(row) == source.cone_query(row)
+    assert other.catalogue_query("train_members") == source.catalogue_query("train_members")
+    assert other.catalogue_query("t22_members") != source.catalogue_query("t22_members")
+
+
+def test_catalogue_products_same_with_parallel_jobs(tmp_path):
+    """The per-cluster catalogue products do not depend on JOBS (one process or a pool)."""
+    kw = dict(source="sim", local_dir=str(tmp_path / "nodata"), clusters="NGC_2682,NGC_752")
+    one = get_source(load_config(output_dir=str(tmp_path / "one"), jobs=1, **kw).replace(sim={"demo_clusters": []}))
+    two = get_source(load_config(output_dir=str(tmp_path / "two"), jobs=2, **kw).replace(sim={"demo_clusters": []}))
+    a, b = two.comparison_members(), one.comparison_members()
+    assert set(a["cluster"]) == {"NGC_2682", "NGC_752"}
+    pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(two.training_members(), one.training_members())

@@ -160,6 +160,7 @@ class MethodsConfig:
     hdbscan_min_cluster_size: int = 40
     hdbscan_min_samples: int = 20
     hdbscan_selection: str = "eom"
+    hdbscan_sky: bool = False
     upmask_stars_per_group: int = 25
     upmask_iterations: int = 50
     upmask_random_fields: int = 200
@@ -212,6 +213,7 @@ class SimConfig:
     t22_g_max: float = 18.0
     pdmf_tilt_max: float = 1.5
     t22_pm_window: float = 5.0
+    t22_sky: bool = True
 
 
 @dataclass(frozen=True)

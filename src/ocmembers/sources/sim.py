@@ -19,6 +19,8 @@ and only once.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from importlib import resources
 from pathlib import Path
@@ -44,6 +46,22 @@ EMBEDDED_TABLE = "sim_clusters.csv"
 #: Bumped when the simulation changes what a cone holds for the same configuration
 #: (2: the bright sources are kept only inside the T22-like window), so cached cones are redone.
 SIM_CONE_VERSION = 2
+
+
+#: Bumped when the T22-like lists change for the same configuration (2: HDBSCAN in one thread).
+T22_LIST_VERSION = 2
+
+#: Keys that only the T22-like lists read: left out of the cache keys of the cones and the
+#: training members, so that changing them redoes the lists and nothing else.
+_T22_ONLY_KEYS = (("sim", "t22_sky"),)
+
+
+def _digest(cfg, *sections: str) -> str:
+    """``cfg.digest(*sections)`` without :data:`_T22_ONLY_KEYS`."""
+    d = {s: dict(v) for s, v in cfg.to_dict().items() if s in sections}
+    for sec, key in _T22_ONLY_KEYS:
+        d.get(sec, {}).pop(key, None)
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=list).encode()).hexdigest()
 
 
 def embedded_cluster_table() -> pd.DataFrame:
@@ -155,15 +173,25 @@ class SimSource(DataSource):
             list(pool.map(_warm_cache, [self.cfg] * len(names), names))
 
     def _per_cluster(self, func, what: str) -> pd.DataFrame:
+        """``func(simulated cone, cluster row, cfg)`` for every cluster, concatenated; with
+        ``[clusters] jobs`` processes (HDBSCAN of the T22-like lists takes seconds per cluster)."""
         parts, failed = [], []
         self.prepare()
-        for name in self.cluster_names():
-            try:
-                row = cluster_row(self._full_table(), name)
-                parts.append(func(self.simulated(row), row, self.cfg))
-            except OCMembersError as exc:
-                log.warning("sim: no %s for %s: %s", what, name, exc)
-                failed.append(f"{name}: {exc}")
+        names = self.cluster_names()
+        jobs = min(int(self.cfg.clusters.jobs), len(names))
+        if jobs > 1:
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(max_workers=jobs) as pool:
+                results = list(pool.map(_product, [self.cfg] * len(names), names, [func] * len(names)))
+        else:
+            results = [_product(self.cfg, name, func, self) for name in names]
+        for name, (part, err) in zip(names, results):
+            if err is None:
+                parts.append(part)
+            else:
+                log.warning("sim: no %s for %s: %s", what, name, err)
+                failed.append(f"{name}: {err}")
         if not parts:
             raise OCMembersError(f"sim: no cluster could be simulated for the {what}: " + "; ".join(failed))
         return pd.concat(parts, ignore_index=True)
@@ -179,8 +207,12 @@ class SimSource(DataSource):
         if product not in ("clusters", "train_members", "t22_members"):
             raise OCMembersError(f"sim: unknown catalogue product {product!r}")
         src = f"file:{self._cg20_file()}" if self._cg20_file() else f"embedded:{EMBEDDED_TABLE}"
-        return (f"sim {product}: seed={self.cfg.sim.seed} clusters={','.join(self.cluster_names())} "
-                f"table={src} config={self.cfg.digest('sim', 'cone', 'isochrone', 'crossmatch')[:16]}")
+        query = (f"sim {product}: seed={self.cfg.sim.seed} clusters={','.join(self.cluster_names())} "
+                 f"table={src} config={_digest(self.cfg, 'sim', 'cone', 'isochrone', 'crossmatch')[:16]}")
+        if product == "t22_members":  # what only the T22-like lists depend on
+            query += (f" t22_sky={self.cfg.sim.t22_sky} "
+                      f"methods={self.cfg.digest('methods')[:16]} list=v{T22_LIST_VERSION}")
+        return query
 
     # -- cones ----------------------------------------------------------------
     def cone(self, cluster: pd.Series) -> pd.DataFrame:
@@ -192,7 +224,7 @@ class SimSource(DataSource):
         params = ",".join(f"{k}={cluster[k]}" for k in CLUSTER_COLUMNS if k in cluster.index)
         parsec = "parsec" if self.cfg.sim.use_parsec and (self.cfg.local_dir / "isochrones").is_dir() else "model"
         return (f"sim cone v{SIM_CONE_VERSION}: seed={self.cfg.sim.seed} {params} isochrones={parsec} "
-                f"config={self.cfg.digest('sim', 'cone', 'isochrone')[:16]} ocmembers={__version__}")
+                f"config={_digest(self.cfg, 'sim', 'cone', 'isochrone')[:16]} ocmembers={__version__}")
 
     # -- DR2 -> DR3 -------------------------------------------------------------
     def crossmatch(self, members: pd.DataFrame, cone: pd.DataFrame, cluster: pd.Series) -> pd.DataFrame:
@@ -207,6 +239,16 @@ class SimSource(DataSource):
         iso = self.isochrone(log_age)
         return f"sim isochrone logAge={float(log_age):.3f} Z={self.cfg.isochrone.metallicity_z}: " + \
             str(iso.attrs.get("provenance", ""))
+
+
+def _product(cfg, name: str, func, source: "SimSource | None" = None) -> tuple[pd.DataFrame | None, str | None]:
+    """``func`` on the simulated cone of ``name``: ``(table, None)`` or ``(None, error message)``."""
+    src = source if source is not None else SimSource(cfg)
+    try:
+        row = cluster_row(src._full_table(), name)
+        return func(src.simulated(row), row, cfg), None
+    except OCMembersError as exc:
+        return None, str(exc)
 
 
 def _warm_cache(cfg, name: str) -> None:
