@@ -174,7 +174,8 @@ def _t22_members(cfg: Config, source, name: str) -> pd.DataFrame:
     if path.is_file():
         from .cache import read_table
         t = read_table(path)
-        return t.loc[t["cluster"] == name]
+        if (t["cluster"] == name).any():  # the lists are made for the test clusters only
+            return t.loc[t["cluster"] == name]
     from .sim.catalogues import t22_like_members
     row = source._row(name)
     return t22_like_members(source.simulated(row), row, cfg)

@@ -172,12 +172,14 @@ class SimSource(DataSource):
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             list(pool.map(_warm_cache, [self.cfg] * len(names), names))
 
-    def _per_cluster(self, func, what: str) -> pd.DataFrame:
+    def _per_cluster(self, func, what: str, only: list[str] | None = None) -> pd.DataFrame:
         """``func(simulated cone, cluster row, cfg)`` for every cluster, concatenated; with
         ``[clusters] jobs`` processes (HDBSCAN of the T22-like lists takes seconds per cluster)."""
         parts, failed = [], []
         self.prepare()
         names = self.cluster_names()
+        if only:
+            names = [n for n in names if n in set(only)] or names
         jobs = min(int(self.cfg.clusters.jobs), len(names))
         if jobs > 1:
             from concurrent.futures import ProcessPoolExecutor
@@ -201,7 +203,8 @@ class SimSource(DataSource):
         return self._per_cluster(cg20_like_members, "CG20-like members")
 
     def comparison_members(self) -> pd.DataFrame:
-        return self._per_cluster(t22_like_members, "T22-like members")
+        # only the test clusters are compared with T22 (Sect. 4): the lists of the others are never read
+        return self._per_cluster(t22_like_members, "T22-like members", only=list(self.cfg.samples.test_clusters))
 
     def catalogue_query(self, product: str) -> str:
         if product not in ("clusters", "train_members", "t22_members"):
@@ -210,7 +213,8 @@ class SimSource(DataSource):
         query = (f"sim {product}: seed={self.cfg.sim.seed} clusters={','.join(self.cluster_names())} "
                  f"table={src} config={_digest(self.cfg, 'sim', 'cone', 'isochrone', 'crossmatch')[:16]}")
         if product == "t22_members":  # what only the T22-like lists depend on
-            query += (f" t22_sky={self.cfg.sim.t22_sky} "
+            test = ",".join(self.cfg.samples.test_clusters) or "all"
+            query += (f" t22_sky={self.cfg.sim.t22_sky} for={test} "
                       f"methods={self.cfg.digest('methods')[:16]} list=v{T22_LIST_VERSION}")
         return query
 
