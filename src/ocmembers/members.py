@@ -32,6 +32,7 @@ Python, :func:`members_from_cone`.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import zlib
 from pathlib import Path
@@ -85,6 +86,18 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 _MODELS: dict[tuple[str, str], DeepSetsClassifier] = {}
+
+
+def torch_threads(cfg: Config) -> int | None:
+    """Intra-op threads of the network: ``[membership] torch_threads``, or, when 0 and clusters
+    run in parallel, the CPUs shared out among the ``JOBS`` processes. torch's default (all
+    CPUs in every process) oversubscribes: JOBS=2 on 2 cores ran 4 busy threads."""
+    if cfg.membership.torch_threads:
+        return int(cfg.membership.torch_threads)
+    jobs = int(cfg.clusters.jobs)
+    if jobs > 1:
+        return max(1, (os.cpu_count() or 1) // jobs)
+    return None
 
 
 def load_model(cfg: Config, spec: str | None = None) -> DeepSetsClassifier:
@@ -161,7 +174,7 @@ def evaluate_sets(candidates: pd.DataFrame, members: pd.DataFrame, params: Any, 
         candidates, pool, cluster_feature_vector(params), model, feature_function(params, curve),
         n_samples=m.n_samples, seed=cluster_seed(m.seed, name), batch_size=m.batch_size,
         own_member=own, correlate_g_colour=m.correlate_g_colour, n_support=cfg.model.n_support,
-        threads=m.torch_threads or None, timings=timings, name=name)
+        threads=torch_threads(cfg), timings=timings, name=name)
     out = candidates.copy()
     out["probability"] = p
     if "training_member" not in out.columns:
