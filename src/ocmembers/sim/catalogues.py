@@ -42,6 +42,8 @@ field-dominated group for about a fifth of them (NGC 5316: 265 899 "members",
 Collinder 197: 336 402); in five, the lists hold 80-96 per cent of the true
 bright members in the cone at a purity of 90 per cent or more (NGC 2099, 752,
 2527, 3114, 4609, 5316, IC 2714, Collinder 197), as a curated list would.
+Where HDBSCAN finds no group in five dimensions (a rich cluster on a sparse
+high-latitude field, e.g. NGC 188), the three astrometric dimensions are used.
 """
 
 from __future__ import annotations
@@ -133,6 +135,10 @@ def t22_like_members(sim: SimulatedCone, cluster: pd.Series, cfg: Config) -> pd.
     field = sim.bright if sim.bright is not None and len(sim.bright) else sim.cone
     field = _t22_window(field, cluster, cfg)
     res = t22_members(field, cluster, cfg, sky=cfg.sim.t22_sky)
+    if cfg.sim.t22_sky and not (res["probability"].to_numpy(float) > 0).any():
+        # a rich cluster on a sparse field (NGC 188 at b = 22 deg) fills the five-dimensional
+        # space: HDBSCAN finds no group there, but the astrometry alone separates it
+        res = t22_members(field, cluster, cfg, sky=False)
     res = res.loc[res["probability"].to_numpy(float) > 0, ["source_id", "probability"]]
     cols = ["source_id", "ra", "dec", "pmra", "pmdec", "parallax", "phot_g_mean_mag"]
     out = res.merge(field[cols], on="source_id", how="left")
