@@ -43,6 +43,13 @@ def test_every_macro_of_the_manuscript_is_generated(tmp_path):
     assert mac["vennAllBoth"] == "2" and mac["pctMissed"] == "60.0"
     rows = reproduction_rows(stats, {"train": [1], "validation": []}, cfg)
     assert ("test clusters", "167", "1", "simulated sky") in rows
+    # the selection from the real catalogues (the full simulated run) says what it used and left
+    counts = {"train": {"all CG20 clusters": 2017, ">= 80 members with p >= 1.0": 261},
+              "test": {"has T22 list": 387, ">= 20 members with p >= 1.0": 178}}
+    rows = {r[0]: r for r in reproduction_rows(stats, {"train": [1], "validation": [], "counts": counts}, cfg)}
+    assert rows["test clusters"][3] == ("simulated sky; CG18 member lists stand in for CG20 offline (fewer p = 1 "
+                                        "members); has T22 list: 387; >= 20 members with p >= 1.0: 178")
+    assert "T22-like" in rows["T22 members missed"][3]
 
 
 def test_pdf_builds(tmp_path):
