@@ -252,11 +252,15 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def digest(self, *sections: str) -> str:
-        """sha256 of the given sections (all if none), for provenance and cache keys."""
+    def digest(self, *sections: str, exclude: tuple[tuple[str, str], ...] = ()) -> str:
+        """sha256 of the given sections (all if none), for provenance and cache keys;
+        ``exclude``: ``(section, key)`` pairs left out."""
         d = self.to_dict()
         if sections:
             d = {s: d[s] for s in sections}
+        for sec, key in exclude:
+            if sec in d:
+                d[sec] = {k: v for k, v in d[sec].items() if k != key}
         blob = json.dumps(d, sort_keys=True, default=list).encode()
         return hashlib.sha256(blob).hexdigest()
 

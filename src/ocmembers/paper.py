@@ -199,12 +199,13 @@ def reproduction_rows(stats: dict[str, Any], samples: dict[str, Any], cfg: Confi
 def _wall_time_row(cfg: Config) -> tuple[str, str, str, str]:
     """Wall time of the stages that made this run (``reports/timings.jsonl``)."""
     from .pipeline import read_timings, timing_summary
-    summary = timing_summary(cfg)
+    records = read_timings(cfg)
+    summary = timing_summary(cfg, records)
     if not summary:
         return ("wall time of the run", "--", "--", "no stage times recorded")
     wall = sum(s["wall_s"] for s in summary.values())
-    cpus = sorted({r.get("cpus") for r in read_timings(cfg) if r.get("cpus")})
-    jobs = sorted({r.get("jobs") for r in read_timings(cfg) if r.get("jobs")})
+    cpus = sorted({r.get("cpus") for r in records if r.get("cpus")})
+    jobs = sorted({r.get("jobs") for r in records if r.get("jobs")})
     return ("wall time of the run", "--", f"{wall / 3600:.2f} h",
             f"sum over the recorded runs of {', '.join(summary)}; {'/'.join(map(str, cpus))} CPUs, "
             f"JOBS={'/'.join(map(str, jobs))}; vG23 give none")

@@ -151,10 +151,11 @@ def read_timings(cfg: Config) -> list[dict]:
     return out
 
 
-def timing_summary(cfg: Config) -> dict[str, dict[str, float]]:
-    """Per stage: runs, summed wall and CPU time (s) of all recorded runs, in first-run order."""
+def timing_summary(cfg: Config, records: list[dict] | None = None) -> dict[str, dict[str, float]]:
+    """Per stage: runs, summed wall and CPU time (s) of all recorded runs (``records``, default
+    :func:`read_timings`), in first-run order."""
     summary: dict[str, dict[str, float]] = {}
-    for r in read_timings(cfg):
+    for r in read_timings(cfg) if records is None else records:
         s = summary.setdefault(r["stage"], {"runs": 0, "wall_s": 0.0, "cpu_s": 0.0})
         s["runs"] += 1
         s["wall_s"] += float(r.get("wall_s", 0.0))

@@ -162,7 +162,7 @@ def t22_members(cone: pd.DataFrame, cluster: pd.Series, cfg: Any = None, *,
     """
     mc = methods_config(cfg)
     name = _cluster_name(cluster)
-    sky = bool(getattr(mc, "hdbscan_sky", False)) if sky is None else bool(sky)
+    sky = bool(mc.hdbscan_sky if sky is None else sky)
     features = list(ASTROMETRY) + (["xi", "eta"] if sky else [])
     require_columns(cone, list(ASTROMETRY) + ["phot_g_mean_mag"] + (["ra", "dec"] if sky else []),
                     f"cone of {name} (hdbscan_t22)")

@@ -19,8 +19,6 @@ and only once.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from importlib import resources
 from pathlib import Path
@@ -47,7 +45,6 @@ EMBEDDED_TABLE = "sim_clusters.csv"
 #: (2: the bright sources are kept only inside the T22-like window), so cached cones are redone.
 SIM_CONE_VERSION = 2
 
-
 #: Bumped when the T22-like lists change for the same configuration (2: HDBSCAN in one thread;
 #: 3: astrometry alone where five dimensions find no group).
 T22_LIST_VERSION = 3
@@ -55,14 +52,6 @@ T22_LIST_VERSION = 3
 #: Keys that only the T22-like lists read: left out of the cache keys of the cones and the
 #: training members, so that changing them redoes the lists and nothing else.
 _T22_ONLY_KEYS = (("sim", "t22_sky"),)
-
-
-def _digest(cfg, *sections: str) -> str:
-    """``cfg.digest(*sections)`` without :data:`_T22_ONLY_KEYS`."""
-    d = {s: dict(v) for s, v in cfg.to_dict().items() if s in sections}
-    for sec, key in _T22_ONLY_KEYS:
-        d.get(sec, {}).pop(key, None)
-    return hashlib.sha256(json.dumps(d, sort_keys=True, default=list).encode()).hexdigest()
 
 
 def embedded_cluster_table() -> pd.DataFrame:
@@ -159,28 +148,15 @@ class SimSource(DataSource):
         (:data:`ocmembers.sim.cluster.TRUTH_COLUMNS`)."""
         return self.simulated(cluster).truth
 
-    def prepare(self, names: list[str] | None = None) -> None:
-        """Simulate (and cache) the cones of ``names`` with ``[clusters] jobs`` processes.
-
-        Errors are left for the per-cluster calls to report.
-        """
-        names = [n for n in (names if names is not None else self.cluster_names()) if n not in self._memo]
-        jobs = min(int(self.cfg.clusters.jobs), len(names))
-        if jobs <= 1:
-            return
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            list(pool.map(_warm_cache, [self.cfg] * len(names), names))
-
     def _per_cluster(self, func, what: str, only: list[str] | None = None) -> pd.DataFrame:
-        """``func(simulated cone, cluster row, cfg)`` for every cluster, concatenated; with
-        ``[clusters] jobs`` processes (HDBSCAN of the T22-like lists takes seconds per cluster)."""
+        """``func(simulated cone, cluster row, cfg)`` for every cluster (``only`` those, when any
+        of them is simulated), concatenated; with ``[clusters] jobs`` processes, which simulate
+        (and cache) the cones they need."""
         parts, failed = [], []
-        self.prepare()
         names = self.cluster_names()
         if only:
-            names = [n for n in names if n in set(only)] or names
+            keep = set(only)
+            names = [n for n in names if n in keep] or names
         jobs = min(int(self.cfg.clusters.jobs), len(names))
         if jobs > 1:
             from concurrent.futures import ProcessPoolExecutor
@@ -211,8 +187,9 @@ class SimSource(DataSource):
         if product not in ("clusters", "train_members", "t22_members"):
             raise OCMembersError(f"sim: unknown catalogue product {product!r}")
         src = f"file:{self._cg20_file()}" if self._cg20_file() else f"embedded:{EMBEDDED_TABLE}"
+        conf = self.cfg.digest("sim", "cone", "isochrone", "crossmatch", exclude=_T22_ONLY_KEYS)[:16]
         query = (f"sim {product}: seed={self.cfg.sim.seed} clusters={','.join(self.cluster_names())} "
-                 f"table={src} config={_digest(self.cfg, 'sim', 'cone', 'isochrone', 'crossmatch')[:16]}")
+                 f"table={src} config={conf}")
         if product == "t22_members":  # what only the T22-like lists depend on
             test = ",".join(self.cfg.samples.test_clusters) or "all"
             query += (f" t22_sky={self.cfg.sim.t22_sky} for={test} "
@@ -229,7 +206,7 @@ class SimSource(DataSource):
         params = ",".join(f"{k}={cluster[k]}" for k in CLUSTER_COLUMNS if k in cluster.index)
         parsec = "parsec" if self.cfg.sim.use_parsec and (self.cfg.local_dir / "isochrones").is_dir() else "model"
         return (f"sim cone v{SIM_CONE_VERSION}: seed={self.cfg.sim.seed} {params} isochrones={parsec} "
-                f"config={_digest(self.cfg, 'sim', 'cone', 'isochrone')[:16]} ocmembers={__version__}")
+                f"config={self.cfg.digest('sim', 'cone', 'isochrone', exclude=_T22_ONLY_KEYS)[:16]} ocmembers={__version__}")
 
     # -- DR2 -> DR3 -------------------------------------------------------------
     def crossmatch(self, members: pd.DataFrame, cone: pd.DataFrame, cluster: pd.Series) -> pd.DataFrame:
@@ -254,11 +231,3 @@ def _product(cfg, name: str, func, source: "SimSource | None" = None) -> tuple[p
         return func(src.simulated(row), row, cfg), None
     except OCMembersError as exc:
         return None, str(exc)
-
-
-def _warm_cache(cfg, name: str) -> None:
-    """Simulate one cone into the on-disk cache (a worker of :meth:`SimSource.prepare`)."""
-    try:
-        SimSource(cfg).simulated(name)
-    except OCMembersError:
-        pass
