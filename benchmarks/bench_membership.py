@@ -2,7 +2,7 @@
 
 For synthetic candidate sets of 1427 stars (the size of a rich cluster's
 candidate list) and 10,000 stars, each with ``n_samples`` = 100 samples:
-wall time of the three parts of :func:`ocmembers.membership.membership_probabilities`
+wall time of the three parts of :func:`ocmembers.method.membership.membership_probabilities`
 (sampling + feature recomputation incl. the isochrone search, support-set
 drawing, the network), samples per second, and peak memory (Python/NumPy
 allocations by ``tracemalloc``; the process's peak resident set by
@@ -52,16 +52,17 @@ def synthetic(n: int, rng: np.random.Generator) -> pd.DataFrame:
 
 
 def curve():
-    from ocmembers.isochrones import IsochroneCurve
+    from ocmembers.method.isochrones import IsochroneCurve
     g = np.linspace(5, 22, 1500)                    # a main sequence with a bend, 1500 points
     c = 0.3 + 0.06 * (g - 10) + 0.1 * np.tanh(g - 13)
     return IsochroneCurve(colour=c, g=g, connected=np.ones(g.size - 1, bool))
 
 
 def model():
-    from ocmembers.model import DeepSetsClassifier, DeepSetsNet
+    from ocmembers.method.classifier import DeepSetsClassifier
+    from ocmembers.method.network import DeepSetsNet
     try:
-        from ocmembers.vg23 import load_vg23
+        from ocmembers.sources.vg23 import load_vg23
         return load_vg23(), "vg23 DS10_v02"
     except Exception:  # noqa: BLE001 - the timing is the same with random weights
         torch.manual_seed(0)
@@ -69,8 +70,8 @@ def model():
 
 
 def run_case(n: int, n_samples: int, threads: int, batch: int) -> dict:
-    from ocmembers.membership import feature_function, membership_probabilities
-    from ocmembers.model import flops_per_set
+    from ocmembers.method.membership import feature_function, membership_probabilities
+    from ocmembers.method.network import flops_per_set
     rng = np.random.default_rng(1)
     df = synthetic(n, rng)
     params = SimpleNamespace(pmra=-5.0, pmdec=2.0, parallax=1.0, delta_c=0.15, delta_g=1.2)
@@ -140,7 +141,7 @@ def main() -> None:
                              env=os.environ | {"PYTHONWARNINGS": "ignore"})
         rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
     rates = matmul_rate(args.threads)
-    from ocmembers.model import flops_per_set
+    from ocmembers.method.network import flops_per_set
     print(f"load average {os.getloadavg()[0]:.1f}; machine: {os.cpu_count()} CPUs, torch {torch.__version__}, {rows[0]['threads']} torch thread(s), "
           f"{args.batch} sets per network call; "
           f"model: {rows[0]['model']}; {flops_per_set() / 1e6:.3f} MFLOP per set evaluation")

@@ -14,8 +14,8 @@ import time
 
 from ocmembers.config import load_config
 from ocmembers.sim.cluster import simulate_cone
-from ocmembers.sources.columns import cluster_row
-from ocmembers.sources.sim import embedded_cluster_table
+from ocmembers.method.columns import cluster_row
+from ocmembers.sim.source import embedded_cluster_table
 
 DEFAULT = ("NGC_2682", "NGC_2099", "NGC_7789", "NGC_6705")
 

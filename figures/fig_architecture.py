@@ -1,6 +1,6 @@
 """Appendix A (Fig. A.2): the Deep Sets network, drawn from the model definition.
 
-The boxes are the modules of :class:`ocmembers.model.DeepSetsNet` as built
+The boxes are the modules of :class:`ocmembers.method.network.DeepSetsNet` as built
 from the configuration, in order, with the tensor shape after each one
 (batch dimension left out) and the number of trainable parameters, so that
 the diagram cannot drift from the code.
@@ -23,7 +23,7 @@ from torch import nn  # noqa: E402
 
 def layers(net, n_support: int) -> list[tuple[str, tuple[int, ...], int]]:
     """(label, output shape, parameters) of every module, by running a dummy set through them."""
-    from ocmembers.model import PermutationEquivariantLayer
+    from ocmembers.method.network import PermutationEquivariantLayer
     x = torch.zeros(1, n_support, net.n_in)
     out = [(f"input set\n[{n_support} x {net.n_in}]", tuple(x.shape[1:]), 0)]
     with torch.no_grad():
@@ -65,7 +65,7 @@ def plot(net, n_support: int, out: Path) -> None:
     ax.set_xlim(0, 1.05)
     ax.set_ylim(0.3, len(rows) + 0.7)
     ax.axis("off")
-    from ocmembers.plots import save_pdf_png
+    from ocmembers.stages.plots import save_pdf_png
     save_pdf_png(fig, out)
 
 
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     if len(argv) != 1:
         raise SystemExit(__doc__)
     from ocmembers.config import load_config
-    from ocmembers.model import DeepSetsNet
+    from ocmembers.method.network import DeepSetsNet
     cfg = load_config()
     m = cfg.model
     net = DeepSetsNet(hidden=m.hidden, n_blocks=m.n_blocks, dropout=m.dropout, n_classes=m.n_classes)

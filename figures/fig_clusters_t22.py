@@ -35,7 +35,7 @@ def plot(tables: dict, out: Path, p_min: float = 0.1) -> None:
         row[2].set_xlabel(r"$\mu_{\alpha*}$ [mas/yr]"); row[2].set_ylabel(r"$\mu_\delta$ [mas/yr]")
         row[3].set_xlabel(r"$G - G_{RP}$"); row[3].set_ylabel("G"); row[3].invert_yaxis()
         row[0].legend(markerscale=4, fontsize=7)
-    from ocmembers.plots import save_pdf_png
+    from ocmembers.stages.plots import save_pdf_png
     save_pdf_png(fig, out, dpi=120)
 
 
@@ -43,9 +43,9 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) < 3:
         raise SystemExit(__doc__)
-    from ocmembers.cache import read_table
+    from ocmembers.sources.cache import read_table
     from ocmembers.config import load_config
-    from ocmembers.validate import cluster_comparison
+    from ocmembers.stages.validate import cluster_comparison
     out_dir = Path(argv[0])
     cfg = load_config(source=out_dir.name, output_dir=str(out_dir.parent))
     t22 = read_table(cfg.raw_dir / "catalogues" / "t22_members.parquet")

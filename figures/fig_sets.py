@@ -21,8 +21,8 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 3:
         raise SystemExit(__doc__)
-    from ocmembers.plots import save_cluster_plot
-    from ocmembers.selection import ClusterParams
+    from ocmembers.stages.plots import save_cluster_plot
+    from ocmembers.method.selection import ClusterParams
     sets_dir, members, out = Path(argv[0]), argv[1], Path(argv[2])
     params = json.loads((sets_dir / "params.json").read_text())
     sets = {kind: pd.read_parquet(sets_dir / f"{kind}.parquet") for kind in ("members", "candidates", "non_members")}

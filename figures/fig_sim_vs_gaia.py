@@ -30,8 +30,8 @@ from ocmembers.config import load_config  # noqa: E402
 from ocmembers.sim.cluster import simulate_cone  # noqa: E402
 from ocmembers.sim.errors import ScanLaw, detection_probability, observe  # noqa: E402
 from ocmembers.sim.galaxy import simulate_field  # noqa: E402
-from ocmembers.sources.columns import cluster_row  # noqa: E402
-from ocmembers.sources.sim import embedded_cluster_table  # noqa: E402
+from ocmembers.method.columns import cluster_row  # noqa: E402
+from ocmembers.sim.source import embedded_cluster_table  # noqa: E402
 
 M67_BOX = {"ra": (130.9, 134.6), "dec": (10.0, 13.7), "pmra": (-11.5, -10.5), "pmdec": (-3.5, -2.5)}
 

@@ -46,7 +46,7 @@ def plot(history: pd.DataFrame, out: Path) -> None:
     ax2.set_xlabel("epoch")
     ax2.set_ylabel("metric")
     ax2.legend(fontsize=7, ncol=2)
-    from ocmembers.plots import save_pdf_png
+    from ocmembers.stages.plots import save_pdf_png
     save_pdf_png(fig, out)
 
 

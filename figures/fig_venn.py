@@ -34,7 +34,7 @@ def plot(stats: dict, out: Path, ours: str = "this work", other: str = "T22", pr
                 patch.set_alpha(0.5)
         ax.set_title(title, fontsize=10)
     fig.suptitle(f"{stats['n_clusters']} test clusters")
-    from ocmembers.plots import save_pdf_png
+    from ocmembers.stages.plots import save_pdf_png
     save_pdf_png(fig, out)
 
 

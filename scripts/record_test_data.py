@@ -147,7 +147,7 @@ def build_gaia_cone(shared: Path) -> bytes:
     from astropy.table import Table
 
     sys.path.insert(0, str(REPO / "src"))
-    from ocmembers.sources.columns import GAIA_COLUMNS
+    from ocmembers.method.columns import GAIA_COLUMNS
 
     cone = pd.read_csv(shared / "gaia" / "cones" / "NGC_2682.csv")
     cone = cone.sort_values("source_id").head(25).loc[:, list(GAIA_COLUMNS)]
@@ -208,7 +208,7 @@ def record_live(out: Path) -> None:  # pragma: no cover - needs the network
     sys.path.insert(0, str(REPO / "src"))
     from ocmembers import load_config
     from ocmembers.sources import cmd, gaia, vizier
-    from ocmembers.sources.columns import cluster_row
+    from ocmembers.method.columns import cluster_row
 
     cfg = load_config()
     out.mkdir(parents=True, exist_ok=True)

@@ -12,11 +12,11 @@ from astropy.io.votable import parse_single_table
 from astropy.table import Table
 
 from ocmembers import load_config
-from ocmembers.cache import read_manifest
+from ocmembers.sources.cache import read_manifest
 from ocmembers.exceptions import ArchiveError, ConfigError, IsochroneRangeError
 from ocmembers.sources import get_source, gaia, vizier
 from ocmembers.sources.archive import ArchiveSource, cmd_grid_path, nearest_grid_age
-from ocmembers.sources.columns import CLUSTER_COLUMNS, GAIA_COLUMNS
+from ocmembers.method.columns import CLUSTER_COLUMNS, GAIA_COLUMNS
 
 from test_cmd import OUTPUT, FakeSession
 from test_gaia import NGC_2682, DummyGaia
@@ -120,7 +120,7 @@ def test_crossmatch_without_members(cfg):
 
 
 def fake_read_cmd(data, name="x"):
-    """A minimal CMD reader for these tests (the real one is ocmembers.isochrones.read_cmd)."""
+    """A minimal CMD reader for these tests (the real one is ocmembers.sources.parsec.read_cmd)."""
     text = data.decode() if isinstance(data, bytes) else data
     header = next(ln for ln in text.splitlines() if "Zini" in ln).lstrip("# ").split()
     rows = [ln.split() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
@@ -150,7 +150,7 @@ def test_isochrone_fetches_the_grid_once_and_caches_it(cfg, monkeypatch):
 
 
 def test_isochrone_with_the_real_reader(cfg):
-    pytest.importorskip("ocmembers.isochrones")
+    pytest.importorskip("ocmembers.method.isochrones")
     iso = ArchiveSource(cfg, session=FakeSession()).isochrone(7.02)
     assert set(iso["logAge"].round(2)) == {7.0}
     assert {"Mini", "label", "Gmag", "G_BPmag", "G_RPmag"} <= set(iso.columns)

@@ -11,7 +11,7 @@ import pytest
 from ocmembers import load_config
 from ocmembers.sources import vizier
 from ocmembers.sources.archive import ArchiveSource
-from ocmembers.sources.columns import CLUSTER_COLUMNS, GAIA_COLUMNS, cluster_row
+from ocmembers.method.columns import CLUSTER_COLUMNS, GAIA_COLUMNS, cluster_row
 
 pytestmark = pytest.mark.remote_data
 

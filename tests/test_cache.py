@@ -4,7 +4,7 @@ import os
 import pandas as pd
 import pytest
 
-from ocmembers import cache
+from ocmembers.sources import cache
 from ocmembers.exceptions import CacheCorruptedError
 
 

@@ -160,8 +160,8 @@ def test_grid_in_chunks_is_concatenated(tmp_path):
 
 
 def test_recorded_output_is_readable_by_read_cmd():
-    isochrones = pytest.importorskip("ocmembers.isochrones")
-    table = isochrones.read_cmd(OUTPUT)
+    parsec = pytest.importorskip("ocmembers.sources.parsec")
+    table = parsec.read_cmd(OUTPUT)
     assert sorted(set(table["logAge"].round(2))) == [7.0, 7.05]
     assert len(table) == 40
 

@@ -1,4 +1,4 @@
-"""Tests of ocmembers.features: Eqs. 13-17 and the exact curve distance."""
+"""Tests of ocmembers.method.features: Eqs. 13-17 and the exact curve distance."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ocmembers.features import (CLUSTER_FEATURES, FEATURES, add_features, angular_separation,
+from ocmembers.method.features import (CLUSTER_FEATURES, FEATURES, add_features, angular_separation,
                                 isochrone_condition, isochrone_separation, nearest_on_curve,
                                 parallax_separation, pm_separation, projected_radius, source_features)
-from ocmembers.isochrones import IsochroneCurve
+from ocmembers.method.isochrones import IsochroneCurve
 
 
 def params(**kw):

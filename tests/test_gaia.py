@@ -16,7 +16,7 @@ from ocmembers import load_config
 from ocmembers.exceptions import (ArchiveError, EmptyConeError, MissingColumnsError,
                                   TableParseError)
 from ocmembers.sources import gaia
-from ocmembers.sources.columns import GAIA_COLUMNS, cluster_row
+from ocmembers.method.columns import GAIA_COLUMNS, cluster_row
 
 DATA = Path(__file__).parent / "data"
 

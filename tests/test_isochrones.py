@@ -1,4 +1,4 @@
-"""Tests of ocmembers.isochrones: CMD reading, grid interpolation, shift and densification."""
+"""Tests of ocmembers.method.isochrones: CMD reading, grid interpolation, shift and densification."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from ocmembers.exceptions import IsochroneRangeError, TableParseError
-from ocmembers.isochrones import (IsochroneCurve, densify, extinction_coefficients, isochrone_at,
-                                  local_isochrone, read_cmd, read_cmd_file, shift_isochrone, z_to_mh)
+from ocmembers.method.isochrones import (IsochroneCurve, densify, extinction_coefficients, isochrone_at,
+                                         shift_isochrone, z_to_mh)
+from ocmembers.sources.parsec import local_isochrone, read_cmd, read_cmd_file
 
 HEADER = "# Zini     MH   logAge Mini        int_IMF         Mass   logL    logTe  logg  label \t mbolmag  Gmag    G_BPmag  G_RPmag"
 

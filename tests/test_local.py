@@ -6,9 +6,9 @@ import pytest
 
 from ocmembers.exceptions import EmptyConeError, MissingColumnsError, TableParseError, UnknownClusterError
 from ocmembers.sources import get_source
-from ocmembers.sources.columns import CLUSTER_COLUMNS, GAIA_COLUMNS, cluster_row
-from ocmembers.sources.local import (apply_cone_cuts, cone_radius_deg, read_cluster_table,
-                                     read_gaia_table, read_member_list)
+from ocmembers.method.columns import CLUSTER_COLUMNS, GAIA_COLUMNS, cluster_row
+from ocmembers.method.cuts import apply_cone_cuts, cone_radius_deg
+from ocmembers.sources.local import read_cluster_table, read_gaia_table, read_member_list
 
 
 def test_cg20_both_namings_agree(shared_data):
@@ -67,7 +67,7 @@ def test_gaia_formats_read_alike(tmp_path, shared_data, fmt):
 def test_cone_cuts_are_eqs_1_2():
     cluster = pd.Series({"name": "X", "ra": 10.0, "dec": 0.0, "pmra": 1.0, "pmdec": 2.0, "parallax": 1.0,
                          "pmra_std": 0.1, "pmdec_std": 0.1, "parallax_std": 0.05, "dist_pc": 1000.0})
-    r = cone_radius_deg(1000.0, 50.0)
+    r = cone_radius_deg(50.0, 1000.0)
     assert r == pytest.approx(np.degrees(np.arctan(0.05)))
     s = pd.DataFrame({
         "ra": [10.0, 10.0 + 0.99 * r, 10.0 + 1.01 * r, 10.0, 10.0, 10.0, 10.0],

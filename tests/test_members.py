@@ -10,11 +10,15 @@ import pandas as pd
 import pytest
 import torch
 
-from ocmembers import cache, load_config
+from ocmembers import load_config
+
+from ocmembers.sources import cache
 from ocmembers.exceptions import ConfigError, TableParseError
-from ocmembers.members import (cluster_seed, members_from_cone, members_paths, read_cone_file,
+from ocmembers.stages.members import (cluster_seed, members_from_cone, members_paths, read_cone_file,
                                write_members)
-from ocmembers.model import DeepSetsClassifier, DeepSetsNet
+from ocmembers.method.classifier import DeepSetsClassifier
+from ocmembers.method.network import DeepSetsNet
+from ocmembers.sources.models import save_classifier
 
 
 def _toy() -> pd.DataFrame:
@@ -76,9 +80,11 @@ def test_write_members_units_and_meta(tmp_path):
 
 def test_main_argument_errors(tmp_path):
     import argparse
-    from ocmembers.members import configure_parser, main
+    from ocmembers.cli import OPTIONS
+    from ocmembers.stages.members import main
     p = argparse.ArgumentParser()
-    configure_parser(p)
+    for flags, kw in OPTIONS["members"]:
+        p.add_argument(*flags, **kw)
     cfg = load_config(output_dir=str(tmp_path))
     with pytest.raises(ConfigError, match="--cluster"):
         main(p.parse_args(["--cone", "x.csv"]), cfg)
@@ -92,7 +98,7 @@ def test_main_argument_errors(tmp_path):
 def _model(tmp_path, cfg):
     """The published model when its wheel is installed (always in CI), else a seeded random one."""
     try:
-        from ocmembers.vg23 import load_vg23
+        from ocmembers.sources.vg23 import load_vg23
         return load_vg23(), True
     except Exception:  # noqa: BLE001
         if os.environ.get("CI"):
@@ -105,7 +111,7 @@ def _model(tmp_path, cfg):
 @pytest.mark.shared_data
 def test_m67_cone_and_stage(tmp_path, shared_data):
     from astropy.table import Table
-    from ocmembers import members as members_stage
+    from ocmembers.stages import members as members_stage
     cfg = load_config(source="local", local_dir=str(shared_data), output_dir=str(tmp_path / "data"),
                       clusters="NGC_2682")
     cfg = cfg.replace(membership={"n_samples": 30})
@@ -129,7 +135,7 @@ def test_m67_cone_and_stage(tmp_path, shared_data):
     cache.write_table(sets.curve, d / "isochrone.parquet", source="test", query="m67")
     cache.write_json({"params": sets.params.to_dict()}, d / "params.json")
     path = tmp_path / "model.pt"
-    model.save(path)
+    save_classifier(model, path)
     cfg = cfg.replace(membership={"model": str(path)})
     members_stage.run(cfg)
     parquet, ecsv = members_paths(cfg, "NGC_2682")
@@ -147,7 +153,7 @@ def test_m67_cone_and_stage(tmp_path, shared_data):
     assert parquet.stat().st_mtime_ns == mtime
     assert json.loads(cache.manifest_path(parquet).read_text()) == report_before
     # the plot
-    from ocmembers.plots import plot_cluster_sets, save_cluster_plot
+    from ocmembers.stages.plots import plot_cluster_sets, save_cluster_plot
     fig = plot_cluster_sets(sets, out)
     assert len(fig.axes) == 5                                # 4 panels + the colour bar
     png = save_cluster_plot(sets, None, tmp_path / "m67.png", title="NGC_2682")

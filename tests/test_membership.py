@@ -9,9 +9,9 @@ import torch
 from scipy.stats import norm
 from torch import nn
 
-from ocmembers.membership import (covariance_factor, draw_samples, membership_probabilities,
+from ocmembers.method.membership import (covariance_factor, draw_samples, membership_probabilities,
                                   sample_astrometry, sample_photometry)
-from ocmembers.model import DeepSetsClassifier
+from ocmembers.method.classifier import DeepSetsClassifier
 
 
 def _stars(n: int, rng: np.random.Generator) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""The comparison command: ocmembers.methods.compare."""
+"""The comparison command: ocmembers.stages.compare."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from ocmembers.config import load_config
-from ocmembers.methods import compare
-from ocmembers.methods.synthetic import synthetic_cone
+from ocmembers.stages import compare
+from ocmembers.sim.synthetic import synthetic_cone
 
 
 def test_overlap_summary_counts_by_hand():

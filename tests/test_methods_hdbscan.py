@@ -1,4 +1,4 @@
-"""HDBSCAN as Tarricq et al. (2022): ocmembers.methods.hdbscan_t22."""
+"""HDBSCAN as Tarricq et al. (2022): ocmembers.method.hdbscan_t22."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 
 from ocmembers.config import load_config
 from ocmembers.exceptions import MissingColumnsError
-from ocmembers.methods.base import MEMBER_TABLE_COLUMNS, MethodError, members, parameters_json
-from ocmembers.methods.hdbscan_t22 import t22_members
-from ocmembers.methods.synthetic import synthetic_cone
+from ocmembers.method.member_table import MEMBER_TABLE_COLUMNS, MethodError, members, parameters_json
+from ocmembers.method.hdbscan_t22 import t22_members
+from ocmembers.sim.synthetic import synthetic_cone
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ import pytest
 from scipy.integrate import quad
 
 from ocmembers.config import load_config
-from ocmembers.methods.base import MethodError
-from ocmembers.methods.penaramirez22 import (completeness_magnitude, king_number, kroupa_integral,
+from ocmembers.method.member_table import MethodError
+from ocmembers.method.penaramirez22 import (completeness_magnitude, king_number, kroupa_integral,
                                              penaramirez22_members, total_mass)
-from ocmembers.methods.synthetic import synthetic_cone
+from ocmembers.sim.synthetic import synthetic_cone
 
 FAST = {"pr22_upmask_iterations": 5, "xd_bootstrap": 40, "upmask_random_fields": 60, "xd_max_iter": 100}
 
@@ -94,7 +94,7 @@ def test_completeness_magnitude_is_the_turnover():
 def test_total_mass_from_members_shifts_the_isochrone():
     import pandas as pd
 
-    from ocmembers.methods.penaramirez22 import A_G_OVER_A0, total_mass_from_members
+    from ocmembers.method.penaramirez22 import A_G_OVER_A0, total_mass_from_members
     rng = np.random.default_rng(5)
     n = 800
     iso = pd.DataFrame({"Mini": np.linspace(0.1, 1.5, 200)})

@@ -1,4 +1,4 @@
-"""UPMASK: ocmembers.methods.upmask."""
+"""UPMASK: ocmembers.method.upmask."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from scipy.sparse.csgraph import minimum_spanning_tree
 from scipy.spatial.distance import pdist, squareform
 
 from ocmembers.config import load_config
-from ocmembers.methods.base import MethodError
-from ocmembers.methods.synthetic import synthetic_cone
-from ocmembers.methods.upmask import (UPMASK, mst_lengths, photometry_columns, sky_window,
+from ocmembers.method.member_table import MethodError
+from ocmembers.sim.synthetic import synthetic_cone
+from ocmembers.method.upmask import (UPMASK, mst_lengths, photometry_columns, sky_window,
                                       upmask_members)
 
 FAST = {"upmask_iterations": 5, "upmask_random_fields": 60}

@@ -1,4 +1,4 @@
-"""Extreme deconvolution: ocmembers.methods.xdgmm."""
+"""Extreme deconvolution: ocmembers.method.xdgmm."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
 
-from ocmembers.methods.base import MethodError
-from ocmembers.methods.xdgmm import XDGMM, compact_component, differential_entropy
+from ocmembers.method.member_table import MethodError
+from ocmembers.method.xdgmm import XDGMM, compact_component, differential_entropy
 
 MEANS = np.array([[0.0, 0.0, 0.0], [3.0, 3.0, 3.0]])
 COVS = np.array([np.diag([1.0, 2.0, 0.5]),

@@ -1,4 +1,5 @@
-"""The Deep Sets network and the classifier's contract (model.py)."""
+"""The Deep Sets network, the classifier's contract (method/network.py, method/classifier.py) and
+models on disk (sources/models.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import torch
 
 from ocmembers import load_config
 from ocmembers.exceptions import ModelMismatchError
-from ocmembers.model import (CLUSTER_FEATURES, SOURCE_FEATURES, DeepSetsClassifier, DeepSetsNet,
-                             PermutationEquivariantLayer, assemble_sets, flops_per_set)
+from ocmembers.method.classifier import DeepSetsClassifier
+from ocmembers.method.network import (CLUSTER_FEATURES, SOURCE_FEATURES, DeepSetsNet,
+                                      PermutationEquivariantLayer, assemble_sets, flops_per_set)
+from ocmembers.sources.models import classifier_from_config, load_classifier, save_classifier
 
 
 def _fitted(seed: int = 0) -> DeepSetsClassifier:
@@ -101,7 +104,7 @@ def test_estimator_contract():
     with pytest.raises(RuntimeError, match="not fitted"):
         clf.predict_proba(np.zeros((1, 7, 13)))
     cfg = load_config()
-    c2 = DeepSetsClassifier.from_config(cfg)
+    c2 = classifier_from_config(cfg)
     assert c2.n_support == cfg.model.n_support and c2.random_state == cfg.training.seed
     assert tuple(c2.class_weights) == tuple(cfg.training.class_weights)
 
@@ -109,13 +112,13 @@ def test_estimator_contract():
 def test_save_load_roundtrip(tmp_path):
     cfg = load_config()
     clf = _fitted(3)
-    path = clf.save(tmp_path / "model" / "model.pt", cfg)
+    path = save_classifier(clf, tmp_path / "model" / "model.pt", cfg)
     head = json.loads((tmp_path / "model" / "model.json").read_text())
     assert head["source_features"] == list(SOURCE_FEATURES)
     assert head["cluster_features"] == list(CLUSTER_FEATURES)
     assert head["versions"]["torch"] == torch.__version__
     assert len(head["config_hash"]) == 64
-    back = DeepSetsClassifier.load(path, cfg)
+    back = load_classifier(path, cfg, trained_here=True)
     X = np.random.default_rng(0).normal(size=(5, 10, 13))
     np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
     np.testing.assert_array_equal(back.feature_mean_, clf.feature_mean_)
@@ -125,21 +128,33 @@ def test_save_load_roundtrip(tmp_path):
 
 def test_load_mismatch_errors(tmp_path):
     cfg = load_config()
-    path = _fitted().save(tmp_path / "model.pt", cfg)
+    path = save_classifier(_fitted(), tmp_path / "model.pt", cfg)
     with pytest.raises(ModelMismatchError, match="features"):
-        DeepSetsClassifier.load(path, features=("f_r", "f_pm", "f_plx", "f_c"))
+        load_classifier(path, features=("f_r", "f_pm", "f_plx", "f_c"))
     with pytest.raises(ModelMismatchError, match="hidden"):
-        DeepSetsClassifier.load(path, cfg.replace(model={"hidden": 32}))
+        load_classifier(path, cfg.replace(model={"hidden": 32}))
+    # a model of another set size is refused, whoever trained it (--model PATH included)
+    with pytest.raises(ModelMismatchError, match="n_support"):
+        load_classifier(path, cfg.replace(model={"n_support": 7}))
     with pytest.raises(ModelMismatchError, match="re-run"):
-        DeepSetsClassifier.load(path, cfg.replace(training={"learning_rate": 1e-3}))
+        load_classifier(path, cfg.replace(training={"learning_rate": 1e-3}), trained_here=True)
+    # a model from elsewhere is not stale because this run trains differently
+    load_classifier(path, cfg.replace(training={"learning_rate": 1e-3}))
     # other sections do not invalidate a model
-    DeepSetsClassifier.load(path, cfg.replace(membership={"n_samples": 10}))
+    load_classifier(path, cfg.replace(membership={"n_samples": 10}), trained_here=True)
     with pytest.raises(FileNotFoundError, match="ocmembers train"):
-        DeepSetsClassifier.load(tmp_path / "absent.pt")
+        load_classifier(tmp_path / "absent.pt")
     # weights that do not fit the architecture named in the header
     torch.save(DeepSetsNet(hidden=16).state_dict(), path)
     with pytest.raises(ModelMismatchError, match="do not fit"):
-        DeepSetsClassifier.load(path)
+        load_classifier(path)
+
+
+def test_saved_weights_are_the_same_bytes_for_the_same_model(tmp_path):
+    a = save_classifier(_fitted(5), tmp_path / "a" / "model.pt")
+    b = save_classifier(_fitted(5), tmp_path / "b" / "model.pt")
+    assert a.read_bytes() == b.read_bytes()
+    assert a.with_suffix(".json").read_bytes() == b.with_suffix(".json").read_bytes()
 
 
 def test_forward_inference_equals_eval_forward():

@@ -13,8 +13,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from ocmembers import load_config  # noqa: E402
-from ocmembers.paper import macros, reproduction_rows, run  # noqa: E402
-from ocmembers.validate import summarise  # noqa: E402
+from ocmembers.stages.paper import macros, reproduction_rows, run  # noqa: E402
+from ocmembers.stages.validate import summarise  # noqa: E402
 
 from test_validate import _table  # noqa: E402
 
@@ -61,7 +61,7 @@ def test_pdf_builds(tmp_path):
     paper = tmp_path / "paper"
     paper.mkdir()
     shutil.copy2(REPO / "paper" / "ms.tex", paper / "ms.tex")
-    from ocmembers.figures import figures_dir, run_key
+    from ocmembers.stages.products import figures_dir, run_key
     figs = figures_dir(cfg)
     figs.mkdir(parents=True)
     for name in ("fig1_sets", "fig2_training", "fig3_venn", "fig4_clusters_t22"):

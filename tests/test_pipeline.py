@@ -6,7 +6,7 @@ import pytest
 
 from ocmembers import load_config
 from ocmembers.exceptions import OCMembersError, TooFewMembersError
-from ocmembers.pipeline import PipelineError, cluster_names, failed_clusters, for_each_cluster, print_failures
+from ocmembers.stages.runner import PipelineError, cluster_names, failed_clusters, for_each_cluster, print_failures
 
 
 def _work(cfg, name):
@@ -63,7 +63,7 @@ def test_cli_stage_not_built_and_bad_config(tmp_path):
 
 def test_stage_times_recorded_and_reported(tmp_path, capsys):
     from ocmembers.cli import main
-    from ocmembers.pipeline import read_timings, timing_summary
+    from ocmembers.stages.runner import read_timings, timing_summary
 
     out = str(tmp_path)
     # the train stage fails (no sets): its run is recorded with its exit status
@@ -87,8 +87,8 @@ def test_stage_times_recorded_and_reported(tmp_path, capsys):
 
 def test_local_catalogue_cone_crossmatch_stages(tmp_cfg):
     """`make cones SOURCE=local CLUSTERS=NGC_2682`: the real M67 extract through the stage code."""
-    from ocmembers import catalogues, cones, crossmatch
-    from ocmembers.cache import read_manifest
+    from ocmembers.stages import catalogues, cones, crossmatch, products
+    from ocmembers.sources.cache import read_manifest
     cfg = tmp_cfg.replace(clusters={"names": ["NGC_2682"]})
     catalogues.run(cfg)
     sel = json.loads((cfg.out_dir / "samples.json").read_text())
@@ -96,8 +96,8 @@ def test_local_catalogue_cone_crossmatch_stages(tmp_cfg):
     rep = cones.run(cfg)
     assert rep.done == ["NGC_2682"]
     assert cones.run(cfg).skipped == ["NGC_2682"]  # cached and verified: not fetched again
-    assert read_manifest(cones.cone_path(cfg, "NGC_2682"))["rows"] == len(cones.load_cone(cfg, "NGC_2682"))
+    assert read_manifest(products.cone_path(cfg, "NGC_2682"))["rows"] == len(products.load_cone(cfg, "NGC_2682"))
     crossmatch.run(cfg)
-    from ocmembers.cache import read_table
-    xm = read_table(crossmatch.crossmatch_path(cfg, "NGC_2682"))
+    from ocmembers.sources.cache import read_table
+    xm = read_table(products.crossmatch_path(cfg, "NGC_2682"))
     assert len(xm) > 700 and xm["source_id"].is_unique

@@ -1,4 +1,4 @@
-"""Tests of ocmembers.preprocessing: zero point, DPAC photometric errors, colour, errors."""
+"""Tests of ocmembers.method.preprocessing: zero point, DPAC photometric errors, colour, errors."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from ocmembers.exceptions import EmptyConeError, MissingColumnsError
-from ocmembers.preprocessing import (PREPROCESS_REQUIRED, ZP_CLIPPED, ZP_NONE, ZP_OK, load_error_model,
+from ocmembers.method.preprocessing import (PREPROCESS_REQUIRED, ZP_CLIPPED, ZP_NONE, ZP_OK, load_error_model,
                                      preprocess_cone)
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from ocmembers import load_config
 from ocmembers.exceptions import ConfigError
-from ocmembers.samples import longitude_from_centre, select_samples
+from ocmembers.method.samples import longitude_from_centre, select_samples
 
 
 def _clusters():
@@ -66,7 +66,7 @@ def test_explicit_roles_checked():
 
 def test_sim_reproduction_uses_the_real_selection(shared_data, tmp_path):
     """SOURCE=sim with DATA_DIR: the paper's selection on the real catalogues; the demo keeps its roles."""
-    from ocmembers.catalogues import real_selection_for_sim
+    from ocmembers.stages.catalogues import real_selection_for_sim
     from ocmembers.sources.local import LocalSource
     cfg = load_config(source="sim", local_dir=str(shared_data), output_dir=str(tmp_path))
     sim = real_selection_for_sim(cfg)

@@ -1,4 +1,4 @@
-"""Tests of ocmembers.selection: cluster parameters (Eqs. 6-12) and the candidate conditions (Eqs. 3-5)."""
+"""Tests of ocmembers.method.selection: cluster parameters (Eqs. 6-12) and the candidate conditions (Eqs. 3-5)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 
 from ocmembers import load_config
 from ocmembers.exceptions import TooFewMembersError
-from ocmembers.features import isochrone_condition
-from ocmembers.isochrones import IsochroneCurve
-from ocmembers.selection import (ClusterParams, candidate_conditions, cluster_parameters, parallax_deltas,
+from ocmembers.method.features import isochrone_condition
+from ocmembers.method.isochrones import IsochroneCurve
+from ocmembers.method.selection import (ClusterParams, candidate_conditions, cluster_parameters, parallax_deltas,
                                  radius_fraction, required_isochrone_scale, sky_centre, weighted_mean)
 
 CFG = load_config()
@@ -122,7 +122,7 @@ def test_cluster_parameters_equations():
     assert p.n_members == 50 and p.dist_pc == 1000.0
     np.testing.assert_allclose(p.cluster_features(), [0.3, 9.0, p.parallax])
     # R_90 holds 90% of the members about the centre.
-    from ocmembers.features import projected_radius
+    from ocmembers.method.features import projected_radius
     r = projected_radius(m["ra"].to_numpy(), m["dec"].to_numpy(), p)
     assert (r <= p.r_90).mean() >= 0.9 and (r < p.r_90).mean() < 0.9
 

@@ -1,4 +1,4 @@
-"""End-to-end tests of ocmembers.sets on the real M67 (NGC 2682) extract."""
+"""End-to-end tests of ocmembers.stages.sets on the real M67 (NGC 2682) extract."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ocmembers import cache, load_config
+from ocmembers import load_config
+
+from ocmembers.sources import cache
 from ocmembers.exceptions import TooFewMembersError
-from ocmembers.features import FEATURES
-from ocmembers.isochrones import local_isochrone
-from ocmembers.sets import SET_NAMES, build_sets, load_params, members_of
+from ocmembers.method.features import FEATURES
+from ocmembers.sources.parsec import local_isochrone
+from ocmembers.stages.sets import SET_NAMES, build_sets, load_params, members_of
 
 pytestmark = pytest.mark.shared_data
 
@@ -20,7 +22,7 @@ pytestmark = pytest.mark.shared_data
 @pytest.fixture(scope="module")
 def m67(request):
     from conftest import shared_data_dir
-    from ocmembers.sources.columns import cluster_row
+    from ocmembers.method.columns import cluster_row
     from ocmembers.sources.local import read_cluster_table, read_gaia_table, read_member_list
     from ocmembers.sources.positional import crossmatch_positional
     root = shared_data_dir()
@@ -80,8 +82,8 @@ def test_too_few_members(m67):
 
 
 def test_stages_isochrones_and_sets(m67, tmp_path):
-    from ocmembers import isochrones, sets
-    from ocmembers.pipeline import PipelineError
+    from ocmembers.stages import isochrones, sets
+    from ocmembers.stages.runner import PipelineError
     from ocmembers.sources import get_source
     cfg = load_config(source="local", local_dir=str(m67["root"]), output_dir=str(tmp_path / "data"),
                       clusters=["NGC_2682"])

@@ -10,9 +10,9 @@ from ocmembers.config import load_config
 from ocmembers.exceptions import ConfigError, IsochroneRangeError, TooFewMembersError
 from ocmembers.sim.cluster import TRUTH_COLUMNS, simulate_cone
 from ocmembers.sim.galaxy import K_PM
-from ocmembers.sources.columns import GAIA_COLUMNS, cluster_row
+from ocmembers.method.columns import GAIA_COLUMNS, cluster_row
 from ocmembers.sources.local import apply_cone_cuts
-from ocmembers.sources.sim import embedded_cluster_table
+from ocmembers.sim.source import embedded_cluster_table
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 
 from ocmembers.sim.errors import (ZERO_POINTS, ScanLaw, ecliptic_latitude, healpix_nest, icrs_to_galactic,
                                   observe)
-from ocmembers.sources.columns import GAIA_COLUMNS
+from ocmembers.method.columns import GAIA_COLUMNS
 
 
 def _true_stars(n: int, rng: np.random.Generator, g_lo: float = 12.0, g_hi: float = 21.0) -> pd.DataFrame:

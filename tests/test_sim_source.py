@@ -9,8 +9,8 @@ import pytest
 from ocmembers.config import load_config
 from ocmembers.sim.isochrones import model_isochrone
 from ocmembers.sources import get_source
-from ocmembers.sources.columns import CLUSTER_COLUMNS, MEMBER_COLUMNS
-from ocmembers.sources.sim import SimSource, embedded_cluster_table
+from ocmembers.method.columns import CLUSTER_COLUMNS, MEMBER_COLUMNS
+from ocmembers.sim.source import SimSource, embedded_cluster_table
 
 
 @pytest.fixture(scope="module")

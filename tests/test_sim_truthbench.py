@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from ocmembers.exceptions import MissingColumnsError
-from ocmembers.truthbench import (benchmark_cluster, confusion, markdown_table, metrics_table, plot_metrics,
-                                  precision_recall_f1)
+from ocmembers.sim.metrics import (benchmark_cluster, confusion, markdown_table, metrics_table,
+                                   precision_recall_f1)
+from ocmembers.stages.truthbench import plot_metrics
 
 
 def test_precision_recall_f1_by_hand():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ocmembers import truthbench
+from ocmembers.stages import truthbench
 from ocmembers.config import load_config
 
 

@@ -3,9 +3,11 @@ import tarfile
 import pandas as pd
 import pytest
 
-from ocmembers import cache, load_config
+from ocmembers import load_config
+
+from ocmembers.sources import cache
 from ocmembers.exceptions import CacheCorruptedError
-from ocmembers.snapshot import restore_snapshot, write_snapshot
+from ocmembers.stages.snapshot import restore_snapshot, write_snapshot
 
 
 def _in_git_checkout() -> bool:

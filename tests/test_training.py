@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from ocmembers.exceptions import TooFewMembersError
-from ocmembers.model import DeepSetsClassifier
-from ocmembers.training import (HISTORY_COLUMNS, ClusterSets, build_instances, classification_metrics,
+from ocmembers.method.classifier import DeepSetsClassifier
+from ocmembers.sources.models import FileCheckpoint, load_classifier
+from ocmembers.method.training import (HISTORY_COLUMNS, ClusterSets, build_instances, classification_metrics,
                                 fit_standardisation, sample_support, split_clusters)
 
 
@@ -169,7 +170,7 @@ def _fit_ckpt(epochs: int, checkpoint, lr: float = 3e-3):
     rng = np.random.default_rng(10)
     clusters = [_cluster(f"C{i}", 20, 200, rng) for i in range(4)]
     clf = DeepSetsClassifier(max_epochs=epochs, patience=20, learning_rate=lr, random_state=5)
-    return clf.fit(clusters[:3], clusters[3:], checkpoint=checkpoint)
+    return clf.fit(clusters[:3], clusters[3:], checkpoint=None if checkpoint is None else FileCheckpoint(checkpoint))
 
 
 def test_interrupted_training_resumes_to_the_same_weights(tmp_path, capsys):
@@ -202,9 +203,11 @@ def test_train_stage_split_outputs_and_resume(tmp_path):
 
     import pandas as pd
 
-    from ocmembers import cache, load_config
-    from ocmembers import train as train_stage
-    from ocmembers.selection import ClusterParams
+    from ocmembers import load_config
+
+    from ocmembers.sources import cache
+    from ocmembers.stages import products, train as train_stage
+    from ocmembers.method.selection import ClusterParams
 
     cfg = load_config(source="sim", output_dir=str(tmp_path), clusters="A,B,C,D")
     cfg = cfg.replace(training={"max_epochs": 2, "learning_rate": 3e-3})
@@ -221,15 +224,15 @@ def test_train_stage_split_outputs_and_resume(tmp_path):
     train, val = train_stage.training_split(cfg)          # no samples.json: CLUSTERS split 70/30
     assert sorted(train + val) == list("ABCD") and len(val) == 1
     path = train_stage.run(cfg)
-    paths = train_stage.model_paths(cfg)
+    paths = products.model_paths(cfg)
     assert path == paths["weights"] and all(p.is_file() for p in paths.values())
-    assert not train_stage.checkpoint_path(cfg).exists()     # removed once the model is saved
+    assert not products.checkpoint_path(cfg).exists()     # removed once the model is saved
     head = json.loads(paths["header"].read_text())
     assert "D" in head["skipped_clusters"]
     assert sorted(head["training_clusters"] + head["validation_clusters"]) == sorted(set("ABCD") - {"D"})
     hist = pd.read_csv(paths["history"])
     assert len(hist) == 2 and {"train_loss", "val_f1", "best"} <= set(hist.columns)
-    clf = DeepSetsClassifier.load(paths["weights"], cfg)
+    clf = load_classifier(paths["weights"], cfg, trained_here=True)
     assert clf.model_id_ == head["model_id"]
     # resumable, and a changed [training] makes the saved model stale
     assert train_stage.run(cfg) is None

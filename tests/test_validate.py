@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from ocmembers import load_config
-from ocmembers.validate import summarise
+from ocmembers.stages.validate import summarise
 
 
 def _table():

@@ -39,7 +39,7 @@ def _authors_module():
 @pytest.fixture(scope="module")
 def authors():
     mod = _authors_module()
-    from ocmembers import vg23
+    from ocmembers.sources import vg23
     d = vg23.locate()
     net = mod.D5(64, x_dim=13, pool="mean", out_dim=2)
     net.load_state_dict(torch.load(d / "model_parameters", weights_only=True))
@@ -48,7 +48,7 @@ def authors():
 
 
 def test_published_weights_give_identical_outputs(authors):
-    from ocmembers import vg23
+    from ocmembers.sources import vg23
     ours = vg23.load_vg23()
     assert ours.network_.n_parameters() == sum(p.numel() for p in authors.parameters()) == 39042
     gen = torch.Generator().manual_seed(7)
@@ -65,7 +65,7 @@ def test_published_weights_give_identical_outputs(authors):
 
 def test_published_standardisation_and_metadata(authors):
     import json
-    from ocmembers import vg23
+    from ocmembers.sources import vg23
     ours = vg23.load_vg23()
     hp = json.loads((vg23.locate() / "hyper_parameters").read_text())
     # f_c, f_g: theirs are curve minus source, ours source minus curve (Eq. 17): flipped in the scaling
@@ -99,7 +99,7 @@ def test_authors_isochrone_features_are_curve_minus_source():
 
 
 def test_missing_wheel_is_a_clear_error(monkeypatch):
-    from ocmembers import vg23
+    from ocmembers.sources import vg23
     from ocmembers.exceptions import ModelMismatchError
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
     with pytest.raises(ModelMismatchError, match="pip install --no-deps gaia-oc-amd==0.2.1"):

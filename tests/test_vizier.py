@@ -21,7 +21,7 @@ from ocmembers import load_config
 from ocmembers.exceptions import (ArchiveError, EmptyResponseError, MissingColumnsError,
                                   TableParseError)
 from ocmembers.sources import vizier
-from ocmembers.sources.columns import CLUSTER_COLUMNS, MEMBER_COLUMNS
+from ocmembers.method.columns import CLUSTER_COLUMNS, MEMBER_COLUMNS
 
 DATA = Path(__file__).parent / "data"
 FIXTURES = {

@@ -1,8 +1,10 @@
 """The ``ocmembers`` command: one subcommand per pipeline stage.
 
 ``ocmembers <stage> [--source S] [--data-dir D] [--clusters A,B] [--jobs N]``
-runs ``ocmembers.<stage>.run(cfg)``. A stage module may add options with
-``configure_parser(parser)`` and handle them in ``main(args, cfg)``.
+runs ``ocmembers.stages.<stage>.run(cfg)``, or ``main(args, cfg)`` for a stage
+with options of its own (:data:`OPTIONS`). The parser is built without
+importing any stage (``--help`` loads neither torch nor pandas); only the stage
+that runs is imported.
 Exit status: 0 success, 1 a stage failed (the message names the cluster and
 the cause), 2 bad configuration or input, 3 the stage is not built yet.
 """
@@ -16,29 +18,59 @@ import sys
 import time
 from collections.abc import Sequence
 
-from . import __version__
-from .config import load_config
-from .exceptions import ConfigError, OCMembersError, StageNotBuiltError
-from .pipeline import record_timing
+from ocmembers._version import __version__
+from ocmembers.config import load_config
+from ocmembers.exceptions import ConfigError, OCMembersError, StageNotBuiltError
 
-__all__ = ["main", "STAGES"]
+__all__ = ["main", "STAGES", "OPTIONS"]
 
 #: subcommand -> (module, one-line help)
 STAGES: dict[str, tuple[str, str]] = {
-    "catalogues": ("ocmembers.catalogues", "CG20 table1 + members, T22 members; the cluster selection"),
-    "cones": ("ocmembers.cones", "Gaia DR3 cones (50 pc, Eqs. 1-2)"),
-    "crossmatch": ("ocmembers.crossmatch", "DR2 -> DR3 ids of the training members"),
-    "isochrones": ("ocmembers.isochrones", "PARSEC isochrones at each cluster's age"),
-    "sets": ("ocmembers.sets", "members, candidates and non-members with their features"),
-    "train": ("ocmembers.train", "train the Deep Sets model"),
-    "members": ("ocmembers.members", "membership probabilities (Monte Carlo, Sect. 3.4)"),
-    "validate": ("ocmembers.validate", "the statistics of Sect. 4 against T22"),
-    "figures": ("ocmembers.figures", "every figure of the paper"),
-    "paper": ("ocmembers.paper", "the paper PDF with generated numbers"),
-    "truthbench": ("ocmembers.truthbench", "precision/recall against the simulated truth"),
-    "compare": ("ocmembers.methods.compare", "Deep Sets vs HDBSCAN, UPMASK, XDGMM+UPMASK"),
-    "snapshot": ("ocmembers.snapshot", "an archive ready for Zenodo"),
-    "report": ("ocmembers.report", "the clusters that failed in each stage's last run, and stage times"),
+    "catalogues": ("ocmembers.stages.catalogues", "CG20 table1 + members, T22 members; the cluster selection"),
+    "cones": ("ocmembers.stages.cones", "Gaia DR3 cones (50 pc, Eqs. 1-2)"),
+    "crossmatch": ("ocmembers.stages.crossmatch", "DR2 -> DR3 ids of the training members"),
+    "isochrones": ("ocmembers.method.isochrones", "PARSEC isochrones at each cluster's age"),
+    "sets": ("ocmembers.stages.sets", "members, candidates and non-members with their features"),
+    "train": ("ocmembers.stages.train", "train the Deep Sets model"),
+    "members": ("ocmembers.stages.members", "membership probabilities (Monte Carlo, Sect. 3.4)"),
+    "validate": ("ocmembers.stages.validate", "the statistics of Sect. 4 against T22"),
+    "figures": ("ocmembers.stages.figures", "every figure of the paper"),
+    "paper": ("ocmembers.stages.paper", "the paper PDF with generated numbers"),
+    "truthbench": ("ocmembers.stages.truthbench", "precision/recall against the simulated truth"),
+    "compare": ("ocmembers.stages.compare", "Deep Sets vs HDBSCAN, UPMASK, XDGMM+UPMASK"),
+    "snapshot": ("ocmembers.stages.snapshot", "an archive ready for Zenodo"),
+    "report": ("ocmembers.stages.report", "the clusters that failed in each stage's last run, and stage times"),
+}
+
+#: options of a stage beyond the run settings: stage -> [(flags, add_argument keywords)]
+OPTIONS: dict[str, list[tuple[tuple[str, ...], dict]]] = {
+    "train": [(("--force",), dict(action="store_true",
+                                  help="train again even when the model is up to date"))],
+    "members": [
+        (("--model",), dict(metavar="PATH|vg23|trained",
+                            help="the model: 'trained' (default, model/model.pt), 'vg23' (the published "
+                                 "DS10_v02 weights) or a path to a model.pt")),
+        (("--cone",), dict(metavar="FILE", help="evaluate your own Gaia DR3 cone (CSV, Parquet, VOTable, "
+                                                "FITS, ECSV) around --cluster")),
+        (("--cluster",), dict(metavar="NAME", help="the catalogued cluster of --cone (CG20 name)")),
+        (("--training-members",), dict(metavar="FILE", help="with --cone: training members with DR3 "
+                                                            "source_id (default: CG20, matched by position)")),
+        (("--output",), dict(metavar="FILE", help="with --cone: where to write the member list (.parquet, "
+                                                  ".ecsv or .csv; default <output-dir>/<source>/members/"
+                                                  "<cluster>.ecsv)")),
+        (("--plot",), dict(action="store_true", help="also draw the Fig. 1-style sets plot with the "
+                                                     "probabilities (PNG beside the output)")),
+    ],
+    "compare": [
+        (("--methods",), dict(default=None, help="comma-separated subset of hdbscan_t22, upmask, "
+                                                 "xdgmm_upmask, xdgmm_upmask_bic, deep_sets (default: all)")),
+        (("--deep-sets-model",), dict(default=None, help="vg23, trained or a model.pt path")),
+    ],
+    "snapshot": [
+        (("--with-raw",), dict(action="store_true", help="include the raw products, not only their manifests")),
+        (("--allow-dirty",), dict(action="store_true", help="archive even with uncommitted changes")),
+        (("--restore",), dict(metavar="FILE", help="unpack a snapshot's products instead of writing one")),
+    ],
 }
 
 #: stages whose wall and CPU time go to reports/timings.jsonl
@@ -76,12 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module, help_) in STAGES.items():
         p = sub.add_parser(name, help=help_, description=help_)
         _common(p)
-        try:
-            mod = _load_stage(name)
-        except (StageNotBuiltError, ImportError):
-            continue
-        if hasattr(mod, "configure_parser"):
-            mod.configure_parser(p)
+        if name in OPTIONS:
+            g = p.add_argument_group(name)
+            for flags, kw in OPTIONS[name]:
+                g.add_argument(*flags, **kw)
     return parser
 
 
@@ -118,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         # wall and CPU time of every stage run, for the report (not of `report` itself)
         if cfg is not None and args.stage in _TIMED:
+            from ocmembers.stages.runner import record_timing
             try:
                 record_timing(cfg, args.stage, wall_s=time.perf_counter() - t0, cpu_s=_cpu_seconds() - c0,
                               status=status, started=started)

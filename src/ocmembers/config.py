@@ -19,7 +19,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .exceptions import ConfigError
+from ocmembers.exceptions import ConfigError
+from ocmembers.method.settings import MethodsConfig
 
 __all__ = ["Config", "load_config", "SOURCES"]
 
@@ -150,39 +151,6 @@ class ValidationConfig:
     probability_all: float = 0.1
     probability_strict: float = 0.5
     ruwe_max: float = 1.4
-
-
-@dataclass(frozen=True)
-class MethodsConfig:
-    """Comparison methods of issue 6 (``ocmembers.methods``)."""
-
-    hdbscan_g_max: float = 18.0
-    hdbscan_min_cluster_size: int = 40
-    hdbscan_min_samples: int = 20
-    hdbscan_selection: str = "eom"
-    hdbscan_sky: bool = False
-    upmask_stars_per_group: int = 25
-    upmask_iterations: int = 50
-    upmask_random_fields: int = 200
-    upmask_alpha: float = 0.05
-    upmask_space: str = "astrometry"
-    upmask_g_max: float = 18.0
-    upmask_max_outer: int = 10
-    xd_components: int = 10
-    xd_components_select: str = "fixed"
-    xd_max_iter: int = 200
-    xd_tol: float = 1e-6
-    xd_n_init: int = 1
-    xd_outlier_sigma: float = 10.0
-    xd_bootstrap: int = 200
-    xd_p_min: float = 0.9
-    xd_min_component_stars: float = 10.0
-    pr22_g_max: float = 0.0
-    pr22_upmask_iterations: int = 100
-    seed: int = 2022
-    compare_threshold: float = 0.5
-    compare_g_bins: tuple[float, ...] = (6.0, 12.0, 14.0, 16.0, 17.0, 18.0, 19.0, 20.0, 21.0)
-    compare_radius_bins_pc: tuple[float, ...] = (0.0, 2.0, 5.0, 10.0, 20.0, 50.0)
 
 
 @dataclass(frozen=True)

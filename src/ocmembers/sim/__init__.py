@@ -13,9 +13,9 @@ Modules, one topic each:
 * :mod:`~ocmembers.sim.catalogues` - CG20-like and T22-like member lists;
 * :mod:`~ocmembers.sim.truth` - the truth table.
 
-The data source is :class:`ocmembers.sources.sim.SimSource`.
+The data source is :class:`ocmembers.sim.source.SimSource`.
 """
 
-from .cluster import TRUTH_COLUMNS, SimulatedCone, simulate_cone
+from ocmembers.sim.cluster import TRUTH_COLUMNS, SimulatedCone, simulate_cone
 
 __all__ = ["SimulatedCone", "simulate_cone", "TRUTH_COLUMNS"]

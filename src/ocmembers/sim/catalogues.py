@@ -24,7 +24,7 @@ T22-like list (the comparison members, Sect. 4)
 HDBSCAN on (parallax, pmra, pmdec) of the :math:`G < 18` sources within
 50 pc of the centre *without* the cuts of Eqs. 1-2 (``SimulatedCone.bright``),
 as Tarricq et al. (2022) did on their 50 pc fields: computed by
-:func:`ocmembers.methods.hdbscan_t22.t22_members`, the same code that would
+:func:`ocmembers.method.hdbscan_t22.t22_members`, the same code that would
 run on a real cone. To keep HDBSCAN tractable on wide low-latitude fields
 (millions of G < 18 stars within 50 pc of a nearby cluster), the field is
 first restricted to a generous astrometric window: the parallax cut of
@@ -51,9 +51,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..config import Config
-from ..sources.columns import MEMBER_COLUMNS
-from .cluster import SimulatedCone, cluster_rng
+from ocmembers.config import Config
+from ocmembers.method.columns import MEMBER_COLUMNS
+from ocmembers.method.cuts import parallax_half_width, pm_radius
+from ocmembers.sim.cluster import SimulatedCone, cluster_rng
 
 __all__ = ["cg20_like_members", "t22_like_members"]
 
@@ -116,21 +117,21 @@ def cg20_like_members(sim: SimulatedCone, cluster: pd.Series, cfg: Config) -> pd
 
 def _t22_window(field: pd.DataFrame, cluster: pd.Series, cfg: Config) -> pd.DataFrame:
     """Eq. 2 in parallax and ``t22_pm_window`` x Eq. 1 in proper motion (module docstring)."""
-    n = cfg.cone.n_sigma
-    pm_r = cfg.sim.t22_pm_window * n * np.sqrt((cluster["pmra_std"] ** 2 + cluster["pmdec_std"] ** 2) / 2)
+    pm_r = cfg.sim.t22_pm_window * pm_radius(cluster["pmra_std"], cluster["pmdec_std"], cfg.cone.n_sigma)
     dpm = np.hypot(field["pmra"].to_numpy(float) - cluster["pmra"], field["pmdec"].to_numpy(float) - cluster["pmdec"])
     dplx = np.abs(field["parallax"].to_numpy(float) - cluster["parallax"])
-    return field.loc[(dpm <= pm_r) & (dplx <= n * cluster["parallax_std"])].reset_index(drop=True)
+    return field.loc[(dpm <= pm_r) & (dplx <= parallax_half_width(cluster["parallax_std"], cfg.cone.n_sigma))
+                     ].reset_index(drop=True)
 
 
 def t22_like_members(sim: SimulatedCone, cluster: pd.Series, cfg: Config) -> pd.DataFrame:
-    """T22-like list: :func:`ocmembers.methods.hdbscan_t22.t22_members` on the simulated cone.
+    """T22-like list: :func:`ocmembers.method.hdbscan_t22.t22_members` on the simulated cone.
 
     Returns ``MEMBER_COLUMNS`` + ``source_id`` for the sources with
     probability > 0 (some may lie outside the Eq. 1-2 cone, as real T22
     members do).
     """
-    from ..methods.hdbscan_t22 import t22_members
+    from ocmembers.method.hdbscan_t22 import t22_members
 
     field = sim.bright if sim.bright is not None and len(sim.bright) else sim.cone
     field = _t22_window(field, cluster, cfg)

@@ -48,7 +48,7 @@ Field and measurement: :mod:`ocmembers.sim.galaxy`, :mod:`ocmembers.sim.errors`.
 The cone is then cut exactly as the archive query of Sect. 2.1 of van
 Groeningen et al. (2023): inside ``[cone] radius_pc`` projected at
 ``dist_pc``, and Eqs. 1-2 at ``[cone] n_sigma``
-(:func:`ocmembers.sources.local.apply_cone_cuts`). The sources brighter than
+(:func:`ocmembers.method.cuts.apply_cone_cuts`). The sources brighter than
 ``[sim] t22_g_max`` inside the radius, without Eqs. 1-2 (``bright``), are
 kept too, as far as the T22-like list looks at them (Eq. 2 in parallax and
 ``[sim] t22_pm_window`` times the Eq. 1 radius in proper motion,
@@ -69,18 +69,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..config import Config
-from ..exceptions import ConfigError, EmptyConeError, TooFewMembersError
-from ..sources.columns import GAIA_COLUMNS
-from .binaries import combine_magnitudes, draw_mass_ratios
-from .errors import ZP_BOUND, ScanLaw, detection_probability, observe, parallax_error_median
-from .extinction import gaia_extinction
-from .galaxy import K_PM, disc_velocity_icrs, simulate_field, velocity_to_pm, V_CIRC
-from .imf import sample_kroupa
-from .isochrones import cluster_isochrone
-from .king62 import King62
-from .plummer import Plummer
-from ._profile import isotropic
+from ocmembers.config import Config
+from ocmembers.exceptions import ConfigError, EmptyConeError, TooFewMembersError
+from ocmembers.method.columns import GAIA_COLUMNS
+from ocmembers.method.cuts import apply_cone_cuts, cone_radius_deg, parallax_half_width, pm_radius
+from ocmembers.sim.binaries import combine_magnitudes, draw_mass_ratios
+from ocmembers.sim.errors import ZP_BOUND, ScanLaw, detection_probability, observe, parallax_error_median
+from ocmembers.sim.extinction import gaia_extinction
+from ocmembers.sim.galaxy import K_PM, disc_velocity_icrs, simulate_field, velocity_to_pm, V_CIRC
+from ocmembers.sim.imf import sample_kroupa
+from ocmembers.sim.isochrones import cluster_isochrone
+from ocmembers.sim.king62 import King62
+from ocmembers.sim.plummer import Plummer
+from ocmembers.sim._profile import isotropic
 
 __all__ = ["SimulatedCone", "simulate_cone", "check_cluster", "cluster_rng", "TRUTH_COLUMNS",
            "ClusterModel", "cluster_model"]
@@ -312,10 +313,6 @@ def cluster_model(cluster: pd.Series, cfg: Config, iso: pd.DataFrame,
                         v_mean_icrs=tuple(float(v) for v in v_mean), f_bright=f_bright)
 
 
-def _cone_radius_deg(cluster: pd.Series, cfg: Config) -> float:
-    return float(np.rad2deg(np.arctan2(cfg.cone.radius_pc, float(cluster["dist_pc"]))))
-
-
 def simulate_cone(cluster: pd.Series, cfg: Config) -> SimulatedCone:
     """Simulate the Gaia DR3 cone of ``cluster`` (a row of the canonical cluster table).
 
@@ -330,8 +327,6 @@ def simulate_cone(cluster: pd.Series, cfg: Config) -> SimulatedCone:
     ConfigError, IsochroneRangeError, TooFewMembersError, EmptyConeError
         Naming the cluster and the parameter.
     """
-    from ..sources.local import apply_cone_cuts
-
     check_cluster(cluster)
     name = str(cluster["name"])
     r_model, r_cl, r_field, r_obs, r_scan, _ = cluster_rng(cfg, name)
@@ -356,12 +351,12 @@ def simulate_cone(cluster: pd.Series, cfg: Config) -> SimulatedCone:
                        "mh": float(np.log10(cfg.isochrone.metallicity_z / 0.0152)), "population": "cluster",
                        "a0": float(cluster["a0"])})
     # --- field
-    radius = _cone_radius_deg(cluster, cfg)
+    radius = cone_radius_deg(cfg.cone.radius_pc, float(cluster["dist_pc"]))
     l0, b0 = float(cluster["l"]), float(cluster["b"])
     a0_anchor = (float(phys["dist_pc"]), float(cluster["a0"]))
     plx_c, pmra_c, pmdec_c = (float(cluster[k]) for k in ("parallax", "pmra", "pmdec"))
-    pm_r = cfg.cone.n_sigma * np.sqrt((float(cluster["pmra_std"]) ** 2 + float(cluster["pmdec_std"]) ** 2) / 2)
-    plx_w = cfg.cone.n_sigma * float(cluster["parallax_std"]) + ZP_MARGIN
+    pm_r = pm_radius(cluster["pmra_std"], cluster["pmdec_std"], cfg.cone.n_sigma)          # Eq. 1
+    plx_w = parallax_half_width(cluster["parallax_std"], cfg.cone.n_sigma) + ZP_MARGIN   # Eq. 2
 
     g_wide = cfg.sim.t22_g_max
     t22_pm_r = cfg.sim.t22_pm_window * pm_r
@@ -375,7 +370,7 @@ def simulate_cone(cluster: pd.Series, cfg: Config) -> SimulatedCone:
         a, b = noise[0] * s_lo, noise[0] * s_up
         lo = plx - ZP_MARGIN + np.minimum(a, b)
         hi = plx + ZP_MARGIN + np.maximum(a, b)
-        w = cfg.cone.n_sigma * float(cluster["parallax_std"])
+        w = parallax_half_width(cluster["parallax_std"], cfg.cone.n_sigma)
         ok_plx = (hi >= plx_c - w) & (lo <= plx_c + w)
         s_pm = 1.3 * s_up  # pm/parallax uncertainty ratio <= 1.10 * 1.18
         n0, n1, n2 = np.abs(noise)

@@ -1,7 +1,7 @@
 r"""Gaia DR3 measurement model of the simulated sky.
 
 Turns true quantities (position, parallax, proper motion, magnitudes, colour)
-into a ``gaiadr3.gaia_source``-like table (:data:`ocmembers.sources.columns.GAIA_COLUMNS`).
+into a ``gaiadr3.gaia_source``-like table (:data:`ocmembers.method.columns.GAIA_COLUMNS`).
 
 Astrometry
 ----------
@@ -53,7 +53,7 @@ Photometry
 ----------
 The DPAC model (Riello et al. 2021; ``LogErrVsMagSpline.csv``):
 :math:`\sigma_X = 10^{s_X(m)}\sqrt{n_{ref}/n_{obs}}`, evaluated by
-:func:`ocmembers.preprocessing.load_error_model`. ``phot_g_n_obs`` is a
+:func:`ocmembers.method.preprocessing.load_error_model`. ``phot_g_n_obs`` is a
 per-field value (150-450) times a per-source scatter, falling off beyond
 :math:`G = 20.7`; BP/RP get about a ninth of it. Fluxes from the DR3 zero
 points (Riello et al. 2021, Table 3: 25.6874, 25.3385, 24.7479 mag), errors
@@ -77,7 +77,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..sources.columns import GAIA_COLUMNS
+from ocmembers.method.columns import GAIA_COLUMNS
 
 __all__ = ["ScanLaw", "parallax_error_median", "observe", "nu_eff_from_colour", "ZERO_POINTS",
            "GAIA_DTYPES", "healpix_nest", "make_source_ids", "ecliptic_latitude", "icrs_to_galactic"]
@@ -199,7 +199,7 @@ def make_source_ids(ra_deg: np.ndarray, dec_deg: np.ndarray, rng: np.random.Gene
 
 @functools.lru_cache(maxsize=1)
 def _phot_model():
-    from ..preprocessing import load_error_model
+    from ocmembers.method.preprocessing import load_error_model
     return load_error_model()
 
 

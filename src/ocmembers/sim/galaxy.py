@@ -54,11 +54,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .binaries import combine_magnitudes, draw_mass_ratios
-from .errors import ICRS_TO_GAL
-from .extinction import gaia_extinction, los_a0
-from .imf import kroupa_cdf, sample_kroupa
-from .isochrones import model_isochrone
+from ocmembers.sim.binaries import combine_magnitudes, draw_mass_ratios
+from ocmembers.sim.errors import ICRS_TO_GAL
+from ocmembers.sim.extinction import gaia_extinction, los_a0
+from ocmembers.sim.imf import kroupa_cdf, sample_kroupa
+from ocmembers.sim.isochrones import model_isochrone
 
 __all__ = ["Population", "POPULATIONS", "simulate_field", "velocity_to_pm", "sun_velocity_icrs",
            "R0_PC", "Z_SUN_PC", "V_CIRC", "SUN_PECULIAR", "K_PM", "cone_directions", "disc_velocity_icrs"]
@@ -323,7 +323,7 @@ def simulate_field(ra0: float, dec0: float, radius_deg: float, rng: np.random.Ge
         q, log_age, mh, population, a0`` (true, apparent magnitudes) and
         ``noise_0, noise_1, noise_2`` (the measurement's standard-normal noise).
     """
-    from .errors import icrs_to_galactic
+    from ocmembers.sim.errors import icrs_to_galactic
 
     l0, b0 = icrs_to_galactic(np.array([ra0]), np.array([dec0]))
     omega = 2 * np.pi * (1 - np.cos(np.deg2rad(radius_deg)))  # sr

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..exceptions import ConfigError
+from ocmembers.exceptions import ConfigError
 
 __all__ = ["KROUPA_BREAKS", "KROUPA_SLOPES", "kroupa_pdf", "kroupa_cdf", "sample_kroupa", "kroupa_fraction"]
 

@@ -1,9 +1,9 @@
 r"""Isochrones of the simulated sky: PARSEC when available, else a model of our own.
 
 The cluster stars of the simulated sky are drawn from the same isochrone that
-:meth:`ocmembers.sources.sim.SimSource.isochrone` returns, so that the
+:meth:`ocmembers.sim.source.SimSource.isochrone` returns, so that the
 pipeline sees a consistent world. With the shared PARSEC grids
-(``<local_dir>/isochrones/*.dat``) and :func:`ocmembers.isochrones.local_isochrone`
+(``<local_dir>/isochrones/*.dat``) and :func:`ocmembers.sources.parsec.local_isochrone`
 that isochrone is PARSEC (interpolated in age and metallicity); without them
 (a fresh machine, ``make demo`` with no data), or for an age outside the
 PARSEC grids (the shared ones start at log age 7.0), it is :func:`model_isochrone`.
@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..exceptions import IsochroneRangeError, OCMembersError
+from ocmembers.exceptions import IsochroneRangeError, OCMembersError
 
 __all__ = ["model_isochrone", "cluster_isochrone", "ISOCHRONE_COLUMNS", "LOG_AGE_RANGE",
            "teff_to_gaia", "ms_lifetime_yr"]
@@ -196,7 +196,7 @@ def _cached(local_dir: str, log_age: float, z: float, use_parsec: bool) -> pd.Da
         d = _parsec_dir(local_dir)
         if d is not None:
             try:
-                from ..isochrones import local_isochrone
+                from ocmembers.sources.parsec import local_isochrone
             except ImportError:
                 local_isochrone = None
             if local_isochrone is not None:
@@ -209,7 +209,7 @@ def _cached(local_dir: str, log_age: float, z: float, use_parsec: bool) -> pd.Da
                     out.attrs["provenance"] = f"PARSEC ({iso.attrs.get('provenance', d)})"
                     return out
             else:
-                why = "ocmembers.isochrones.local_isochrone unavailable"
+                why = "ocmembers.sources.parsec.local_isochrone unavailable"
         else:
             why = f"no PARSEC grid in {local_dir}/isochrones"
     else:

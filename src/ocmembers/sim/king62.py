@@ -33,8 +33,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.integrate import cumulative_trapezoid
 
-from ..exceptions import ConfigError
-from ._profile import RadialProfile
+from ocmembers.exceptions import ConfigError
+from ocmembers.sim._profile import RadialProfile
 
 __all__ = ["King62"]
 

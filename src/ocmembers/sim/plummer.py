@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._profile import RadialProfile
+from ocmembers.sim._profile import RadialProfile
 
 __all__ = ["Plummer"]
 

@@ -6,7 +6,7 @@ cone source: ``source_id``, ``is_member`` (a star of the simulated cluster),
 astrometry and photometry, the parallax zero point added, and ``r_proj_pc``
 (projected distance from the cluster centre at the cluster's distance).
 It is kept apart from the cone (the pipeline never sees it) and obtained with
-:meth:`ocmembers.sources.sim.SimSource.truth`.
+:meth:`ocmembers.sim.source.SimSource.truth`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..exceptions import MissingColumnsError
+from ocmembers.exceptions import MissingColumnsError
 
 __all__ = ["label_members"]
 

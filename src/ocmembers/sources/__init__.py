@@ -1,28 +1,35 @@
 """Data sources: the live archives, a local directory, or the simulated sky.
 
 ``get_source(cfg)`` returns the :class:`~ocmembers.sources.base.DataSource`
-named by ``[source] name`` (the Make variable ``SOURCE``).
+named by ``[source] name`` (the Make variable ``SOURCE``). The sources are
+found by name in :data:`SOURCES` and imported when first used (``sim`` needs
+no astroquery). The simulated sky is a source like the others, but it lives
+in :mod:`ocmembers.sim` (a layer above this one, since it builds on the
+readers here): it is a plug-in of this interface, not a dependency of it.
 """
 
 from __future__ import annotations
 
-from ..config import Config
-from ..exceptions import ConfigError
-from .base import DataSource
+import importlib
 
-__all__ = ["DataSource", "get_source"]
+from ocmembers.config import Config
+from ocmembers.exceptions import ConfigError
+from ocmembers.sources.base import DataSource
+
+__all__ = ["DataSource", "SOURCES", "get_source"]
+
+#: ``[source] name`` -> ``module:class`` of its :class:`DataSource`
+SOURCES: dict[str, str] = {
+    "archive": "ocmembers.sources.archive:ArchiveSource",
+    "local": "ocmembers.sources.local:LocalSource",
+    "sim": "ocmembers.sim.source:SimSource",
+}
 
 
 def get_source(cfg: Config) -> DataSource:
-    """The data source of ``cfg`` (imported lazily: ``sim`` needs no astroquery)."""
+    """The data source of ``cfg`` (``[source] name``: one of :data:`SOURCES`)."""
     name = cfg.source.name
-    if name == "archive":
-        from .archive import ArchiveSource
-        return ArchiveSource(cfg)
-    if name == "local":
-        from .local import LocalSource
-        return LocalSource(cfg)
-    if name == "sim":
-        from .sim import SimSource
-        return SimSource(cfg)
-    raise ConfigError(f"unknown data source {name!r}; use archive, local or sim")
+    if name not in SOURCES:
+        raise ConfigError(f"unknown data source {name!r}; use {', '.join(SOURCES)}")
+    module, cls = SOURCES[name].split(":")
+    return getattr(importlib.import_module(module), cls)(cfg)

@@ -31,12 +31,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..cache import cached_bytes
-from ..config import Config
-from ..exceptions import ConfigError, IsochroneRangeError, TableParseError
-from . import cmd, gaia, vizier
-from .base import DataSource
-from .columns import require_columns
+from ocmembers.sources.cache import cached_bytes
+from ocmembers.config import Config
+from ocmembers.exceptions import ConfigError, IsochroneRangeError, TableParseError
+from ocmembers.sources import cmd, gaia, vizier
+from ocmembers.sources.base import DataSource
+from ocmembers.method.columns import cluster_label, require_columns
 
 __all__ = ["ArchiveSource", "cmd_grid_path", "nearest_grid_age", "select_nearest_age"]
 
@@ -99,8 +99,8 @@ _GRIDS: dict[tuple[str, str], pd.DataFrame] = {}
 
 
 def _read_cmd(data: bytes, *, name: str) -> pd.DataFrame:
-    """``ocmembers.isochrones.read_cmd`` (imported when first needed), errors typed."""
-    from ..isochrones import read_cmd
+    """``ocmembers.sources.parsec.read_cmd`` (imported when first needed), errors typed."""
+    from ocmembers.sources.parsec import read_cmd
 
     try:
         return read_cmd(data, name=name)
@@ -154,7 +154,7 @@ class ArchiveSource(DataSource):
 
     # -- Gaia cones --------------------------------------------------------
     def cone(self, cluster: pd.Series) -> pd.DataFrame:
-        name = gaia._cluster_name(cluster)
+        name = cluster_label(cluster)
         return gaia.fetch_cone(gaia.build_cone_adql(cluster, self.cfg), cfg=self.cfg,
                                client=self._gaia, what=f"cluster {name}: Gaia cone",
                                sleep=self._sleep)
@@ -169,7 +169,7 @@ class ArchiveSource(DataSource):
         ``cone`` only restricts the result to DR3 sources inside it (when it
         has rows); the match itself does not depend on it.
         """
-        name = gaia._cluster_name(cluster)
+        name = cluster_label(cluster)
         what = f"cluster {name}: DR2 -> DR3 crossmatch"
         require_columns(members, ("source_id_dr2",), f"cluster {name}: training members")
         if len(members) == 0:
@@ -191,7 +191,7 @@ class ArchiveSource(DataSource):
         ids = np.unique(members["source_id_dr2"].to_numpy(dtype=np.int64))
         digest = hashlib.sha256(ids.tobytes()).hexdigest()[:16]
         return (f"{gaia.build_neighbourhood_adql(self.cfg)}\n-- upload {gaia.UPLOAD_TABLE}: "
-                f"{len(ids)} DR2 ids of {gaia._cluster_name(cluster)}, sha256:{digest}")
+                f"{len(ids)} DR2 ids of {cluster_label(cluster)}, sha256:{digest}")
 
     # -- isochrones ----------------------------------------------------------
     def _cmd_query(self) -> str:

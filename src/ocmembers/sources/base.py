@@ -6,7 +6,7 @@ import abc
 
 import pandas as pd
 
-from ..config import Config
+from ocmembers.config import Config
 
 __all__ = ["DataSource"]
 
@@ -15,7 +15,7 @@ class DataSource(abc.ABC):
     """Where the raw products come from.
 
     Every method returns tables in the canonical form of
-    :mod:`ocmembers.sources.columns`; the matching ``*_query`` method returns
+    :mod:`ocmembers.method.columns`; the matching ``*_query`` method returns
     the text recorded in the cache manifest (ADQL, a VizieR request, a file
     path with its checksum, or the simulation seed), and is computed without
     touching the network.
@@ -68,7 +68,7 @@ class DataSource(abc.ABC):
     @abc.abstractmethod
     def isochrone(self, log_age: float) -> pd.DataFrame:
         """The PARSEC isochrone of ``log_age`` at ``[isochrone] metallicity_z``,
-        absolute magnitudes, as parsed by :func:`ocmembers.isochrones.read_cmd`
+        absolute magnitudes, as parsed by :func:`ocmembers.sources.parsec.read_cmd`
         (columns ``logAge, MH, Mini, label, logTe, Gmag, G_BPmag, G_RPmag``...).
         ``DataFrame.attrs["provenance"]`` says how it was obtained (CMD query,
         file, interpolation between which grids)."""

@@ -13,7 +13,7 @@ An error in the request comes back as an HTML page with the message in an
 element of class ``errorwarning`` (status 200), which is detected here. A long
 age grid is split into requests of at most ``[source] cmd_max_ages`` ages
 (:func:`cmd_age_chunks`); the replies are concatenated (each keeps its own
-header lines, which :func:`ocmembers.isochrones.read_cmd` skips).
+header lines, which :func:`ocmembers.sources.parsec.read_cmd` skips).
 
 Form field names follow the CMD 3.x form (as used by the ezpadova client,
 Fouesneau; and by the authors' ``gaia_oc_amd``).
@@ -38,9 +38,9 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from ..config import Config
-from ..exceptions import ArchiveError, EmptyResponseError
-from .retry import ServiceUnavailableError, with_retries
+from ocmembers.config import Config
+from ocmembers.exceptions import ArchiveError, EmptyResponseError
+from ocmembers.sources.retry import ServiceUnavailableError, with_retries
 
 __all__ = [
     "CMD_FORM_DEFAULTS", "CMDRequestError", "build_cmd_payload", "cmd_age_chunks",

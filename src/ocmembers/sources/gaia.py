@@ -63,11 +63,12 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from ..config import Config
-from ..exceptions import (ConfigError, EmptyConeError, EmptyResponseError, MissingColumnsError,
+from ocmembers.config import Config
+from ocmembers.exceptions import (ConfigError, EmptyConeError, EmptyResponseError, MissingColumnsError,
                           TableParseError)
-from .columns import GAIA_COLUMNS, require_columns
-from .retry import with_retries
+from ocmembers.method.columns import GAIA_COLUMNS, require_columns
+from ocmembers.method.cuts import CONE_PARAMETERS, cone_radius_deg, cone_window
+from ocmembers.sources.retry import with_retries
 
 __all__ = [
     "CONE_PARAMETERS", "NEIGHBOURHOOD_COLUMNS", "CROSSMATCH_COLUMNS", "UPLOAD_TABLE",
@@ -77,10 +78,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: Cluster-table columns the cone query needs (canonical names of ``columns.py``).
-CONE_PARAMETERS: tuple[str, ...] = ("ra", "dec", "dist_pc", "pmra", "pmra_std", "pmdec",
-                                    "pmdec_std", "parallax", "parallax_std")
 
 #: Columns of ``gaiadr3.dr2_neighbourhood`` that are fetched.
 NEIGHBOURHOOD_COLUMNS: tuple[str, ...] = ("dr2_source_id", "dr3_source_id", "angular_distance",
@@ -115,49 +112,6 @@ def format_number(x: float) -> str:
     return "0" if text == "-0" else text
 
 
-def _cluster_name(cluster: pd.Series) -> str:
-    name = cluster.get("name", cluster.name)
-    return str(name) if name is not None else "<unnamed cluster>"
-
-
-def _cone_parameters(cluster: pd.Series) -> dict[str, float]:
-    """The validated numbers of ``cluster`` the cone needs, or a clear error."""
-    name = _cluster_name(cluster)
-    missing = [c for c in CONE_PARAMETERS if c not in cluster.index]
-    if missing:
-        raise MissingColumnsError(f"cluster {name}: the cluster table lacks {', '.join(missing)}, "
-                                  "needed for the Gaia cone (Eqs. 1-2)")
-    values: dict[str, float] = {}
-    bad: list[str] = []
-    for key in CONE_PARAMETERS:
-        try:
-            values[key] = float(cluster[key])
-        except (TypeError, ValueError):
-            values[key] = math.nan
-        if not math.isfinite(values[key]):
-            bad.append(key)
-    if bad:
-        raise TableParseError(f"cluster {name}: {', '.join(bad)} missing (NaN) in the cluster "
-                              "table; the Gaia cone (Eqs. 1-2) cannot be built")
-    if values["dist_pc"] <= 0:
-        raise TableParseError(f"cluster {name}: distance dist_pc = {values['dist_pc']} pc is not "
-                              "positive; the cone radius cannot be computed")
-    negative = [k for k in ("pmra_std", "pmdec_std", "parallax_std") if values[k] < 0]
-    if negative:
-        raise TableParseError(f"cluster {name}: negative dispersion(s) {', '.join(negative)}")
-    if (values["pmra_std"] == 0 and values["pmdec_std"] == 0) or values["parallax_std"] == 0:
-        raise TableParseError(f"cluster {name}: zero member dispersion in proper motion or "
-                              "parallax; the cuts of Eqs. 1-2 would select nothing")
-    if not -90.0 <= values["dec"] <= 90.0:
-        raise TableParseError(f"cluster {name}: dec = {values['dec']} deg outside [-90, 90]")
-    return values
-
-
-def cone_radius_deg(radius_pc: float, dist_pc: float) -> float:
-    """Angular radius (deg) of a projected radius ``radius_pc`` at ``dist_pc``: arctan(R / d)."""
-    return math.degrees(math.atan2(radius_pc, dist_pc))
-
-
 def build_cone_adql(cluster: pd.Series, cfg: Config) -> str:
     """The ADQL of the Gaia DR3 cone of ``cluster``, with the cuts of Eqs. 1-2.
 
@@ -180,20 +134,16 @@ def build_cone_adql(cluster: pd.Series, cfg: Config) -> str:
         When a needed parameter is missing, NaN or not physical; the message
         names the cluster.
     """
-    p = _cone_parameters(cluster)
-    n = float(cfg.cone.n_sigma)
-    radius = cone_radius_deg(cfg.cone.radius_pc, p["dist_pc"])
-    pm_max = n * math.sqrt((p["pmra_std"] ** 2 + p["pmdec_std"] ** 2) / 2.0)   # Eq. 1
-    plx_max = n * p["parallax_std"]                                              # Eq. 2
+    w = cone_window(cluster, radius_pc=cfg.cone.radius_pc, n_sigma=cfg.cone.n_sigma)
     f = format_number
     return (
         f"SELECT {', '.join(GAIA_COLUMNS)}\n"
         f"FROM {cfg.source.gaia_table}\n"
         f"WHERE 1=CONTAINS(POINT('ICRS', ra, dec), "
-        f"CIRCLE('ICRS', {f(p['ra'])}, {f(p['dec'])}, {f(radius)}))\n"
-        f"AND SQRT(POWER(pmra - ({f(p['pmra'])}), 2) + POWER(pmdec - ({f(p['pmdec'])}), 2)) "
-        f"<= {f(pm_max)}\n"
-        f"AND ABS(parallax - ({f(p['parallax'])})) <= {f(plx_max)}"
+        f"CIRCLE('ICRS', {f(w.ra)}, {f(w.dec)}, {f(w.radius_deg)}))\n"
+        f"AND SQRT(POWER(pmra - ({f(w.pmra)}), 2) + POWER(pmdec - ({f(w.pmdec)}), 2)) "
+        f"<= {f(w.pm_max)}\n"                                                  # Eq. 1
+        f"AND ABS(parallax - ({f(w.parallax)})) <= {f(w.parallax_max)}"         # Eq. 2
     )
 
 

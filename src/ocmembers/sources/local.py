@@ -26,15 +26,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..cache import sha256_file
-from ..exceptions import EmptyConeError, OCMembersError, TableParseError
-from .base import DataSource
-from .columns import (CG20_RENAME, CLUSTER_COLUMNS, GAIA_COLUMNS, GAIA_REQUIRED,
+from ocmembers.sources.cache import sha256_file
+from ocmembers.exceptions import EmptyConeError, OCMembersError, TableParseError
+from ocmembers.sources.base import DataSource
+from ocmembers.method.columns import (CG20_RENAME, CLUSTER_COLUMNS, GAIA_COLUMNS, GAIA_REQUIRED,
                       normalise_cluster_name, require_columns)
-from .positional import crossmatch_positional
+from ocmembers.method.cuts import apply_cone_cuts
+from ocmembers.sources.positional import crossmatch_positional
 
-__all__ = ["LocalSource", "read_cluster_table", "read_member_list", "read_gaia_table",
-           "apply_cone_cuts", "cone_radius_deg"]
+__all__ = ["LocalSource", "read_cluster_table", "read_member_list", "read_gaia_table"]
 
 log = logging.getLogger(__name__)
 
@@ -137,37 +137,6 @@ def read_gaia_table(path: str | Path) -> pd.DataFrame:
     return table
 
 
-def cone_radius_deg(dist_pc: float, radius_pc: float) -> float:
-    """Angle subtended by a projected radius ``radius_pc`` at distance ``dist_pc`` (Sect. 2.1)."""
-    return float(np.rad2deg(np.arctan2(radius_pc, dist_pc)))
-
-
-def apply_cone_cuts(sources: pd.DataFrame, cluster: pd.Series, *, radius_pc: float,
-                    n_sigma: float) -> pd.DataFrame:
-    """The cone of Sect. 2.1: inside ``radius_pc`` projected, and Eqs. 1-2.
-
-    Eq. 1: |mu - mu_CG| <= n_sigma sqrt((sigma_pmra^2 + sigma_pmdec^2) / 2);
-    Eq. 2: |plx - plx_CG| <= n_sigma sigma_plx, with the CG20 member
-    dispersions. This is the WHERE clause of the archive query, applied to a
-    table on disk.
-    """
-    name = cluster["name"]
-    needed = ["ra", "dec", "pmra", "pmdec", "parallax", "pmra_std", "pmdec_std", "parallax_std", "dist_pc"]
-    bad = [k for k in needed if not np.isfinite(float(cluster.get(k, np.nan)))]
-    if bad:
-        raise OCMembersError(f"cluster {name}: catalogue lacks {', '.join(bad)} needed for the cone cuts")
-    ra0, dec0 = np.deg2rad(cluster["ra"]), np.deg2rad(cluster["dec"])
-    ra, dec = np.deg2rad(sources["ra"].to_numpy(float)), np.deg2rad(sources["dec"].to_numpy(float))
-    # haversine: stable at small separations
-    h = np.sin((dec - dec0) / 2) ** 2 + np.cos(dec) * np.cos(dec0) * np.sin((ra - ra0) / 2) ** 2
-    sep_deg = np.rad2deg(2 * np.arcsin(np.sqrt(np.clip(h, 0, 1))))
-    pm_r = n_sigma * np.sqrt((cluster["pmra_std"] ** 2 + cluster["pmdec_std"] ** 2) / 2)
-    dpm = np.hypot(sources["pmra"].to_numpy(float) - cluster["pmra"], sources["pmdec"].to_numpy(float) - cluster["pmdec"])
-    dplx = np.abs(sources["parallax"].to_numpy(float) - cluster["parallax"])
-    keep = (sep_deg <= cone_radius_deg(cluster["dist_pc"], radius_pc)) & (dpm <= pm_r) & (dplx <= n_sigma * cluster["parallax_std"])
-    return sources.loc[keep].reset_index(drop=True)
-
-
 class LocalSource(DataSource):
     """Products read from ``[source] local_dir`` (``DATA_DIR``)."""
 
@@ -245,7 +214,7 @@ class LocalSource(DataSource):
 
     # -- isochrones ----------------------------------------------------------
     def isochrone(self, log_age: float) -> pd.DataFrame:
-        from ..isochrones import local_isochrone
+        from ocmembers.sources.parsec import local_isochrone
         return local_isochrone(self.root / "isochrones", log_age, self.cfg.isochrone.metallicity_z)
 
     def isochrone_query(self, log_age: float) -> str:

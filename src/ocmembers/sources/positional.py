@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from ..config import Config
-from .columns import require_columns
+from ocmembers.config import Config
+from ocmembers.method.columns import require_columns
 
 __all__ = ["propagate_positions", "crossmatch_positional"]
 

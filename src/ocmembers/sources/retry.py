@@ -15,7 +15,7 @@ Anything that a second try cannot fix (HTTP 4xx, a bad ADQL query, a reply
 that cannot be parsed, an empty result) fails at once. Either way the error
 that leaves :func:`with_retries` is an :class:`~ocmembers.exceptions.ArchiveError`
 naming what was being fetched (the cluster, catalogue or isochrone grid) and
-the last cause, so that :func:`ocmembers.pipeline.for_each_cluster` reports it
+the last cause, so that :func:`ocmembers.stages.runner.for_each_cluster` reports it
 against the right cluster and goes on with the others.
 
 Errors of ocmembers itself (:class:`~ocmembers.exceptions.OCMembersError`,
@@ -35,7 +35,7 @@ from typing import TypeVar
 
 import requests
 
-from ..exceptions import ArchiveError, OCMembersError
+from ocmembers.exceptions import ArchiveError, OCMembersError
 
 __all__ = [
     "ServiceUnavailableError", "with_retries", "is_transient", "is_service_error",

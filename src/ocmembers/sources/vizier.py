@@ -20,7 +20,7 @@ Catalogues (CDS/VizieR)
 astroquery returns VOTable field *names* (``pmRA*``); older versions and
 some exports give ``pmRA_``. Both are handled, and spaces in cluster names
 become underscores (``NGC 2682`` -> ``NGC_2682``), so that the rest of the
-pipeline sees only the canonical tables of :mod:`ocmembers.sources.columns`.
+pipeline sees only the canonical tables of :mod:`ocmembers.method.columns`.
 
 As in astroquery, a request is built apart from being sent:
 :func:`build_vizier_query` gives a plain dict (its JSON is the manifest
@@ -39,11 +39,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..config import Config
-from ..exceptions import EmptyResponseError, MissingColumnsError, TableParseError
-from .columns import (CG20_RENAME, CLUSTER_COLUMNS, MEMBER_COLUMNS, normalise_cluster_name,
+from ocmembers.config import Config
+from ocmembers.exceptions import EmptyResponseError, MissingColumnsError, TableParseError
+from ocmembers.method.columns import (CG20_RENAME, CLUSTER_COLUMNS, MEMBER_COLUMNS, normalise_cluster_name,
                       require_columns)
-from .retry import with_retries
+from ocmembers.sources.retry import with_retries
 
 __all__ = [
     "CG20_TABLE1", "CG20_MEMBERS", "T22_MEMBERS", "CG20_TABLE1_COLUMNS", "CG20_MEMBER_COLUMNS",

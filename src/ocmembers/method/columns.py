@@ -1,0 +1,103 @@
+"""Column names shared by every data source.
+
+Gaia columns keep their archive names (``gaiadr3.gaia_source``). Catalogue
+tables are renamed once, at the source boundary, into the canonical names
+below, so that the rest of the pipeline never sees VizieR spellings.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+import pandas as pd
+
+from ocmembers.exceptions import MissingColumnsError, UnknownClusterError
+
+__all__ = [
+    "GAIA_COLUMNS", "GAIA_REQUIRED", "CLUSTER_COLUMNS", "MEMBER_COLUMNS",
+    "CG20_RENAME", "require_columns", "normalise_cluster_name", "cluster_row", "cluster_label",
+]
+
+#: Columns of ``gaiadr3.gaia_source`` that a cone carries (DESIGN.md).
+GAIA_COLUMNS: tuple[str, ...] = (
+    "source_id", "ra", "dec", "ra_error", "dec_error",
+    "parallax", "parallax_error", "pmra", "pmra_error", "pmdec", "pmdec_error",
+    "ra_dec_corr", "ra_parallax_corr", "ra_pmra_corr", "ra_pmdec_corr",
+    "dec_parallax_corr", "dec_pmra_corr", "dec_pmdec_corr",
+    "parallax_pmra_corr", "parallax_pmdec_corr", "pmra_pmdec_corr",
+    "phot_g_mean_mag", "phot_bp_mean_mag", "phot_rp_mean_mag",
+    "phot_g_mean_flux", "phot_g_mean_flux_error",
+    "phot_bp_mean_flux", "phot_bp_mean_flux_error",
+    "phot_rp_mean_flux", "phot_rp_mean_flux_error",
+    "phot_g_n_obs", "phot_bp_n_obs", "phot_rp_n_obs",
+    "l", "b", "ruwe", "nu_eff_used_in_astrometry", "pseudocolour", "ecl_lat",
+    "astrometric_params_solved",
+)
+
+#: Columns without which a cone cannot be processed at all.
+GAIA_REQUIRED: tuple[str, ...] = (
+    "source_id", "ra", "dec", "parallax", "parallax_error", "pmra", "pmra_error",
+    "pmdec", "pmdec_error", "parallax_pmra_corr", "parallax_pmdec_corr",
+    "pmra_pmdec_corr", "phot_g_mean_mag", "phot_rp_mean_mag",
+)
+
+#: Canonical cluster-table columns (CG20 table1; units in the comments).
+CLUSTER_COLUMNS: dict[str, str] = {
+    "name": "",            # CG20 spelling, underscores: NGC_2682
+    "ra": "deg", "dec": "deg", "l": "deg", "b": "deg",
+    "r50": "deg",          # radius containing half the members
+    "n_members": "",       # members with p >= 0.7 (n07)
+    "pmra": "mas/yr", "pmra_std": "mas/yr",     # mean and std of the members
+    "pmdec": "mas/yr", "pmdec_std": "mas/yr",
+    "parallax": "mas", "parallax_std": "mas",
+    "log_age": "dex",      # logAgeNN
+    "a0": "mag",           # AVNN, used as A0 for the extinction model
+    "dist_mod": "mag",     # DMNN
+    "dist_pc": "pc",       # DistPc
+}
+
+#: Canonical member-list columns (CG20/CG18 with ``source_id_dr2``, T22 with ``source_id``).
+MEMBER_COLUMNS: tuple[str, ...] = (
+    "cluster", "ra", "dec", "pmra", "pmdec", "parallax", "phot_g_mean_mag", "probability",
+)
+
+#: CG20 table1 as in the CSV release and as VizieR exports it.
+CG20_RENAME: dict[str, str] = {
+    "Name": "name", "Cluster": "name",
+    "RA": "ra", "RA_ICRS": "ra", "_RA.icrs": "ra", "DEC": "dec", "DE_ICRS": "dec",
+    "GLON": "l", "GLAT": "b", "r50": "r50", "n07": "n_members", "nbstars07": "n_members",
+    "pmRA": "pmra", "pmRA*": "pmra", "pmRA_": "pmra", "e_pmRA": "pmra_std", "s_pmRA*": "pmra_std",
+    "e_pmRA*": "pmra_std", "pmDE": "pmdec", "e_pmDE": "pmdec_std", "s_pmDE": "pmdec_std",
+    "plx": "parallax", "e_plx": "parallax_std", "s_plx": "parallax_std",
+    "Age": "log_age", "AgeNN": "log_age", "A": "a0", "AVNN": "a0",
+    "D_m": "dist_mod", "DMNN": "dist_mod", "D_pc": "dist_pc", "DistPc": "dist_pc",
+}
+
+
+def require_columns(table: pd.DataFrame, columns: tuple[str, ...] | list[str], what: str) -> None:
+    """Raise :class:`MissingColumnsError` naming ``what`` and the missing columns."""
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise MissingColumnsError(f"{what}: missing required column(s) {', '.join(missing)}")
+
+
+def normalise_cluster_name(name: str) -> str:
+    """CG20 spelling of a cluster name: stripped, spaces as underscores (``NGC 2682`` -> ``NGC_2682``)."""
+    return "_".join(str(name).strip().split())
+
+
+def cluster_row(table: pd.DataFrame, name: str) -> pd.Series:
+    """The row of cluster ``name`` in a canonical cluster table, or a clear error."""
+    key = normalise_cluster_name(name)
+    hit = table.loc[table["name"] == key]
+    if len(hit) == 0:
+        close = difflib.get_close_matches(key, table["name"].astype(str).tolist(), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise UnknownClusterError(f"cluster {name!r} is not in the cluster catalogue{hint}")
+    return hit.iloc[0]
+
+
+def cluster_label(cluster: pd.Series) -> str:
+    """The name of a cluster row for messages (its ``name``, else its index label)."""
+    name = cluster.get("name", cluster.name)
+    return str(name) if name is not None else "<unnamed cluster>"

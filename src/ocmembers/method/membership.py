@@ -1,0 +1,394 @@
+r"""Monte Carlo membership probabilities (Sect. 3.4 of van Groeningen et al. 2023).
+
+For each candidate :math:`i` we draw :math:`S = 100` samples of its observed
+quantities and classify every sample with its own random support set; the
+membership probability is the fraction of samples classified member:
+
+.. math::
+
+    p_i = \frac{1}{S} \sum_{s=1}^{S}
+          \left[\, q_{\rm member}\big(x_i^{(s)}, \mathcal{S}_i^{(s)}\big) > 0.5 \,\right].
+
+**Astrometry.** :math:`(\varpi, \mu_{\alpha*}, \mu_\delta)` is drawn from the
+trivariate normal with the Gaia covariance
+
+.. math::
+
+    \Sigma = \begin{pmatrix}
+      \sigma_\varpi^2 & \rho_{\varpi\mu_\alpha}\sigma_\varpi\sigma_{\mu_\alpha} &
+        \rho_{\varpi\mu_\delta}\sigma_\varpi\sigma_{\mu_\delta} \\
+      \cdot & \sigma_{\mu_\alpha}^2 & \rho_{\mu_\alpha\mu_\delta}\sigma_{\mu_\alpha}\sigma_{\mu_\delta} \\
+      \cdot & \cdot & \sigma_{\mu_\delta}^2 \end{pmatrix}
+
+(``parallax_pmra_corr``, ``parallax_pmdec_corr``, ``pmra_pmdec_corr``):
+:math:`x = \mu + L z` with :math:`L L^T = \Sigma` the Cholesky factor of every
+star's matrix, computed once for all stars in one batched call, and
+:math:`z \sim N(0, I)` of shape (stars, samples, 3). (A matrix that is not
+positive definite, from rounded correlations near :math:`\pm 1`, falls back to
+the symmetric square root of its clipped eigen-decomposition.)
+
+**Photometry.** :math:`G` and the colour :math:`C = G - G_{RP}` share the G
+measurement, so they are *correlated*: :math:`\mathrm{cov}(G, C) = \sigma_G^2`,
+:math:`\sigma_C^2 = \sigma_G^2 + \sigma_{RP}^2` (``g_rp_error`` of
+:mod:`ocmembers.method.preprocessing`). We draw :math:`G` and :math:`G_{RP}`
+independently, which is exactly this bivariate normal. (The authors' tool
+draws G and C independently because Gaia has no ``phot_g_mean_mag_g_rp_corr``
+column; for faint stars, where :math:`\sigma_G \ll \sigma_{RP}`, the two
+agree. ``[membership] correlate_g_colour = false`` reproduces theirs.)
+
+**Features.** Only the features that change are recomputed for the
+:math:`n S` samples, in one vectorised call each: :math:`f_\mu` (Eq. 15),
+:math:`f_\varpi` (Eq. 16) and :math:`(f_C, f_G)` (Eq. 17, the isochrone
+nearest-point search of :mod:`ocmembers.method.features`); :math:`f_R` (Eqs. 13-14)
+does not depend on the sampled quantities and is kept.
+
+**Support sets.** Every sample gets its own ``n_support`` training members
+drawn without replacement (all :math:`nS` sets drawn at once,
+:func:`ocmembers.method.training.sample_support`). A candidate that is itself a
+training member is left out of its own support sets, as in training (the
+authors' tool does not do this for evaluation).
+
+**Network.** The :math:`nS` sets go through the network in eval mode in
+chunks of ``batch_size`` sets, gathered from index arrays, with no loop over
+stars. Everything is seeded from one ``numpy.random.Generator``; the same
+seed gives the same probabilities.
+
+References
+----------
+van Groeningen, M. G. J., et al. 2023, A&A 675, A68, Sect. 3.4.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import zlib
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ocmembers.exceptions import TooFewMembersError
+from ocmembers.method.columns import require_columns
+from ocmembers.method.classifier import DeepSetsClassifier
+from ocmembers.method.network import CLUSTER_FEATURES, SOURCE_FEATURES
+from ocmembers.method.training import sample_support
+
+__all__ = [
+    "ASTROMETRY", "ASTROMETRY_CORR", "SAMPLED", "FeatureFunction", "astrometric_covariance",
+    "covariance_factor", "sample_astrometry", "sample_photometry", "draw_samples",
+    "membership_probabilities", "probability_summary", "feature_function",
+    "cluster_feature_vector", "MEMBERSHIP_REQUIRED",
+]
+
+log = logging.getLogger(__name__)
+
+ASTROMETRY: tuple[str, str, str] = ("parallax", "pmra", "pmdec")
+ASTROMETRY_CORR: tuple[str, str, str] = ("parallax_pmra_corr", "parallax_pmdec_corr", "pmra_pmdec_corr")
+#: The sampled observables, in the order of :func:`draw_samples`.
+SAMPLED: tuple[str, ...] = ("parallax", "pmra", "pmdec", "phot_g_mean_mag", "g_rp")
+MEMBERSHIP_REQUIRED: tuple[str, ...] = (
+    *ASTROMETRY, *(f"{c}_error" for c in ASTROMETRY), *ASTROMETRY_CORR,
+    "phot_g_mean_mag", "phot_g_mean_mag_error", "g_rp", "g_rp_error", *SOURCE_FEATURES,
+)
+
+#: ``f(samples) -> {"f_pm": ..., "f_plx": ..., "f_c": ..., "f_g": ...}`` on flat arrays,
+#: where ``samples`` maps the names of ``SAMPLED`` to flat arrays of equal length.
+FeatureFunction = Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray]]
+
+
+def astrometric_covariance(df: pd.DataFrame) -> np.ndarray:
+    """Per-star covariance ``(n, 3, 3)`` of (parallax, pmra, pmdec) from the Gaia columns."""
+    err = df[[f"{c}_error" for c in ASTROMETRY]].to_numpy(np.float64)
+    rho = df[list(ASTROMETRY_CORR)].to_numpy(np.float64)
+    cov = err[:, :, None] * err[:, None, :]
+    corr = np.ones_like(cov)
+    for k, (i, j) in enumerate(((0, 1), (0, 2), (1, 2))):
+        corr[:, i, j] = corr[:, j, i] = rho[:, k]
+    return cov * corr
+
+
+def covariance_factor(cov: np.ndarray) -> np.ndarray:
+    """``L`` with ``L @ L.T == cov`` for a stack ``(n, d, d)`` of covariance matrices.
+
+    Batched Cholesky; when some matrix is not positive definite (a zero error,
+    or correlations rounded to +-1) every matrix of that batch uses the
+    symmetric square root of its eigen-decomposition with negative
+    eigenvalues clipped to zero instead.
+    """
+    try:
+        return np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        w, v = np.linalg.eigh(cov)
+        return v * np.sqrt(np.clip(w, 0.0, None))[:, None, :]
+
+
+def sample_astrometry(mean: np.ndarray, cov: np.ndarray, n_samples: int,
+                      rng: np.random.Generator) -> np.ndarray:
+    """Draw ``(n, n_samples, 3)`` samples of N(mean_i, cov_i) for every star at once."""
+    L = covariance_factor(cov)
+    z = rng.standard_normal((mean.shape[0], n_samples, mean.shape[1]))
+    return mean[:, None, :] + np.einsum("nij,nsj->nsi", L, z)
+
+
+def sample_photometry(g: np.ndarray, g_error: np.ndarray, colour: np.ndarray,
+                      colour_error: np.ndarray, n_samples: int, rng: np.random.Generator,
+                      correlated: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    r"""Draw (G, C) samples ``(n, n_samples)`` each.
+
+    With ``correlated`` (default), :math:`\mathrm{cov}(G, C) = \sigma_G^2`
+    (C = G - G_RP shares the G measurement), capped so that
+    :math:`|\rho| \le 1` if ``colour_error < g_error``; otherwise independent.
+    """
+    z = rng.standard_normal((g.shape[0], n_samples, 2))
+    g_s = g[:, None] + g_error[:, None] * z[..., 0]
+    if correlated:
+        slope = np.minimum(g_error, colour_error)            # cov / sigma_G
+        rest = np.sqrt(np.clip(colour_error ** 2 - slope ** 2, 0.0, None))
+        c_s = colour[:, None] + slope[:, None] * z[..., 0] + rest[:, None] * z[..., 1]
+    else:
+        c_s = colour[:, None] + colour_error[:, None] * z[..., 1]
+    return g_s, c_s
+
+
+def draw_samples(df: pd.DataFrame, n_samples: int, rng: np.random.Generator, *,
+                 correlate_g_colour: bool = True) -> dict[str, np.ndarray]:
+    """Samples ``(n, n_samples)`` of every quantity of ``SAMPLED`` (astrometry first)."""
+    mean = df[list(ASTROMETRY)].to_numpy(np.float64)
+    astro = sample_astrometry(mean, astrometric_covariance(df), n_samples, rng)
+    g, c = sample_photometry(df["phot_g_mean_mag"].to_numpy(np.float64),
+                             df["phot_g_mean_mag_error"].to_numpy(np.float64),
+                             df["g_rp"].to_numpy(np.float64), df["g_rp_error"].to_numpy(np.float64),
+                             n_samples, rng, correlated=correlate_g_colour)
+    return {"parallax": astro[..., 0], "pmra": astro[..., 1], "pmdec": astro[..., 2],
+            "phot_g_mean_mag": g, "g_rp": c}
+
+
+def feature_function(params: Any, curve: Any) -> FeatureFunction:
+    """The :data:`FeatureFunction` of a cluster: Eqs. 15-17 through :mod:`ocmembers.method.features`.
+
+    Parameters
+    ----------
+    params : ocmembers.method.selection.ClusterParams
+        Needs ``pmra, pmdec, parallax, delta_c, delta_g``.
+    curve : ocmembers.method.isochrones.IsochroneCurve
+        The cluster's isochrone in (G - G_RP, G).
+    """
+    from ocmembers.method import features
+
+    def recompute(s: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        f_c, f_g = features.isochrone_separation(s["g_rp"], s["phot_g_mean_mag"], curve,
+                                                 params.delta_c, params.delta_g)
+        return {"f_pm": features.pm_separation(s["pmra"], s["pmdec"], params),
+                "f_plx": features.parallax_separation(s["parallax"], params),
+                "f_c": f_c, "f_g": f_g}
+
+    return recompute
+
+
+def cluster_feature_vector(params: Any) -> np.ndarray:
+    """``(a0, log_age, parallax)`` of a cluster (``CLUSTER_FEATURES`` order)."""
+    try:
+        return np.array([float(getattr(params, name)) for name in CLUSTER_FEATURES])
+    except AttributeError as exc:
+        raise TypeError(f"cluster parameters lack a cluster feature: {exc}") from exc
+
+
+def membership_probabilities(candidates: pd.DataFrame, members: np.ndarray,
+                             cluster_features: np.ndarray, model: DeepSetsClassifier,
+                             feature_fn: FeatureFunction, *, n_samples: int = 100,
+                             seed: int = 2023, batch_size: int = 65536,
+                             own_member: np.ndarray | None = None,
+                             correlate_g_colour: bool = True, n_support: int | None = None,
+                             timings: dict[str, float] | None = None,
+                             threads: int | None = None, name: str = "cluster") -> np.ndarray:
+    """Membership probability of every row of ``candidates`` (Sect. 3.4).
+
+    Parameters
+    ----------
+    candidates : DataFrame
+        Sources to evaluate, with the columns ``MEMBERSHIP_REQUIRED`` (the
+        observed features are used for ``f_r``).
+    members : ndarray (n_m, 5)
+        Raw source features of the training members (the support pool).
+    cluster_features : ndarray (3,)
+        Raw ``a0, log_age, parallax`` of the cluster.
+    model : DeepSetsClassifier
+        A fitted or loaded classifier (its standardisation is applied).
+    feature_fn : callable
+        Recomputes ``f_pm, f_plx, f_c, f_g`` from sampled observables
+        (:data:`FeatureFunction`), e.g. :func:`ocmembers.stages.members.cluster_feature_function`.
+    n_samples, seed, batch_size : int
+        Samples per candidate, seed of the generator, sets per network call.
+    own_member : int array (n,), optional
+        Row in ``members`` of each candidate that is a training member
+        (``-1`` otherwise); such a member is left out of its own support sets.
+    correlate_g_colour : bool
+        See the module notes.
+    n_support : int, optional
+        Support-set size; default the model's. When the cluster has fewer
+        members, all of them are used (a warning is logged).
+    timings : dict, optional
+        Filled with wall times (s) of ``sampling_features``, ``support_sets``
+        and ``network``.
+    threads : int, optional
+        torch intra-op threads for the network (``[membership] torch_threads``);
+        ``None`` or 0 keeps torch's setting.
+    name : str
+        Cluster name for messages.
+
+    Returns
+    -------
+    ndarray (n,)
+        Probabilities in [0, 1] on the grid 1/n_samples; NaN for rows whose
+        inputs are not finite.
+    """
+    require_columns(candidates, MEMBERSHIP_REQUIRED, f"{name}: sources to evaluate")
+    n = len(candidates)
+    out = np.full(n, np.nan)
+    t = timings if timings is not None else {}
+    for k in ("sampling_features", "support_sets", "network"):
+        t.setdefault(k, 0.0)
+    members = np.asarray(members, dtype=np.float64)
+    k_support = model.n_support if n_support is None else int(n_support)
+    n_m = len(members)
+    if n_m == 0:
+        raise TooFewMembersError(f"{name}: no training members for the support sets")
+    available = n_m - (1 if own_member is not None and np.any(np.asarray(own_member) >= 0) else 0)
+    if available < k_support:
+        log.warning("%s: %d training members available for support sets of %d; using %d",
+                    name, available, k_support, max(available, 1))
+        k_support = max(available, 1)
+        if available < 1:
+            raise TooFewMembersError(f"{name}: a single training member cannot support itself")
+    values = candidates[list(MEMBERSHIP_REQUIRED)].to_numpy(np.float64)
+    ok = np.isfinite(values).all(axis=1)
+    if not ok.all():
+        log.warning("%s: %d source(s) with non-finite inputs get probability NaN", name, (~ok).sum())
+    idx = np.flatnonzero(ok)
+    if idx.size == 0:
+        return out
+    df = candidates.iloc[idx]
+    rng = np.random.default_rng(seed)
+
+    t0 = time.perf_counter()
+    samples = draw_samples(df, n_samples, rng, correlate_g_colour=correlate_g_colour)
+    flat = {key: v.reshape(-1) for key, v in samples.items()}
+    new = feature_fn(flat)
+    feats = np.empty((idx.size * n_samples, len(SOURCE_FEATURES)), dtype=np.float64)
+    for j, fname in enumerate(SOURCE_FEATURES):
+        if fname in new:
+            feats[:, j] = np.asarray(new[fname], dtype=np.float64).reshape(-1)
+        else:  # unchanged by the sampling (f_r)
+            feats[:, j] = np.repeat(df[fname].to_numpy(np.float64), n_samples)
+    src = torch.from_numpy(model.standardise_source(feats))
+    t["sampling_features"] += time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    exclude = None
+    if own_member is not None:
+        exclude = np.repeat(np.asarray(own_member, dtype=np.int64)[idx], n_samples)
+        if not np.any(exclude >= 0):
+            exclude = None
+    support = torch.from_numpy(sample_support(n_m, idx.size * n_samples, k_support, rng,
+                                              exclude=exclude))
+    pool = torch.from_numpy(model.standardise_source(members))
+    clus = torch.from_numpy(model.standardise_cluster(np.asarray(cluster_features)))
+    t["support_sets"] += time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    member = torch.empty(src.shape[0], dtype=torch.bool)
+    net = model.network_
+    was_training = net.training
+    old_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(int(threads))
+    net.eval()
+    forward = getattr(net, "forward_inference", net)
+    try:
+        with torch.inference_mode():
+            for start in range(0, src.shape[0], batch_size):
+                sl = slice(start, start + batch_size)
+                sup = pool[support[sl]]
+                left = torch.cat([src[sl], clus.expand(sup.shape[0], -1)], dim=1)
+                x = torch.cat([left[:, None, :].expand(-1, k_support, -1), sup], dim=2)
+                logits = forward(x)
+                member[sl] = logits[:, 1] > logits[:, 0]       # softmax(member) > 0.5
+    finally:
+        net.train(was_training)
+        torch.set_num_threads(old_threads)
+    t["network"] += time.perf_counter() - t0
+    out[idx] = member.numpy().reshape(idx.size, n_samples).mean(axis=1)
+    return out
+
+
+def probability_summary(p: np.ndarray, thresholds: tuple[float, ...]) -> dict[str, Any]:
+    """Number of sources with probability >= each threshold (for logs and metadata)."""
+    p = np.asarray(p)
+    return {f"n_p_ge_{th:g}": int(np.sum(p >= th)) for th in thresholds}
+
+
+#: Columns of the member lists, in order (those present in the sets).
+OUTPUT_COLUMNS: tuple[str, ...] = (
+    "source_id", "ra", "dec", "l", "b", "parallax", "parallax_error", "pmra", "pmra_error",
+    "pmdec", "pmdec_error", "phot_g_mean_mag", "phot_g_mean_mag_error", "phot_bp_mean_mag",
+    "phot_rp_mean_mag", "g_rp", "g_rp_error", "ruwe", *SOURCE_FEATURES, "pass_pm", "pass_plx",
+    "pass_iso", "candidate", "training_member", "probability",
+)
+
+
+def cluster_seed(seed: int, name: str) -> int:
+    """The seed of one cluster: ``[membership] seed`` mixed with the cluster name."""
+    return int(np.random.SeedSequence([int(seed), zlib.crc32(name.encode())]).generate_state(1)[0])
+
+
+def evaluate_sets(candidates: pd.DataFrame, members: pd.DataFrame, params: Any, curve: Any,
+                  model: DeepSetsClassifier, settings: Any, name: str, *, threads: int | None = None,
+                  timings: dict[str, float] | None = None) -> pd.DataFrame:
+    """The member list of one cluster: ``candidates`` with their probabilities.
+
+    Parameters
+    ----------
+    candidates, members : DataFrame
+        The ``sets`` tables (features and Gaia columns).
+    params : ClusterParams
+    curve : IsochroneCurve
+    model : DeepSetsClassifier
+        Its set size ``n_support`` is the one used (the model defines it).
+    settings
+        The ``[membership]`` settings: ``n_samples``, ``seed``, ``batch_size``,
+        ``exclude_self``, ``correlate_g_colour``.
+    name : str
+        The cluster (its name seeds its random stream, :func:`cluster_seed`).
+    threads : int, optional
+        Intra-op threads of the network.
+
+    Returns
+    -------
+    DataFrame
+        ``OUTPUT_COLUMNS`` (those present), sorted by ``source_id``.
+    """
+    m = settings
+    require_columns(members, list(SOURCE_FEATURES) + ["source_id"], f"{name}: training members")
+    pool = members[list(SOURCE_FEATURES)].to_numpy(np.float64)
+    own = None
+    if m.exclude_self:
+        pos = pd.Series(np.arange(len(members)), index=members["source_id"].to_numpy())
+        pos = pos[~pos.index.duplicated()]
+        own = candidates["source_id"].map(pos).fillna(-1).to_numpy(np.int64)
+    p = membership_probabilities(
+        candidates, pool, cluster_feature_vector(params), model, feature_function(params, curve),
+        n_samples=m.n_samples, seed=cluster_seed(m.seed, name), batch_size=m.batch_size,
+        own_member=own, correlate_g_colour=m.correlate_g_colour, n_support=model.n_support,
+        threads=threads, timings=timings, name=name)
+    out = candidates.copy()
+    out["probability"] = p
+    if "training_member" not in out.columns:
+        out["training_member"] = out["source_id"].isin(members["source_id"])
+    if "candidate" not in out.columns:
+        out["candidate"] = True
+    cols = [c for c in OUTPUT_COLUMNS if c in out.columns]
+    return out[cols].sort_values("source_id", kind="stable").reset_index(drop=True)

@@ -1,0 +1,197 @@
+r"""The Deep Sets classifier of van Groeningen et al. (2023), Appendix A.
+
+One input set belongs to one source to classify. It has :math:`N_s` elements
+(the support set, ``n_support = 10``); element :math:`k` is the 13-vector
+
+.. math::
+
+    x_k = [\underbrace{f_R, f_\mu, f_\varpi, f_C, f_G}_{\text{source}},\;
+           \underbrace{A_0, \log t, \varpi_c}_{\text{cluster}},\;
+           \underbrace{f_R, f_\mu, f_\varpi, f_C, f_G}_{\text{support member } k}]
+
+(the order of the authors' ``concat_support_set`` in ``gaia-oc-amd`` 0.2.1),
+every entry standardised with the means and standard deviations of the
+training data (:attr:`DeepSetsClassifier.feature_mean_`).
+
+The network (Fig. A.2) is five permutation-equivariant layers (PEL, Fig. A.1)
+each followed by an ELU,
+
+.. math::
+
+    \mathrm{PEL}(X) = X W_\Gamma^T + b_\Gamma - \bar{X} W_\Lambda^T,
+    \qquad \bar{X} = \frac{1}{N_s}\sum_k x_k            \quad (A.1)
+
+then the mean over the set dimension (which makes the output invariant to a
+permutation of the support set, Eq. A.2), Dropout(0.5), Linear(64, 64), ELU,
+Dropout(0.5), Linear(64, 2). The two outputs are the logits of
+[non-member, member]; a set is classified member when the softmax of the
+member class exceeds 0.5. With ``hidden = 64`` the network has 39,042
+parameters, like the published ``DS10_v02`` model, and one set evaluation
+costs about 0.39 MFLOP (``flops_per_set``).
+
+References
+----------
+van Groeningen, M. G. J., Castro-Ginard, A., Brown, A. G. A., et al. 2023,
+A&A 675, A68 (Appendix A). Zaheer, M., Kottur, S., Ravanbakhsh, S., et al.
+2017, NeurIPS 30 (Deep Sets).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = [
+    "SOURCE_FEATURES", "CLUSTER_FEATURES", "PermutationEquivariantLayer", "DeepSetsNet",
+    "assemble_sets", "flops_per_set", "state_digest",
+]
+
+#: The five source features (Sects. 3.1.1-3.1.4); the same names as ``features.FEATURES``.
+SOURCE_FEATURES: tuple[str, ...] = ("f_r", "f_pm", "f_plx", "f_c", "f_g")
+#: The three cluster features (Sect. 3.1); the same names as ``features.CLUSTER_FEATURES``.
+CLUSTER_FEATURES: tuple[str, ...] = ("a0", "log_age", "parallax")
+
+
+class PermutationEquivariantLayer(nn.Module):
+    r"""One PEL (Fig. A.1): ``Linear(x) - Linear_nobias(mean over the set of x)``.
+
+    Parameters
+    ----------
+    n_in, n_out : int
+        Dimensions of one set element before and after the layer.
+
+    Notes
+    -----
+    Eq. (A.1) of van Groeningen et al. (2023): :math:`x' = W_n x + b_n` on the
+    left track; the right track takes the mean over the set and applies a
+    linear map without bias, and is subtracted. The layer is permutation
+    equivariant (Eq. A.2).
+    """
+
+    def __init__(self, n_in: int, n_out: int) -> None:
+        super().__init__()
+        self.gamma = nn.Linear(n_in, n_out)
+        self.lam = nn.Linear(n_in, n_out, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (batch, set, n_in)
+        return self.gamma(x) - self.lam(x.mean(dim=1, keepdim=True))
+
+
+class DeepSetsNet(nn.Module):
+    """The Deep Sets network of Appendix A (Fig. A.2).
+
+    Parameters
+    ----------
+    n_in : int
+        Length of one set element: ``2 * len(SOURCE_FEATURES) +
+        len(CLUSTER_FEATURES)`` = 13.
+    hidden : int
+        Hidden dimension :math:`d_h` (64).
+    n_blocks : int
+        Number of (PEL, ELU) blocks (5; Zaheer et al. used 3).
+    dropout : float
+        Dropout probability in the head (0.5).
+    n_classes : int
+        Outputs: logits of [non-member, member].
+    """
+
+    def __init__(self, n_in: int = 13, hidden: int = 64, n_blocks: int = 5,
+                 dropout: float = 0.5, n_classes: int = 2) -> None:
+        super().__init__()
+        if n_blocks < 1:
+            raise ValueError(f"n_blocks must be >= 1, got {n_blocks}")
+        self.n_in, self.hidden, self.n_blocks = n_in, hidden, n_blocks
+        self.dropout, self.n_classes = dropout, n_classes
+        layers: list[nn.Module] = []
+        for i in range(n_blocks):
+            layers += [PermutationEquivariantLayer(n_in if i == 0 else hidden, hidden), nn.ELU()]
+        self.phi = nn.Sequential(*layers)
+        self.rho = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.ELU(),
+                                 nn.Dropout(dropout), nn.Linear(hidden, n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(batch, n_classes)`` of sets ``x`` of shape ``(batch, n_support, n_in)``."""
+        if x.ndim != 3 or x.shape[-1] != self.n_in:
+            raise ValueError(f"DeepSetsNet expects (batch, set, {self.n_in}), got {tuple(x.shape)}")
+        return self.rho(self.phi(x).mean(dim=1))
+
+    def forward_inference(self, x: torch.Tensor) -> torch.Tensor:
+        """Eval-mode logits (dropout off) computed with in-place activations.
+
+        The same numbers as ``self.eval()(x)`` (the same operations in the same
+        order), about 1.7x faster on a CPU because fewer (batch, set, 64)
+        tensors are allocated. Only without autograd (``torch.inference_mode``
+        or ``torch.no_grad``); otherwise it falls back to :meth:`forward`.
+        """
+        if torch.is_grad_enabled():
+            was = self.training
+            self.eval()
+            try:
+                return self.forward(x)
+            finally:
+                self.train(was)
+        if x.ndim != 3 or x.shape[-1] != self.n_in:
+            raise ValueError(f"DeepSetsNet expects (batch, set, {self.n_in}), got {tuple(x.shape)}")
+        h = x
+        for i in range(0, len(self.phi), 2):
+            pel = self.phi[i]
+            mean = h.mean(dim=1, keepdim=True)
+            h = nn.functional.linear(h, pel.gamma.weight, pel.gamma.bias)
+            h.sub_(nn.functional.linear(mean, pel.lam.weight))
+            nn.functional.elu_(h)
+        h = nn.functional.linear(h.mean(dim=1), self.rho[1].weight, self.rho[1].bias)
+        return nn.functional.linear(nn.functional.elu_(h), self.rho[4].weight, self.rho[4].bias)
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def flops_per_set(n_support: int = 10, n_in: int = 13, hidden: int = 64, n_blocks: int = 5,
+                  n_classes: int = 2) -> float:
+    """Floating-point operations (2 per multiply-add) of one set evaluation."""
+    macs = n_support * (n_in * hidden + (n_blocks - 1) * hidden * hidden)  # Gamma per element
+    macs += n_in * hidden + (n_blocks - 1) * hidden * hidden                # Lambda on the mean
+    macs += hidden * hidden + hidden * n_classes                             # the head
+    return 2.0 * macs
+
+
+def assemble_sets(source: np.ndarray | torch.Tensor, cluster: np.ndarray | torch.Tensor,
+                  support: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Build the network input from its three parts (Sect. 3.2).
+
+    Parameters
+    ----------
+    source : array (n, 5)
+        Features of the sources to classify.
+    cluster : array (3,) or (n, 3)
+        Cluster features (one cluster for all, or one row per source).
+    support : array (n, n_support, 5)
+        Features of the support-set members of each source.
+
+    Returns
+    -------
+    torch.Tensor (n, n_support, 13), float32
+        ``[source, cluster, support member]`` for every set element.
+    """
+    s = torch.as_tensor(source, dtype=torch.float32)
+    m = torch.as_tensor(support, dtype=torch.float32)
+    c = torch.as_tensor(cluster, dtype=torch.float32)
+    n, k = m.shape[0], m.shape[1]
+    if s.shape[0] != n:
+        raise ValueError(f"{s.shape[0]} sources but {n} support sets")
+    if c.ndim == 1:
+        c = c.expand(n, -1)
+    left = torch.cat([s, c], dim=1)[:, None, :].expand(n, k, -1)
+    return torch.cat([left, m], dim=2)
+
+
+def state_digest(module: nn.Module) -> str:
+    """sha256 of a module's state dict (names and bytes, in order): the identity of its weights."""
+    h = hashlib.sha256()
+    for name, t in module.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()

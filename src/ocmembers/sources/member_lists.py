@@ -1,0 +1,58 @@
+"""Member lists on disk: Parquet (with its manifest) and ECSV with units, descriptions and provenance.
+
+The ECSV is an astropy Table ready for CDS: every column with a unit carries
+it, the features and flags carry a description, and the metadata say what
+made the list (software, model, seed, samples, the sha256 of every input).
+The Parquet table and the ECSV are each written atomically, the table first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ocmembers.sources import cache
+
+__all__ = ["UNITS", "DESCRIPTIONS", "write_members"]
+
+UNITS: dict[str, str] = {
+    "ra": "deg", "dec": "deg", "l": "deg", "b": "deg",
+    "parallax": "mas", "parallax_error": "mas", "f_plx": "mas",
+    "pmra": "mas / yr", "pmra_error": "mas / yr", "pmdec": "mas / yr", "pmdec_error": "mas / yr",
+    "f_pm": "mas / yr", "f_r": "pc",
+    "phot_g_mean_mag": "mag", "phot_g_mean_mag_error": "mag", "phot_bp_mean_mag": "mag",
+    "phot_rp_mean_mag": "mag", "g_rp": "mag", "g_rp_error": "mag", "f_c": "mag", "f_g": "mag",
+}
+
+DESCRIPTIONS: dict[str, str] = {
+    "f_r": "projected distance to the cluster centre (Eq. 13)",
+    "f_pm": "proper-motion separation from the cluster mean (Eq. 15)",
+    "f_plx": "parallax minus the cluster mean parallax (Eq. 16)",
+    "f_c": "colour separation from the nearest isochrone point (Eq. 17)",
+    "f_g": "magnitude separation from the nearest isochrone point (Eq. 17)",
+    "g_rp": "colour G - G_RP",
+    "parallax": "parallax corrected for the Lindegren et al. (2021) zero point",
+    "candidate": "passes the candidate conditions (Eqs. 3-5)",
+    "training_member": "Cantat-Gaudin et al. (2020) member with p = 1 used for the support sets",
+    "probability": "fraction of Monte Carlo samples classified member (Sect. 3.4)",
+}
+
+
+def write_members(table: pd.DataFrame, parquet: Path, ecsv: Path, meta: dict[str, Any]) -> None:
+    """Write the Parquet (with manifest) and the ECSV (units, descriptions, meta) atomically."""
+    from astropy.table import Table
+    t = Table.from_pandas(table)
+    for c in t.colnames:
+        if c in UNITS:
+            t[c].unit = UNITS[c]
+        if c in DESCRIPTIONS:
+            t[c].description = DESCRIPTIONS[c]
+    t.meta.update(meta)
+    with cache.atomic_path(ecsv) as tmp:
+        t.write(tmp, format="ascii.ecsv", overwrite=True)
+    cache.write_table(table, parquet, source=meta.get("source", ""),
+                      query=f"members of {meta['cluster']} with model {meta['model_id']}",
+                      extra={k: v for k, v in meta.items() if k != "inputs_sha256"}
+                      | {"inputs_sha256": meta["inputs_sha256"]})

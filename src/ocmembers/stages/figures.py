@@ -1,0 +1,103 @@
+"""Stage ``figures``: every figure of the paper, one script each in ``figures/``.
+
+Each ``figures/fig_<name>.py`` takes its input and output paths as
+arguments (the showyourwork / reproducible-paper convention), so a figure
+can be remade by hand from the products in ``data/``. This stage runs them
+all for the current source and writes vector PDF and PNG files under
+``figures/<run>/`` (``<run>`` is the source, prefixed by the output
+directory's name when it is not ``data``: ``figures/demo-sim/`` for
+``make demo``). A figure whose inputs are missing is reported and the others
+are still made.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from ocmembers.config import Config
+from ocmembers.exceptions import OCMembersError
+from ocmembers.stages.products import fig1_cluster, figures_dir
+from ocmembers.stages.runner import PipelineError, cluster_names
+
+__all__ = ["run", "figure_jobs", "FIG4_CLUSTERS"]
+
+#: the clusters of Figs. 1 and 4 of van Groeningen et al. (2023)
+FIG4_CLUSTERS = ("NGC_2099", "NGC_752", "NGC_2682", "IC_4756")
+
+
+@dataclass
+class FigureJob:
+    name: str
+    script: str
+    args: list[str]
+    inputs: list[Path]
+
+
+def figure_jobs(cfg: Config) -> list[FigureJob]:
+    """The figures that the products of this run allow, with their arguments."""
+    out, fig = cfg.out_dir, figures_dir(cfg)
+    stats = out / "validation" / "statistics.json"
+    jobs = [FigureJob("fig3_venn", "fig_venn.py", [str(stats), str(fig / "fig3_venn.pdf")], [stats]),
+            FigureJob("figA2_architecture", "fig_architecture.py", [str(fig / "figA2_architecture.pdf")], [])]
+    if cfg.membership.model == "trained":  # a published or given model brings no training history
+        jobs.insert(0, FigureJob("fig2_training", "fig_training.py",
+                                 [str(out / "model" / "history.csv"), str(fig / "fig2_training.pdf")],
+                                 [out / "model" / "history.csv"]))
+    else:
+        print(f"figures: no Fig. 2: [membership] model = {cfg.membership.model!r} was not trained in this run",
+              file=sys.stderr)
+    evaluated = set(cluster_names(cfg, "test"))
+    fig1 = fig1_cluster(cfg)
+    if fig1:
+        jobs.insert(0, FigureJob("fig1_sets", "fig_sets.py",
+                                 [str(out / "sets" / fig1), str(out / "members" / f"{fig1}.parquet"),
+                                  str(fig / "fig1_sets.pdf")], [out / "sets" / fig1 / "params.json"]))
+    fig4 = [c for c in FIG4_CLUSTERS if c in evaluated] or sorted(evaluated)[:4]
+    if fig4:
+        jobs.append(FigureJob("fig4_clusters_t22", "fig_clusters_t22.py",
+                              [str(out), str(fig / "fig4_clusters_t22.pdf"), *fig4],
+                              [out / "members" / f"{c}.parquet" for c in fig4]))
+    field = cfg.local_dir / "gaia" / "fields" / "ra45_dec0_r0.5deg.parquet"
+    m67 = cfg.local_dir / "gaia" / "cones" / "NGC_2682.csv"
+    if cfg.source.name == "sim" and field.is_file() and m67.is_file():
+        # the simulated sky against real DR3 (issue 4), when the real files are at hand
+        jobs.append(FigureJob("fig_sim_vs_gaia", "fig_sim_vs_gaia.py", [str(field), str(m67), str(fig / "fig_sim_vs_gaia.pdf")],
+                              [field, m67]))
+    truth_png = out / "truthbench" / "truthbench.png"
+    if cfg.source.name == "sim" and truth_png.is_file():
+        print(f"figures: the ground-truth benchmark figure is {truth_png} (make truthbench)", file=sys.stderr)
+    truth = out / "validation" / "truth_statistics.json"
+    if cfg.source.name == "sim" and truth.is_file():
+        jobs.append(FigureJob("fig3_venn_truth", "fig_venn.py",
+                              [str(truth), str(fig / "fig3_venn_truth.pdf"), "this work", "truth", "venn"], [truth]))
+    return jobs
+
+
+def run(cfg: Config) -> list[Path]:
+    scripts = Path("figures")
+    made, failed = [], {}
+    for job in figure_jobs(cfg):
+        script = scripts / job.script
+        missing = [str(p) for p in job.inputs if not p.exists()]
+        if not script.is_file():
+            failed[job.name] = f"no script {script} (run from the repository root)"
+        elif missing:
+            failed[job.name] = f"inputs missing: {', '.join(missing)}"
+        else:
+            r = subprocess.run([sys.executable, str(script), *job.args], capture_output=True, text=True)
+            if r.returncode != 0:
+                failed[job.name] = (r.stderr.strip().splitlines() or ["failed"])[-1]
+            else:
+                made.append(next(Path(a) for a in job.args if a.endswith(".pdf")))
+                print(f"figures: {job.name} -> {made[-1]}", file=sys.stderr)
+    for name, why in failed.items():
+        print(f"figures: FAILED {name}: {why}", file=sys.stderr)
+    if failed:
+        raise PipelineError(f"figures: {len(failed)} figure(s) failed: {', '.join(failed)}")
+    if not made:
+        raise OCMembersError("figures: nothing to draw; run the earlier stages first")
+    return made

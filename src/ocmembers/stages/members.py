@@ -1,0 +1,224 @@
+"""Stage ``members``: membership probabilities of every candidate (Sect. 3.4).
+
+For each cluster, the candidates of ``sets/<cluster>/candidates.parquet``
+(which, as in the authors' tool, include the training members that pass the
+candidate conditions and the "dubious" training members that do not) get a
+Monte Carlo probability (:func:`ocmembers.method.membership.membership_probabilities`)
+with the training members of ``members.parquet`` as the support pool. The
+training members are therefore in the output with their own probability
+(flag ``training_member``), which is what the validation against T22 uses.
+
+Outputs, atomically: ``members/<cluster>.parquet`` (with a manifest) and
+``members/<cluster>.ecsv``, an astropy Table with units and metadata
+(software version, model id and origin, seed, number of samples, sha256 of
+every input file and of the model weights), ready for CDS.
+
+The model is ``[membership] model``: ``"trained"`` (``model/model.pt`` of
+this source, written by ``ocmembers train``), ``"vg23"`` (the published
+DS10_v02 weights, :mod:`ocmembers.sources.vg23`) or a path to a ``model.pt``;
+``--model`` on the command line overrides it.
+
+Each cluster's random stream is seeded by ``[membership] seed`` and the
+cluster name, so a cluster's probabilities do not depend on which other
+clusters are processed, or in which order. The stage resumes: a cluster
+whose outputs are newer than its inputs and were made with the same model
+is skipped.
+
+Users with their own cone: ``ocmembers members --cone FILE --cluster NAME``
+(CSV, Parquet, VOTable, FITS or ECSV with Gaia archive column names) or, in
+Python, :func:`ocmembers.members` (:mod:`ocmembers.api`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ocmembers._version import __version__
+from ocmembers.api import members_from_cone
+from ocmembers.config import Config
+from ocmembers.exceptions import ConfigError, OCMembersError
+from ocmembers.method.classifier import DeepSetsClassifier
+from ocmembers.method.columns import normalise_cluster_name
+from ocmembers.method.isochrones import IsochroneCurve
+from ocmembers.method.membership import cluster_seed, evaluate_sets, probability_summary
+from ocmembers.sources import cache
+from ocmembers.sources.cone_file import read_cone_file
+from ocmembers.sources.member_lists import write_members
+from ocmembers.sources.models import load_classifier, load_model_spec
+from ocmembers.stages.plots import save_cluster_plot
+from ocmembers.stages.products import (SET_NAMES, catalogue_paths, isochrone_path, load_catalogues,
+                                       load_isochrone, load_params, load_set, members_paths, model_paths,
+                                       params_path, set_path)
+from ocmembers.stages.runner import cluster_names, for_each_cluster, is_up_to_date
+
+__all__ = ["load_model", "torch_threads", "run", "main"]
+
+log = logging.getLogger(__name__)
+
+_MODELS: dict[tuple[str, str], DeepSetsClassifier] = {}
+
+
+def torch_threads(cfg: Config) -> int | None:
+    """Intra-op threads of the network: ``[membership] torch_threads``, or, when 0 and clusters
+    run in parallel, the CPUs shared out among the ``JOBS`` processes. torch's default (all
+    CPUs in every process) oversubscribes: JOBS=2 on 2 cores ran 4 busy threads."""
+    if cfg.membership.torch_threads:
+        return int(cfg.membership.torch_threads)
+    jobs = int(cfg.clusters.jobs)
+    if jobs > 1:
+        return max(1, (os.cpu_count() or 1) // jobs)
+    return None
+
+
+def load_model(cfg: Config, spec: str | None = None) -> DeepSetsClassifier:
+    """The classifier named by ``spec`` (default ``[membership] model``), cached per process.
+
+    ``"trained"``: ``<out_dir>/model/model.pt`` (checked against the
+    configuration); ``"vg23"``: the published model; otherwise a path to a
+    ``model.pt`` written by :meth:`DeepSetsClassifier.save`.
+    """
+    spec = spec or cfg.membership.model
+    key = (spec, str(cfg.out_dir))
+    if key not in _MODELS:
+        if spec == "trained":
+            path = model_paths(cfg)["weights"]
+            if not path.is_file():
+                raise OCMembersError(f"no trained model at {path}: run `ocmembers train`, or use "
+                                     "--model vg23 for the published weights")
+            _MODELS[key] = load_classifier(path, cfg, trained_here=True)
+        else:
+            _MODELS[key] = load_model_spec(spec, cfg)
+    return _MODELS[key]
+
+
+def _model_weights_path(cfg: Config, spec: str) -> Path | None:
+    if spec == "vg23":
+        from ocmembers.sources.vg23 import locate
+        return locate() / "model_parameters"
+    if spec == "trained":
+        return model_paths(cfg)["weights"]
+    return Path(spec)
+
+
+def _meta(cfg: Config, name: str, model: DeepSetsClassifier, inputs: dict[str, str],
+          table: pd.DataFrame) -> dict[str, Any]:
+    m = cfg.membership
+    return {
+        "cluster": name,
+        "software": f"ocmembers {__version__}",
+        "method": "Deep Sets membership, van Groeningen et al. 2023, A&A 675, A68",
+        "model_id": model.model_id_,
+        "model_origin": getattr(model, "origin_", "ocmembers"),
+        "seed": cluster_seed(m.seed, name),
+        "membership_seed": m.seed,
+        "n_samples": m.n_samples,
+        "n_support": model.n_support,
+        "correlate_g_colour": m.correlate_g_colour,
+        "exclude_self": m.exclude_self,
+        "config_membership": cfg.digest("membership")[:16],
+        "source": cfg.source.name,
+        "inputs_sha256": inputs,
+        "n_sources": int(len(table)),
+        **probability_summary(table["probability"].to_numpy(), m.thresholds),
+    }
+
+
+def _inputs(cfg: Config, name: str) -> list[Path]:
+    return [set_path(cfg, name, "candidates"), set_path(cfg, name, "members"), params_path(cfg, name),
+            set_path(cfg, name, "isochrone")]
+
+
+def _members_one(cfg: Config, name: str) -> bool:
+    spec = cfg.membership.model
+    inputs = _inputs(cfg, name)
+    missing = [p.name for p in inputs if not p.is_file()]
+    if missing:
+        raise OCMembersError(f"cluster {name}: sets not built ({', '.join(missing)} missing in "
+                             f"{inputs[0].parent}); run `ocmembers sets` first")
+    weights = _model_weights_path(cfg, spec)
+    model = load_model(cfg, spec)
+    parquet, ecsv = members_paths(cfg, name)
+    if is_up_to_date([parquet, ecsv], inputs + ([weights] if weights else [])):
+        try:
+            if cache.read_manifest(parquet).get("extra", {}).get("model_id") == model.model_id_:
+                return False
+        except OCMembersError:
+            pass
+    candidates, members = load_set(cfg, name, "candidates"), load_set(cfg, name, "members")
+    params = load_params(cfg, name)
+    curve = IsochroneCurve.from_frame(load_set(cfg, name, "isochrone"))
+    table = evaluate_sets(candidates, members, params, curve, model, cfg.membership, name,
+                          threads=torch_threads(cfg))
+    shas = {p.name: cache.sha256_file(p) for p in inputs}
+    if weights is not None and weights.is_file():
+        shas["model"] = cache.sha256_file(weights)
+    meta = _meta(cfg, name, model, shas, table)
+    write_members(table, parquet, ecsv, meta)
+    return True
+
+
+def run(cfg: Config) -> None:
+    """Stage ``members`` for every cluster (``members/<cluster>.{parquet,ecsv}``)."""
+    load_model(cfg)  # fail early, once, when the model is missing or does not fit
+    for_each_cluster(cfg, cluster_names(cfg, "test"), _members_one, "members")
+
+
+# ---------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------
+def main(args, cfg: Config) -> None:
+    if getattr(args, "model", None):
+        cfg = cfg.replace(membership={"model": args.model})
+    if getattr(args, "cone", None) is None:
+        if getattr(args, "cluster", None):
+            raise ConfigError("--cluster goes with --cone; to evaluate catalogued clusters use --clusters")
+        run(cfg)
+        if args.plot:
+            _plot_stage(cfg)
+        return
+    if not args.cluster:
+        raise ConfigError("--cone needs --cluster NAME (the catalogued cluster the cone is centred on)")
+    cone = read_cone_file(args.cone)
+    tm = read_cone_file(args.training_members) if args.training_members else None
+    model = load_model(cfg)
+    cats = None
+    if all(p.is_file() for p in catalogue_paths(cfg).values()):
+        cats = load_catalogues(cfg)   # this run's catalogues, when it has them; else the data source
+    iso_path = isochrone_path(cfg, normalise_cluster_name(args.cluster))
+    iso = load_isochrone(cfg, iso_path.stem) if iso_path.is_file() else None
+    table, sets = members_from_cone(cone, args.cluster, model, cfg, training_members=tm, isochrone=iso,
+                                    catalogues=cats, threads=torch_threads(cfg), return_sets=True)
+    name = str(sets.params.name)
+    out = Path(args.output) if args.output else members_paths(cfg, name)[1]
+    shas = {Path(args.cone).name: cache.sha256_file(args.cone)}
+    meta = _meta(cfg, name, model, shas, table)
+    if out.suffix == ".csv":
+        with cache.atomic_path(out) as tmp:
+            table.to_csv(tmp, index=False)
+    elif out.suffix == ".parquet":
+        write_members(table, out, out.with_suffix(".ecsv"), meta)
+    else:
+        write_members(table, out.with_suffix(".parquet"), out, meta)
+    print(f"members: {name}: {len(table)} candidates, "
+          + ", ".join(f"{v} with p >= {k[7:]}" for k, v in probability_summary(
+              table["probability"].to_numpy(), cfg.membership.thresholds).items())
+          + f" -> {out}", file=sys.stderr)
+    if args.plot:
+        save_cluster_plot(sets, table, out.with_suffix(".png"), title=name)
+
+
+def _plot_stage(cfg: Config) -> None:
+    """PNG per cluster beside the member lists (``members/<cluster>.png``)."""
+    for name in cluster_names(cfg):
+        parquet, _ = members_paths(cfg, name)
+        if not parquet.is_file():
+            continue
+        sets: dict[str, Any] = {s: load_set(cfg, name, s) for s in (*SET_NAMES, "isochrone")}
+        sets["params"] = load_params(cfg, name)
+        save_cluster_plot(sets, cache.read_table(parquet), parquet.with_suffix(".png"), title=name)

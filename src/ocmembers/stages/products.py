@@ -1,0 +1,190 @@
+"""Every product of a run: where it lives under ``<output_dir>/<source>/``, and how it is read.
+
+The stages find each other's products here, never through each other's
+modules. Every reader verifies the product against its manifest
+(:func:`ocmembers.sources.cache.read_table`): a corrupted product raises
+:class:`~ocmembers.exceptions.CacheCorruptedError`, and its own stage rebuilds
+it on the next run.
+
+===================  ===========================================  ==============
+stage                product                                      reader
+===================  ===========================================  ==============
+catalogues           ``raw/catalogues/{clusters,train_members,    :func:`load_catalogues`
+                     t22_members}.parquet``, ``samples.json``
+cones                ``raw/cones/<cluster>.parquet``              :func:`load_cone`
+crossmatch           ``raw/crossmatch/<cluster>.parquet``         :func:`load_crossmatch`
+isochrones           ``isochrones/<cluster>.parquet``             :func:`load_isochrone`
+sets                 ``sets/<cluster>/{members,candidates,        :func:`load_set`,
+                     non_members,isochrone}.parquet, params.json`` :func:`load_params`
+train                ``model/model.{pt,json}``, ``history.csv``   :func:`model_paths`
+members              ``members/<cluster>.{parquet,ecsv}``         :func:`load_members`
+validate             ``validation/statistics.json``               :func:`statistics_path`
+figures              ``figures/<run>/``                           :func:`figures_dir`
+===================  ===========================================  ==============
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from ocmembers.config import Config
+from ocmembers.exceptions import OCMembersError
+from ocmembers.method.selection import ClusterParams
+from ocmembers.method.sets import SET_NAMES
+from ocmembers.sources import cache
+from ocmembers.stages.runner import cluster_names
+
+__all__ = [
+    "CATALOGUES", "SET_NAMES", "FIG1_CLUSTER", "catalogue_paths", "load_catalogues", "cone_path",
+    "load_cone", "crossmatch_path", "load_crossmatch", "isochrone_path", "load_isochrone",
+    "sets_dir", "set_path", "set_paths", "load_set", "params_path", "load_params", "model_dir",
+    "model_paths", "checkpoint_path", "members_paths", "load_members", "statistics_path",
+    "run_key", "figures_dir", "fig1_cluster", "samples_path",
+]
+
+#: the catalogue products of the ``catalogues`` stage
+CATALOGUES: tuple[str, ...] = ("clusters", "train_members", "t22_members")
+#: the cluster of Fig. 1 in the paper
+FIG1_CLUSTER = "NGC_2527"
+
+
+# -- catalogues --------------------------------------------------------------
+def catalogue_paths(cfg: Config) -> dict[str, Path]:
+    return {p: cfg.raw_dir / "catalogues" / f"{p}.parquet" for p in CATALOGUES}
+
+
+def load_catalogues(cfg: Config) -> dict[str, pd.DataFrame]:
+    """The verified cached catalogues (run the ``catalogues`` stage first)."""
+    return {p: cache.read_table(path) for p, path in catalogue_paths(cfg).items()}
+
+
+def samples_path(cfg: Config) -> Path:
+    return cfg.out_dir / "samples.json"
+
+
+# -- cones and crossmatch ----------------------------------------------------
+def cone_path(cfg: Config, name: str) -> Path:
+    return cfg.raw_dir / "cones" / f"{name}.parquet"
+
+
+def load_cone(cfg: Config, name: str) -> pd.DataFrame:
+    """The verified cached cone of ``name``."""
+    return cache.read_table(cone_path(cfg, name))
+
+
+def crossmatch_path(cfg: Config, name: str) -> Path:
+    return cfg.raw_dir / "crossmatch" / f"{name}.parquet"
+
+
+def load_crossmatch(cfg: Config, name: str) -> pd.DataFrame:
+    return cache.read_table(crossmatch_path(cfg, name))
+
+
+# -- isochrones --------------------------------------------------------------
+def isochrone_path(cfg: Config, name: str) -> Path:
+    return cfg.out_dir / "isochrones" / f"{name}.parquet"
+
+
+def load_isochrone(cfg: Config, name: str) -> pd.DataFrame:
+    """The cluster's isochrone, with its provenance in ``attrs``."""
+    path = isochrone_path(cfg, name)
+    iso = cache.read_table(path)
+    iso.attrs["provenance"] = cache.read_manifest(path).get("extra", {}).get("provenance", "")
+    return iso
+
+
+# -- sets --------------------------------------------------------------------
+def sets_dir(cfg: Config, name: str) -> Path:
+    return cfg.out_dir / "sets" / name
+
+
+def set_path(cfg: Config, name: str, kind: str) -> Path:
+    """``kind``: one of :data:`SET_NAMES` or ``isochrone``."""
+    return sets_dir(cfg, name) / f"{kind}.parquet"
+
+
+def params_path(cfg: Config, name: str) -> Path:
+    return sets_dir(cfg, name) / "params.json"
+
+
+def set_paths(cfg: Config, name: str) -> list[Path]:
+    """The products of the ``sets`` stage for ``name``; ``params.json`` (written last) last."""
+    return [set_path(cfg, name, s) for s in (*SET_NAMES, "isochrone")] + [params_path(cfg, name)]
+
+
+def _require_sets(cfg: Config, name: str, kinds: tuple[str, ...]) -> None:
+    paths = [set_path(cfg, name, k) for k in kinds] + [params_path(cfg, name)]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        raise OCMembersError(f"cluster {name}: sets not built ({', '.join(missing)} missing in "
+                             f"{sets_dir(cfg, name)}); run `ocmembers sets` first")
+
+
+def load_set(cfg: Config, name: str, kind: str) -> pd.DataFrame:
+    """One set table of ``name`` (``members``, ``candidates``, ``non_members`` or ``isochrone``), verified."""
+    _require_sets(cfg, name, (kind,))
+    return cache.read_table(set_path(cfg, name, kind))
+
+
+def load_params(cfg: Config, name: str) -> ClusterParams:
+    """The :class:`ClusterParams` the ``sets`` stage wrote for ``name``."""
+    path = params_path(cfg, name)
+    if not path.is_file():
+        raise OCMembersError(f"cluster {name}: {path} missing; run `ocmembers sets` first")
+    doc = json.loads(path.read_text())
+    return ClusterParams.from_dict(doc["params"])
+
+
+# -- model -------------------------------------------------------------------
+def model_dir(cfg: Config) -> Path:
+    return cfg.out_dir / "model"
+
+
+def model_paths(cfg: Config) -> dict[str, Path]:
+    d = model_dir(cfg)
+    return {"weights": d / "model.pt", "header": d / "model.json", "history": d / "history.csv"}
+
+
+def checkpoint_path(cfg: Config) -> Path:
+    """Training checkpoint (every epoch; removed once the model is saved)."""
+    return model_dir(cfg) / "checkpoint.pt"
+
+
+# -- members -----------------------------------------------------------------
+def members_paths(cfg: Config, name: str) -> tuple[Path, Path]:
+    d = cfg.out_dir / "members"
+    return d / f"{name}.parquet", d / f"{name}.ecsv"
+
+
+def load_members(cfg: Config, name: str) -> pd.DataFrame:
+    """The member list of ``name`` (``members/<cluster>.parquet``), verified."""
+    path = members_paths(cfg, name)[0]
+    if not path.is_file():
+        raise OCMembersError(f"cluster {name}: {path} missing; run `ocmembers members` first")
+    return cache.read_table(path)
+
+
+# -- validation and figures ----------------------------------------------------
+def statistics_path(cfg: Config) -> Path:
+    return cfg.out_dir / "validation" / "statistics.json"
+
+
+def run_key(cfg: Config) -> str:
+    """``sim``, ``local``, ... or ``<output dir>-<source>`` (``demo-sim``) for other output dirs."""
+    parent = Path(cfg.paths.output_dir)
+    return cfg.source.name if parent.name in ("data", "") else f"{parent.name}-{cfg.source.name}"
+
+
+def figures_dir(cfg: Config) -> Path:
+    return Path(cfg.paths.figures_dir) / run_key(cfg)
+
+
+def fig1_cluster(cfg: Config) -> str | None:
+    """NGC 2527 as in the paper when its sets exist, else the first evaluated cluster."""
+    if params_path(cfg, FIG1_CLUSTER).is_file():
+        return FIG1_CLUSTER
+    done = sorted(n for n in cluster_names(cfg, "test") if params_path(cfg, n).is_file())
+    return done[0] if done else None

@@ -1,0 +1,240 @@
+"""Running a stage over many clusters: parallel, resumable, failures collected.
+
+A failure in one cluster (bad input, too few members, a failed query) is
+reported with the cluster's name and the cause, and the other clusters go on;
+at the end a summary lists the failures, and ``reports/<stage>.json`` keeps
+them. The run goes on to the next stage with the clusters that succeeded
+(a failed cone leaves its cluster out of every later stage); only a stage
+in which every cluster failed raises :class:`PipelineError`, which stops
+``make``. ``ocmembers report`` (and the end of ``make all``) prints every
+stage's failures again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from ocmembers.config import Config
+from ocmembers.exceptions import OCMembersError
+
+__all__ = ["PipelineError", "StageReport", "for_each_cluster", "cluster_names", "is_up_to_date"]
+
+log = logging.getLogger(__name__)
+
+
+class PipelineError(OCMembersError):
+    """One or more clusters failed in a stage; the others were processed."""
+
+
+@dataclass
+class StageReport:
+    stage: str
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        lines = [f"{self.stage}: {len(self.done)} done, {len(self.skipped)} up to date, "
+                 f"{len(self.failed)} failed"]
+        for name, why in sorted(self.failed.items()):
+            lines.append(f"  FAILED {name}: {why}")
+        return "\n".join(lines)
+
+
+def _call(func: Callable[[Config, str], bool | None], cfg: Config, name: str) -> tuple[str, str | None, bool]:
+    try:
+        did = func(cfg, name)
+        return name, None, did is not False
+    except OCMembersError as exc:
+        return name, f"{type(exc).__name__}: {exc}", False
+    except (ValueError, KeyError, OSError) as exc:  # input problems deep in a library
+        return name, f"{type(exc).__name__}: {exc}", False
+
+
+def for_each_cluster(cfg: Config, names: Sequence[str], func: Callable[[Config, str], bool | None],
+                     desc: str, *, raise_on_failure: bool | None = None) -> StageReport:
+    """Run ``func(cfg, name)`` for every cluster, ``cfg.clusters.jobs`` at a time.
+
+    ``func`` returns ``False`` when it found the cluster up to date and did
+    nothing. Errors of type :class:`OCMembersError` (and input errors) are
+    collected per cluster and written to ``reports/<desc>.json``; anything
+    else is a bug and propagates. ``raise_on_failure``: ``True`` raises on
+    any failure, ``False`` never, ``None`` (default) when no cluster succeeded.
+    """
+    report = StageReport(stage=desc)
+    jobs = min(cfg.clusters.jobs, max(len(names), 1))
+    results: Iterable[tuple[str, str | None, bool]]
+    bar = tqdm(total=len(names), desc=desc, unit="cluster", disable=None, file=sys.stderr)
+    if jobs == 1:
+        for name in names:
+            out = _call(func, cfg, name)
+            _record(report, out)
+            bar.update()
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(_call, func, cfg, n) for n in names]
+            for fut in as_completed(futures):
+                _record(report, fut.result())
+                bar.update()
+    bar.close()
+    print(report.summary(), file=sys.stderr)
+    _write_report(cfg, report)
+    all_failed = bool(report.failed) and not (report.done or report.skipped)
+    if report.failed and (raise_on_failure or (raise_on_failure is None and all_failed)):
+        raise PipelineError(f"{desc}: {len(report.failed)} of {len(names)} cluster(s) failed: "
+                            + ", ".join(sorted(report.failed)))
+    return report
+
+
+def _write_report(cfg: Config, report: StageReport) -> None:
+    from ocmembers.sources.cache import write_json
+    write_json({"stage": report.stage, "done": sorted(report.done), "up_to_date": sorted(report.skipped),
+                "failed": dict(sorted(report.failed.items()))}, cfg.out_dir / "reports" / f"{report.stage}.json")
+
+
+def failed_clusters(cfg: Config, stage: str) -> dict[str, str]:
+    """Clusters that failed ``stage`` in its last run (``reports/<stage>.json``)."""
+    path = cfg.out_dir / "reports" / f"{stage}.json"
+    return json.loads(path.read_text()).get("failed", {}) if path.is_file() else {}
+
+
+def print_failures(cfg: Config) -> int:
+    """Print the failures of every stage's last run; return their number."""
+    n = 0
+    for path in sorted((cfg.out_dir / "reports").glob("*.json")):
+        failed = json.loads(path.read_text()).get("failed", {})
+        if failed:
+            print(f"{path.stem}: {len(failed)} cluster(s) failed:", file=sys.stderr)
+            for name, why in failed.items():
+                print(f"  {name}: {why}", file=sys.stderr)
+            n += len(failed)
+    if n == 0:
+        print("no cluster failed in any stage", file=sys.stderr)
+    return n
+
+
+def record_timing(cfg: Config, stage: str, *, wall_s: float, cpu_s: float, status: int,
+                  started: str) -> None:
+    """Append one run of ``stage`` to ``reports/timings.jsonl`` (wall and CPU time, exit status).
+
+    One short line per run, appended: a run killed half-way loses only its own
+    line, never the earlier ones.
+    """
+    path = cfg.out_dir / "reports" / "timings.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rec = {"stage": stage, "started_utc": started, "wall_s": round(wall_s, 3), "cpu_s": round(cpu_s, 3),
+           "status": status, "jobs": cfg.clusters.jobs, "cpus": os.cpu_count(),
+           "clusters": ",".join(cfg.clusters.names) or "all"}
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(rec) + "\n")
+
+
+def read_timings(cfg: Config) -> list[dict]:
+    """The runs recorded by :func:`record_timing` (unreadable lines skipped)."""
+    path = cfg.out_dir / "reports" / "timings.jsonl"
+    out = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return out
+
+
+def timing_summary(cfg: Config, records: list[dict] | None = None) -> dict[str, dict[str, float]]:
+    """Per stage: runs, summed wall and CPU time (s) of all recorded runs (``records``, default
+    :func:`read_timings`), in first-run order."""
+    summary: dict[str, dict[str, float]] = {}
+    for r in read_timings(cfg) if records is None else records:
+        s = summary.setdefault(r["stage"], {"runs": 0, "wall_s": 0.0, "cpu_s": 0.0})
+        s["runs"] += 1
+        s["wall_s"] += float(r.get("wall_s", 0.0))
+        s["cpu_s"] += float(r.get("cpu_s", 0.0))
+    return summary
+
+
+def print_timings(cfg: Config) -> None:
+    """Print :func:`timing_summary` as a table (stderr)."""
+    summary = timing_summary(cfg)
+    if not summary:
+        return
+    print(f"{'stage':<12s} {'runs':>4s} {'wall/s':>9s} {'cpu/s':>9s}", file=sys.stderr)
+    for stage, s in summary.items():
+        print(f"{stage:<12s} {int(s['runs']):4d} {s['wall_s']:9.1f} {s['cpu_s']:9.1f}", file=sys.stderr)
+    tot_w = sum(s["wall_s"] for s in summary.values())
+    tot_c = sum(s["cpu_s"] for s in summary.values())
+    print(f"{'total':<12s} {'':4s} {tot_w:9.1f} {tot_c:9.1f}  ({tot_w / 3600:.2f} h wall on "
+          f"{os.cpu_count()} cpus)", file=sys.stderr)
+
+
+def _record(report: StageReport, out: tuple[str, str | None, bool]) -> None:
+    name, err, did = out
+    if err is not None:
+        report.failed[name] = err
+        log.debug("%s: %s", name, err)  # the summary lists every failure
+    elif did:
+        report.done.append(name)
+    else:
+        report.skipped.append(name)
+
+
+def cluster_names(cfg: Config, role: str = "all", *, retry_failed_cones: bool = False) -> list[str]:
+    """The clusters a stage works on.
+
+    ``role`` is ``train``, ``validation``, ``test`` or ``all``. The selection
+    written by the ``catalogues`` stage to ``samples.json`` gives each role;
+    ``CLUSTERS`` (``cfg.clusters.names``) restricts the training roles to
+    the named clusters and replaces ``test`` and ``all`` (so that
+    ``make members CLUSTERS=NGC_2682`` evaluates M67 whatever its role).
+    Clusters whose cone failed (``reports/cones.json``) are left out, with a
+    note, except for the cones stage itself (``retry_failed_cones``).
+    """
+    names = _role_names(cfg, role)
+    if retry_failed_cones:
+        return names
+    failed = failed_clusters(cfg, "cones")
+    if failed:
+        kept = [n for n in names if n not in failed]
+        if len(kept) < len(names):
+            print(f"({len(names) - len(kept)} {role} cluster(s) without a cone left out; see "
+                  f"{cfg.out_dir / 'reports' / 'cones.json'})", file=sys.stderr)
+        return kept
+    return names
+
+
+def _role_names(cfg: Config, role: str) -> list[str]:
+    wanted = list(cfg.clusters.names)
+    samples = cfg.out_dir / "samples.json"
+    sel = json.loads(samples.read_text()) if samples.is_file() else None
+    if role in ("train", "validation"):
+        if sel is None:
+            raise OCMembersError(f"no {role} clusters: run the catalogues stage to write {samples}")
+        names = list(sel.get(role, []))
+        return [n for n in names if n in wanted] if wanted else names
+    if wanted:
+        return wanted
+    if sel is None:
+        raise OCMembersError(f"no clusters to process: set CLUSTERS, or run the catalogues stage "
+                             f"to write {samples}")
+    if role == "all":
+        return sorted(set(sel.get("train", [])) | set(sel.get("validation", [])) | set(sel.get("test", [])))
+    return list(sel.get(role, []))
+
+
+def is_up_to_date(outputs: Sequence[str | os.PathLike], inputs: Sequence[str | os.PathLike]) -> bool:
+    """True when every output exists and is newer than every existing input."""
+    outs = [Path(p) for p in outputs]
+    if not all(p.exists() for p in outs):
+        return False
+    newest_in = max((Path(p).stat().st_mtime for p in inputs if Path(p).exists()), default=0.0)
+    return min(p.stat().st_mtime for p in outs) >= newest_in
