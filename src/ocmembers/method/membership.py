@@ -73,7 +73,6 @@ import torch
 
 from ocmembers.exceptions import TooFewMembersError
 from ocmembers.method.columns import require_columns
-from ocmembers.method.classifier import DeepSetsClassifier
 from ocmembers.method.network import CLUSTER_FEATURES, SOURCE_FEATURES
 from ocmembers.method.training import sample_support
 
@@ -198,7 +197,7 @@ def cluster_feature_vector(params: Any) -> np.ndarray:
 
 
 def membership_probabilities(candidates: pd.DataFrame, members: np.ndarray,
-                             cluster_features: np.ndarray, model: DeepSetsClassifier,
+                             cluster_features: np.ndarray, model: Any,
                              feature_fn: FeatureFunction, *, n_samples: int = 100,
                              seed: int = 2023, batch_size: int = 65536,
                              own_member: np.ndarray | None = None,
@@ -346,7 +345,7 @@ def cluster_seed(seed: int, name: str) -> int:
 
 
 def evaluate_sets(candidates: pd.DataFrame, members: pd.DataFrame, params: Any, curve: Any,
-                  model: DeepSetsClassifier, settings: Any, name: str, *, threads: int | None = None,
+                  model: Any, settings: Any, name: str, *, threads: int | None = None,
                   timings: dict[str, float] | None = None) -> pd.DataFrame:
     """The member list of one cluster: ``candidates`` with their probabilities.
 
