@@ -13,24 +13,29 @@ I/O and lives in :mod:`ocmembers.sources.models`.
 from __future__ import annotations
 
 import platform
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 from torch import nn
 
 from ocmembers._version import __version__
 from ocmembers.exceptions import ModelMismatchError
 from ocmembers.method import training
+from ocmembers.method.isochrones import IsochroneCurve
+from ocmembers.method.membership import (MEMBERSHIP_REQUIRED, cluster_feature_vector, cluster_seed,
+                                         feature_function, membership_probabilities)
 from ocmembers.method.network import CLUSTER_FEATURES, SOURCE_FEATURES, DeepSetsNet, state_digest
 
 if TYPE_CHECKING:  # pragma: no cover
     from ocmembers.method.training import Checkpoint, ClusterSets
 
-__all__ = ["DeepSetsClassifier", "FORMAT_VERSION", "MODEL_KEYS", "TRAINING_KEYS"]
+__all__ = ["DeepSetsClassifier", "NotFittedError", "FORMAT_VERSION", "MODEL_KEYS", "TRAINING_KEYS"]
 
 #: Version of the ``model.json`` header layout.
 FORMAT_VERSION = 1
@@ -38,6 +43,34 @@ FORMAT_VERSION = 1
 MODEL_KEYS: tuple[str, ...] = ("n_support", "hidden", "n_blocks", "dropout", "n_classes")
 TRAINING_KEYS: tuple[str, ...] = ("n_member_copies", "negative_ratio", "class_weights", "learning_rate",
                                   "l2", "grad_clip", "batch_size", "patience", "max_epochs")
+
+
+class NotFittedError(_SklearnNotFittedError, RuntimeError):
+    """A :class:`DeepSetsClassifier` used before ``fit`` (scikit-learn's ``NotFittedError``)."""
+
+
+def _as_frame(table: Any, what: str) -> pd.DataFrame:
+    """A DataFrame from a DataFrame, an astropy ``Table``/``QTable`` or a mapping of 1-D arrays.
+
+    Masked float columns of a Table become NaN (as :func:`ocmembers.sources.cone_file.read_cone_file`
+    reads them); Quantity columns lose their unit (the columns are in the Gaia archive's units).
+    """
+    if isinstance(table, pd.DataFrame):
+        return table
+    if hasattr(table, "colnames") and hasattr(table, "to_pandas"):      # astropy Table / QTable
+        cols: dict[str, np.ndarray] = {}
+        for c in table.colnames:
+            col = table[c]
+            values = getattr(col, "value", col)                         # Quantity -> ndarray
+            if getattr(col, "mask", None) is not None and np.asarray(values).dtype.kind == "f":
+                values = col.filled(np.nan)
+                values = getattr(values, "value", values)
+            cols[c] = np.asarray(values)
+        return pd.DataFrame(cols)
+    if isinstance(table, Mapping):
+        return pd.DataFrame({k: np.asarray(v) for k, v in table.items()})
+    raise TypeError(f"{what}: expected a DataFrame, an astropy Table or a mapping of arrays, "
+                    f"got {type(table).__name__}")
 
 
 def _versions() -> dict[str, str]:
@@ -171,8 +204,12 @@ class DeepSetsClassifier(BaseEstimator):
 
     # -- prediction ------------------------------------------------------------
     def _check_fitted(self) -> None:
-        if not hasattr(self, "network_"):
-            raise RuntimeError("DeepSetsClassifier is not fitted: call fit() or load() first")
+        if not self.__sklearn_is_fitted__():
+            raise NotFittedError("DeepSetsClassifier is not fitted: call fit() first, or load a model "
+                                 "(ocmembers.load_classifier, ocmembers.sources.vg23.load_vg23)")
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "network_")
 
     def element_mean_std(self) -> tuple[np.ndarray, np.ndarray]:
         """Mean and std of the 13 entries of one set element (source, cluster, member)."""
@@ -226,6 +263,105 @@ class DeepSetsClassifier(BaseEstimator):
     def predict(self, X: np.ndarray | torch.Tensor) -> np.ndarray:
         """1 (member) where the member softmax exceeds 0.5, else 0."""
         return (self.predict_proba(X)[:, 1] > 0.5).astype(np.int64)
+
+    def membership_proba(self, candidates: Any, members: Any, cluster: Any, curve: Any, *,
+                         n_samples: int = 100, seed: int = 2023, name: str | None = None,
+                         exclude_self: bool = True, correlate_g_colour: bool = True,
+                         batch_size: int = 2048, threads: int | None = None) -> np.ndarray:
+        r"""The paper's membership probability of every candidate (Sect. 3.4).
+
+        For every candidate, ``n_samples`` draws of its observables from its
+        Gaia errors and correlations, each with its features recomputed
+        (Eqs. 15-17) and classified with its own random support set of
+        ``n_support`` members; the probability is the fraction of draws
+        classified member. This is
+        :func:`ocmembers.method.membership.membership_probabilities` (the
+        module docstring has the maths); unlike :meth:`predict_proba`, which
+        classifies sets that are already built, it takes plain tables.
+
+        Parameters
+        ----------
+        candidates : DataFrame, astropy Table or mapping of 1-D arrays
+            The sources to evaluate, one row each, with the columns of
+            :data:`ocmembers.method.membership.MEMBERSHIP_REQUIRED`: the Gaia
+            ``parallax, pmra, pmdec``, their ``*_error`` and the correlations
+            ``parallax_pmra_corr, parallax_pmdec_corr, pmra_pmdec_corr``
+            (mas, mas/yr), ``phot_g_mean_mag``, ``phot_g_mean_mag_error``,
+            ``g_rp`` and ``g_rp_error`` (mag; G - G_RP and its error, from
+            :func:`ocmembers.method.preprocessing.preprocess_cone`), and the
+            five observed source features ``f_r, f_pm, f_plx, f_c, f_g``
+            (Eqs. 13-17, :func:`ocmembers.method.features.add_features`). With
+            ``exclude_self``, a ``source_id`` column too.
+        members : DataFrame, astropy Table, mapping or ndarray ``(n_m, 5)``
+            The support pool: the training members' five source features (in
+            the order ``f_r, f_pm, f_plx, f_c, f_g`` for an array), with
+            ``source_id`` when ``exclude_self`` should apply.
+        cluster : ClusterParams, or a mapping / object with its fields
+            Needs ``pmra, pmdec, parallax`` (Eqs. 15-16), ``delta_c, delta_g``
+            (Eq. 17) and the cluster features ``a0, log_age, parallax``
+            (:func:`ocmembers.method.selection.cluster_parameters`).
+        curve : IsochroneCurve or DataFrame
+            The cluster's isochrone in (G - G_RP, G), shifted to the cluster
+            (:class:`ocmembers.method.isochrones.IsochroneCurve`, or the frame
+            it is made from).
+        n_samples : int
+            Monte Carlo draws per candidate (100 in the paper).
+        seed : int
+            Seed of the generator; the same seed gives the same probabilities.
+        name : str, optional
+            A cluster name: the stream is then the pipeline's for that cluster
+            (``cluster_seed(seed, name)``, as ``[membership] seed`` in
+            :func:`ocmembers.members`), so the result equals the member list's.
+            Also used in messages.
+        exclude_self : bool
+            A candidate that is itself in ``members`` (same ``source_id``) is
+            left out of its own support sets.
+        correlate_g_colour : bool
+            Draw G and G - G_RP with their shared G error (see
+            :mod:`ocmembers.method.membership`).
+        batch_size, threads : int
+            Sets per network call; torch intra-op threads (None: unchanged).
+
+        Returns
+        -------
+        ndarray (n,)
+            In the order of ``candidates``; on the grid ``1 / n_samples``; NaN
+            where a candidate's inputs are not finite.
+
+        References
+        ----------
+        van Groeningen, M. G. J., et al. 2023, A&A 675, A68, Sect. 3.4.
+        """
+        self._check_fitted()
+        label = "cluster" if name is None else str(name)
+        cand = _as_frame(candidates, f"{label}: candidates")
+        if isinstance(members, np.ndarray):
+            pool_ids = None
+            pool = np.asarray(members, dtype=np.float64)
+            if pool.ndim != 2 or pool.shape[1] != len(SOURCE_FEATURES):
+                raise ValueError(f"{label}: members as an array must be (n_members, "
+                                 f"{len(SOURCE_FEATURES)}) features {SOURCE_FEATURES}, got {pool.shape}")
+        else:
+            mem = _as_frame(members, f"{label}: members")
+            missing = [c for c in SOURCE_FEATURES if c not in mem.columns]
+            if missing:
+                raise ValueError(f"{label}: members lack the source feature(s) {', '.join(missing)}")
+            pool = mem[list(SOURCE_FEATURES)].to_numpy(np.float64)
+            pool_ids = mem["source_id"].to_numpy() if "source_id" in mem.columns else None
+        params = SimpleNamespace(**cluster) if isinstance(cluster, Mapping) else cluster
+        if not isinstance(curve, IsochroneCurve):
+            curve = IsochroneCurve.from_frame(_as_frame(curve, f"{label}: isochrone"))
+        own = None
+        if exclude_self and pool_ids is not None and "source_id" in cand.columns:
+            pos = pd.Series(np.arange(len(pool_ids)), index=pool_ids)
+            pos = pos[~pos.index.duplicated()]
+            own = cand["source_id"].map(pos).fillna(-1).to_numpy(np.int64)
+        stream = int(seed) if name is None else cluster_seed(int(seed), str(name))
+        return membership_probabilities(
+            cand, pool, cluster_feature_vector(params), self, feature_function(params, curve),
+            n_samples=int(n_samples), seed=stream, batch_size=int(batch_size), own_member=own,
+            correlate_g_colour=correlate_g_colour, n_support=self.n_support, threads=threads,
+            name=label)
 
     # -- persistence -----------------------------------------------------------
     def _weights_digest(self) -> str:
