@@ -30,7 +30,7 @@ from ocmembers.method import training
 from ocmembers.method.isochrones import IsochroneCurve
 from ocmembers.method.membership import (MEMBERSHIP_REQUIRED, cluster_feature_vector, cluster_seed,
                                          feature_function, membership_probabilities)
-from ocmembers.method.network import CLUSTER_FEATURES, SOURCE_FEATURES, DeepSetsNet, state_digest
+from ocmembers.method.network import CLUSTER_FEATURES, SOURCE_FEATURES, DeepSetsNet, inference, state_digest
 
 if TYPE_CHECKING:  # pragma: no cover
     from ocmembers.method.training import Checkpoint, ClusterSets
@@ -231,19 +231,12 @@ class DeepSetsClassifier(BaseEstimator):
         return ((np.asarray(x, dtype=np.float64) - self.feature_mean_[ns:])
                 / self.feature_std_[ns:]).astype(np.float32)
 
-    @torch.inference_mode()
     def logits_standardised(self, x: torch.Tensor, batch_size: int = 65536) -> torch.Tensor:
         """Network logits of already standardised sets, evaluated in eval mode (no dropout)."""
         self._check_fitted()
-        net = self.network_
-        was_training = net.training
-        net.eval()
-        try:
-            fwd = net.forward_inference if isinstance(net, DeepSetsNet) else net
-            out = [fwd(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)]
-        finally:
-            net.train(was_training)
-        return torch.cat(out) if out else torch.empty((0, self.n_classes))
+        with inference(self.network_) as forward:
+            out = [forward(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)]
+            return torch.cat(out) if out else torch.empty((0, self.n_classes))
 
     def predict_proba(self, X: np.ndarray | torch.Tensor, batch_size: int = 65536) -> np.ndarray:
         """Softmax of the network for raw sets ``X`` of shape ``(n, n_support, 13)``.

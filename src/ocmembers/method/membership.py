@@ -62,10 +62,9 @@ from __future__ import annotations
 
 import logging
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
-
-import zlib
 
 import numpy as np
 import pandas as pd
@@ -73,8 +72,8 @@ import torch
 
 from ocmembers.exceptions import TooFewMembersError
 from ocmembers.method.columns import require_columns
-from ocmembers.method.network import CLUSTER_FEATURES, SOURCE_FEATURES
-from ocmembers.method.training import sample_support
+from ocmembers.method.instances import sample_support
+from ocmembers.method.network import CLUSTER_FEATURES, SOURCE_FEATURES, assemble_sets, inference
 
 __all__ = [
     "ASTROMETRY", "ASTROMETRY_CORR", "SAMPLED", "FeatureFunction", "astrometric_covariance",
@@ -216,7 +215,8 @@ def membership_probabilities(candidates: pd.DataFrame, members: np.ndarray,
     cluster_features : ndarray (3,)
         Raw ``a0, log_age, parallax`` of the cluster.
     model : DeepSetsClassifier
-        A fitted or loaded classifier (its standardisation is applied).
+        A fitted or loaded classifier (its standardisation is applied);
+        typed ``Any`` because :mod:`ocmembers.method.classifier` imports this module.
     feature_fn : callable
         Recomputes ``f_pm, f_plx, f_c, f_g`` from sampled observables
         (:data:`FeatureFunction`), e.g. :func:`ocmembers.stages.members.cluster_feature_function`.
@@ -300,25 +300,11 @@ def membership_probabilities(candidates: pd.DataFrame, members: np.ndarray,
 
     t0 = time.perf_counter()
     member = torch.empty(src.shape[0], dtype=torch.bool)
-    net = model.network_
-    was_training = net.training
-    old_threads = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(int(threads))
-    net.eval()
-    forward = getattr(net, "forward_inference", net)
-    try:
-        with torch.inference_mode():
-            for start in range(0, src.shape[0], batch_size):
-                sl = slice(start, start + batch_size)
-                sup = pool[support[sl]]
-                left = torch.cat([src[sl], clus.expand(sup.shape[0], -1)], dim=1)
-                x = torch.cat([left[:, None, :].expand(-1, k_support, -1), sup], dim=2)
-                logits = forward(x)
-                member[sl] = logits[:, 1] > logits[:, 0]       # softmax(member) > 0.5
-    finally:
-        net.train(was_training)
-        torch.set_num_threads(old_threads)
+    with inference(model.network_, threads) as forward:
+        for start in range(0, src.shape[0], batch_size):
+            sl = slice(start, start + batch_size)
+            logits = forward(assemble_sets(src[sl], clus, support[sl], pool))
+            member[sl] = logits[:, 1] > logits[:, 0]       # softmax(member) > 0.5
     t["network"] += time.perf_counter() - t0
     out[idx] = member.numpy().reshape(idx.size, n_samples).mean(axis=1)
     return out

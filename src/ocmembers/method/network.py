@@ -39,6 +39,8 @@ A&A 675, A68 (Appendix A). Zaheer, M., Kottur, S., Ravanbakhsh, S., et al.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -46,7 +48,7 @@ from torch import nn
 
 __all__ = [
     "SOURCE_FEATURES", "CLUSTER_FEATURES", "PermutationEquivariantLayer", "DeepSetsNet",
-    "assemble_sets", "flops_per_set", "state_digest",
+    "assemble_sets", "inference", "flops_per_set", "state_digest",
 ]
 
 #: The five source features (Sects. 3.1.1-3.1.4); the same names as ``features.FEATURES``.
@@ -159,8 +161,13 @@ def flops_per_set(n_support: int = 10, n_in: int = 13, hidden: int = 64, n_block
 
 
 def assemble_sets(source: np.ndarray | torch.Tensor, cluster: np.ndarray | torch.Tensor,
-                  support: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """Build the network input from its three parts (Sect. 3.2).
+                  support: np.ndarray | torch.Tensor,
+                  pool: np.ndarray | torch.Tensor | None = None) -> torch.Tensor:
+    """Build the network input from its three parts (Sect. 3.2): the one place sets are assembled.
+
+    Training batches (:meth:`ocmembers.method.instances.Instances.batch`), the
+    membership Monte Carlo (:func:`ocmembers.method.membership.membership_probabilities`)
+    and callers with raw arrays all build their sets here.
 
     Parameters
     ----------
@@ -168,17 +175,23 @@ def assemble_sets(source: np.ndarray | torch.Tensor, cluster: np.ndarray | torch
         Features of the sources to classify.
     cluster : array (3,) or (n, 3)
         Cluster features (one cluster for all, or one row per source).
-    support : array (n, n_support, 5)
-        Features of the support-set members of each source.
+    support : array (n, n_support, 5), or int array (n, n_support) with ``pool``
+        Features of the support-set members of each source, or their rows in ``pool``.
+    pool : array (n_pool, 5), optional
+        Features of the members that ``support`` indexes (gathered here).
 
     Returns
     -------
     torch.Tensor (n, n_support, 13), float32
-        ``[source, cluster, support member]`` for every set element.
+        ``[source, cluster, support member]`` for every set element. Float32
+        tensors are used as they are (no copy before the concatenation).
     """
     s = torch.as_tensor(source, dtype=torch.float32)
-    m = torch.as_tensor(support, dtype=torch.float32)
     c = torch.as_tensor(cluster, dtype=torch.float32)
+    if pool is None:
+        m = torch.as_tensor(support, dtype=torch.float32)
+    else:
+        m = torch.as_tensor(pool, dtype=torch.float32)[torch.as_tensor(support, dtype=torch.int64)]
     n, k = m.shape[0], m.shape[1]
     if s.shape[0] != n:
         raise ValueError(f"{s.shape[0]} sources but {n} support sets")
@@ -186,6 +199,33 @@ def assemble_sets(source: np.ndarray | torch.Tensor, cluster: np.ndarray | torch
         c = c.expand(n, -1)
     left = torch.cat([s, c], dim=1)[:, None, :].expand(n, k, -1)
     return torch.cat([left, m], dim=2)
+
+
+@contextmanager
+def inference(net: nn.Module, threads: int | None = None) -> Iterator[Callable[[torch.Tensor], torch.Tensor]]:
+    """The eval-mode forward (dropout off, no autograd): the one path every evaluation takes.
+
+    Yields ``net.forward_inference`` (or ``net`` itself for another module)
+    inside ``torch.inference_mode`` with the network in eval mode; on exit the
+    network's training flag and torch's thread count are restored.
+
+    Parameters
+    ----------
+    net : DeepSetsNet or nn.Module
+    threads : int, optional
+        torch intra-op threads while inside; ``None`` or 0 keeps torch's setting.
+    """
+    was_training = net.training
+    old_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(int(threads))
+    net.eval()
+    try:
+        with torch.inference_mode():
+            yield getattr(net, "forward_inference", net)
+    finally:
+        net.train(was_training)
+        torch.set_num_threads(old_threads)
 
 
 def state_digest(module: nn.Module) -> str:
