@@ -175,3 +175,16 @@ def test_stage_help_lists_its_own_options_without_importing_it(stage):
     assert "--source" in out.stdout
     if stage == "members":
         assert "--cone" in out.stdout and "--model" in out.stdout
+
+
+def test_every_cli_stage_is_a_stage_module_with_run():
+    import importlib.util
+
+    from ocmembers.cli import STAGES
+    for name, (module, _) in STAGES.items():
+        assert module.startswith("ocmembers.stages."), (name, module)
+        spec = importlib.util.find_spec(module)
+        assert spec is not None and spec.origin, (name, module)
+        tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+        funcs = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        assert funcs & {"run", "main"}, f"{module} has neither run() nor main()"

@@ -29,7 +29,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "catalogues": ("ocmembers.stages.catalogues", "CG20 table1 + members, T22 members; the cluster selection"),
     "cones": ("ocmembers.stages.cones", "Gaia DR3 cones (50 pc, Eqs. 1-2)"),
     "crossmatch": ("ocmembers.stages.crossmatch", "DR2 -> DR3 ids of the training members"),
-    "isochrones": ("ocmembers.method.isochrones", "PARSEC isochrones at each cluster's age"),
+    "isochrones": ("ocmembers.stages.isochrones", "PARSEC isochrones at each cluster's age"),
     "sets": ("ocmembers.stages.sets", "members, candidates and non-members with their features"),
     "train": ("ocmembers.stages.train", "train the Deep Sets model"),
     "members": ("ocmembers.stages.members", "membership probabilities (Monte Carlo, Sect. 3.4)"),
