@@ -17,6 +17,7 @@ from ocmembers.config import Config, load_config
 
 #: public name -> module that defines it
 _LAZY: dict[str, str] = {
+    "members": "ocmembers.api",
     "members_from_cone": "ocmembers.api",
     "DeepSetsClassifier": "ocmembers.method.classifier",
     "read_cone_file": "ocmembers.sources.cone_file",

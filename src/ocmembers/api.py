@@ -1,57 +1,249 @@
 """The Python interface: membership for a user's own cone, without the pipeline's products.
 
-:func:`members_from_cone` runs the whole method of van Groeningen et al. (2023)
-on one cone: preprocessing, the candidate selection (Eqs. 3-12), the features
-(Eqs. 13-17) and the Monte Carlo probabilities (Sect. 3.4), with the cluster's
-catalogue parameters, training members and isochrone from the data source of
-the configuration (or given). It reads no product of a run and writes nothing.
+:func:`members` runs the whole method of van Groeningen et al. (2023) on one
+cone: preprocessing, the candidate selection (Eqs. 3-12), the features
+(Eqs. 13-17) and the Monte Carlo probabilities (Sect. 3.4), and returns an
+astropy Table with units. The cluster is a catalogue name or its parameters;
+its training members and isochrone come from the data source of the
+configuration, or are given. It reads no product of a run and writes nothing.
+
+:func:`members_from_cone` is the same path on a :class:`~ocmembers.config.Config`
+returning a DataFrame (and, on request, the source sets); the ``members``
+stage and the method comparison use it.
+
+References
+----------
+van Groeningen, M. G. J., et al. 2023, A&A 675, A68.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
-from ocmembers.config import Config
+from ocmembers._version import __version__
+from ocmembers.config import Config, load_config
+from ocmembers.exceptions import ConfigError, OCMembersError
 from ocmembers.method.classifier import DeepSetsClassifier
-from ocmembers.method.columns import cluster_row
-from ocmembers.method.membership import evaluate_sets
+from ocmembers.method.columns import CG20_RENAME, CLUSTER_COLUMNS, cluster_row, normalise_cluster_name
+from ocmembers.method.membership import cluster_seed, evaluate_sets, probability_summary
 from ocmembers.method.sets import ClusterSelection, build_sets
 from ocmembers.sources import get_source
-from ocmembers.sources.models import load_model_spec
+from ocmembers.sources.cone_file import read_cone_file
+from ocmembers.sources.member_lists import DESCRIPTIONS, UNITS
+from ocmembers.sources.models import check_config, load_model_spec
 from ocmembers.sources.positional import crossmatch_positional
 
-__all__ = ["members_from_cone"]
+if TYPE_CHECKING:  # pragma: no cover
+    from astropy.table import Table
+
+__all__ = ["members", "members_from_cone", "cluster_parameters_row", "cone_frame", "member_table_meta"]
+
+#: The cluster parameters without which the selection cannot run (the isochrone's shift).
+CLUSTER_REQUIRED: tuple[str, ...] = ("a0", "log_age")
+#: Name of a cluster given by parameters without a ``name``.
+UNNAMED = "cluster"
+
+_HINT = ("pass config=ocmembers.load_config(source=\"local\", local_dir=...) with a directory "
+         "laid out as ../shared/data (catalogues/, isochrones/), or give the cluster's parameters "
+         "(a dict with a0, log_age, dist_pc or dist_mod) and training_members= / isochrone=")
 
 
-def _catalogue(cfg: Config, product: str, given: Mapping[str, pd.DataFrame] | None) -> pd.DataFrame:
-    if given is not None and product in given:
-        return given[product]
-    src = get_source(cfg)
-    return src.cluster_table() if product == "clusters" else src.training_members()
+# ---------------------------------------------------------------------------
+# Inputs
+# ---------------------------------------------------------------------------
+def _table_to_frame(table: Any) -> pd.DataFrame:
+    """An astropy Table/QTable as a DataFrame: masked floats -> NaN, Quantity -> values."""
+    cols: dict[str, np.ndarray] = {}
+    for c in table.colnames:
+        col = table[c]
+        if getattr(col, "mask", None) is not None and col.dtype.kind == "f":
+            col = col.filled(np.nan)
+        cols[c] = np.asarray(getattr(col, "value", col))
+    return pd.DataFrame(cols)
 
 
-def members_from_cone(cone: pd.DataFrame, cluster_name: str, model: DeepSetsClassifier | str,
-                      cfg: Config, training_members: pd.DataFrame | None = None,
-                      isochrone: pd.DataFrame | None = None, *, catalogues: Mapping[str, pd.DataFrame] | None = None,
-                      threads: int | None = None, return_sets: bool = False
-                      ) -> pd.DataFrame | tuple[pd.DataFrame, ClusterSelection]:
-    """Membership probabilities for a user's Gaia DR3 cone around a catalogued cluster.
+def cone_frame(cone: Any) -> pd.DataFrame:
+    """A cone as a DataFrame with lower-case Gaia column names.
 
     Parameters
     ----------
-    cone : DataFrame
+    cone : DataFrame, astropy Table or path
+        A path is read by :func:`ocmembers.sources.cone_file.read_cone_file`
+        (CSV, Parquet, VOTable, FITS, ECSV); a Table's masked float columns
+        become NaN, as that reader does.
+    """
+    if isinstance(cone, (str, Path)):
+        return read_cone_file(cone)
+    if isinstance(cone, pd.DataFrame):
+        df = cone
+    elif hasattr(cone, "colnames"):
+        df = _table_to_frame(cone)
+    else:
+        raise TypeError(f"cone: expected a DataFrame, an astropy Table or a path, got {type(cone).__name__}")
+    if any(str(c) != str(c).lower() for c in df.columns):
+        df = df.rename(columns=lambda c: str(c).lower())
+    return df
+
+
+def cluster_parameters_row(cluster: Any) -> pd.Series:
+    """A cluster given by its parameters as a row of the canonical cluster table.
+
+    Parameters
+    ----------
+    cluster : mapping, Series, one-row DataFrame or astropy Table/Row
+        Canonical names (:data:`ocmembers.method.columns.CLUSTER_COLUMNS`;
+        CG20 spellings such as ``AVNN``/``DMNN`` are renamed). Needed:
+        ``a0`` (mag), ``log_age`` (dex) and ``dist_pc`` or ``dist_mod``
+        (the other follows from it); ``name`` names the cluster (its
+        training members in the catalogue, the random stream, messages).
+        ``ra, dec, pmra, pmdec, parallax`` and their ``_std`` are accepted
+        as catalogued but not needed: the method computes them from the
+        training members (Eqs. 6-7).
+
+    Raises
+    ------
+    ConfigError
+        A required parameter is missing or not finite.
+    """
+    if hasattr(cluster, "as_void"):                                       # astropy Row
+        values = {c: cluster[c] for c in cluster.colnames}
+    elif isinstance(cluster, pd.DataFrame) or hasattr(cluster, "colnames"):
+        frame = cluster if isinstance(cluster, pd.DataFrame) else _table_to_frame(cluster)
+        if len(frame) != 1:
+            raise ConfigError(f"cluster parameters: a table of {len(frame)} rows; give one row")
+        values = frame.iloc[0].to_dict()
+    elif isinstance(cluster, (Mapping, pd.Series)):
+        values = dict(cluster)
+    else:
+        raise TypeError(f"cluster: expected a name or its parameters (mapping, Series, one-row table), "
+                        f"got {type(cluster).__name__}")
+    row = {CG20_RENAME.get(str(k), str(k)): v for k, v in values.items()}
+    row = {k: v for k, v in row.items() if k in CLUSTER_COLUMNS}
+    name = normalise_cluster_name(row["name"]) if row.get("name") not in (None, "") else UNNAMED
+    row["name"] = name
+    for k in row:
+        if k != "name":
+            row[k] = float(np.asarray(getattr(row[k], "value", row[k])))
+    if "dist_mod" not in row and "dist_pc" in row and row["dist_pc"] > 0:
+        row["dist_mod"] = 5.0 * math.log10(row["dist_pc"]) - 5.0
+    if "dist_pc" not in row and "dist_mod" in row:
+        row["dist_pc"] = 10.0 ** (row["dist_mod"] / 5.0 + 1.0)
+    bad = [k for k in (*CLUSTER_REQUIRED, "dist_mod") if not math.isfinite(row.get(k, math.nan))]
+    if bad:
+        need = ["dist_pc or dist_mod" if k == "dist_mod" else k for k in bad]
+        raise ConfigError(f"cluster {name}: parameters lack {', '.join(need)} (finite values needed; "
+                          f"given {', '.join(sorted(values)) or 'nothing'})")
+    return pd.Series(row)
+
+
+def _catalogue(cfg: Config, product: str, given: Mapping[str, pd.DataFrame] | None,
+               cluster: str) -> pd.DataFrame:
+    if given is not None and product in given:
+        return given[product]
+    what = "cluster catalogue" if product == "clusters" else "training member list"
+    try:
+        src = get_source(cfg)
+        return src.cluster_table() if product == "clusters" else src.training_members()
+    except (OCMembersError, OSError) as exc:
+        raise ConfigError(f"cluster {cluster}: the {what} of source {cfg.source.name!r} cannot be read "
+                          f"({exc}); {_HINT}") from exc
+
+
+def _cluster(cluster: Any, cfg: Config, catalogues: Mapping[str, pd.DataFrame] | None) -> pd.Series:
+    if isinstance(cluster, str):
+        return cluster_row(_catalogue(cfg, "clusters", catalogues, cluster), cluster)
+    return cluster_parameters_row(cluster)
+
+
+def _model(model: Any, cfg: Config, check: bool) -> DeepSetsClassifier:
+    """A fitted classifier from ``model``, checked against ``cfg`` when ``check``."""
+    if isinstance(model, (str, Path)):
+        return load_model_spec(model, cfg if check else None)
+    if not isinstance(model, DeepSetsClassifier):
+        raise TypeError(f"model: expected \"vg23\", a path to a model.pt or a fitted DeepSetsClassifier, "
+                        f"got {type(model).__name__}")
+    model._check_fitted()
+    if check:
+        check_config(model, cfg, f"given ({getattr(model, 'model_id_', '?')})", trained_here=False)
+    return model
+
+
+def _training_members(cone: pd.DataFrame, name: str, cfg: Config,
+                      catalogues: Mapping[str, pd.DataFrame] | None) -> pd.DataFrame:
+    """The catalogue's members of ``name`` (p >= ``member_probability``) found in the cone by position."""
+    if name == UNNAMED:
+        raise ConfigError("cluster given by parameters without a name: pass training_members= "
+                          "(a table with the DR3 source_id of its members), or a name to look them up")
+    tm = _catalogue(cfg, "train_members", catalogues, name)
+    tm = tm.loc[tm["cluster"] == name]
+    if "probability" in tm.columns:
+        tm = tm.loc[tm["probability"] >= cfg.selection.member_probability]
+    xm = crossmatch_positional(tm, cone, cfg)
+    if "ambiguous" in xm.columns:
+        xm = xm.loc[~xm["ambiguous"].astype(bool)]
+    return xm[["source_id"]].dropna().drop_duplicates()
+
+
+def _isochrone(row: pd.Series, cfg: Config) -> pd.DataFrame:
+    try:
+        return get_source(cfg).isochrone(float(row["log_age"]))
+    except (OCMembersError, OSError) as exc:
+        raise ConfigError(f"cluster {row['name']}: no isochrone of log_age {float(row['log_age']):.2f} "
+                          f"from source {cfg.source.name!r} ({exc}); {_HINT}") from exc
+
+
+# ---------------------------------------------------------------------------
+# The one path
+# ---------------------------------------------------------------------------
+def _run(cone: Any, cluster: Any, model: Any, cfg: Config, training_members: Any, isochrone: Any,
+         catalogues: Mapping[str, pd.DataFrame] | None, threads: int | None, check_model: bool
+         ) -> tuple[pd.DataFrame, ClusterSelection, DeepSetsClassifier]:
+    clf = _model(model, cfg, check_model)
+    row = _cluster(cluster, cfg, catalogues)
+    name = str(row["name"])
+    cone = cone_frame(cone)
+    if training_members is None:
+        training_members = _training_members(cone, name, cfg, catalogues)
+    else:
+        training_members = cone_frame(training_members)
+    if isochrone is None:
+        isochrone = _isochrone(row, cfg)
+    elif not isinstance(isochrone, pd.DataFrame):
+        isochrone = cone_frame(isochrone)
+    sets = build_sets(cone, training_members, row, isochrone, cfg)
+    table = evaluate_sets(sets.candidates, sets.members, sets.params, sets.isochrone_curve, clf,
+                          cfg.membership, name, threads=threads)
+    return table, sets, clf
+
+
+def members_from_cone(cone: Any, cluster: Any, model: DeepSetsClassifier | str | Path,
+                      cfg: Config, training_members: Any = None, isochrone: Any = None, *,
+                      catalogues: Mapping[str, pd.DataFrame] | None = None,
+                      threads: int | None = None, return_sets: bool = False
+                      ) -> pd.DataFrame | tuple[pd.DataFrame, ClusterSelection]:
+    """Membership probabilities for a Gaia DR3 cone around a cluster, as a DataFrame.
+
+    Parameters
+    ----------
+    cone : DataFrame, astropy Table or path
         Gaia DR3 sources with the archive columns (``columns.GAIA_REQUIRED``
         and the flux/n_obs columns the preprocessing needs).
-    cluster_name : str
-        A CG20 name (``NGC_2682``); its parameters come from the catalogue.
-    model : DeepSetsClassifier or str
-        A classifier, or ``"vg23"`` / the path of a ``model.pt``
-        (:func:`ocmembers.sources.models.load_model_spec`).
+    cluster : str or parameters
+        A CG20 name (``NGC_2682``, ``NGC 2682``) looked up in the cluster
+        catalogue of ``cfg``'s source (or ``catalogues``), or the cluster's
+        parameters (:func:`cluster_parameters_row`).
+    model : DeepSetsClassifier, str or path
+        A fitted classifier, or ``"vg23"`` / the path of a ``model.pt``
+        (:func:`ocmembers.sources.models.load_model_spec`). Checked against
+        ``[model]`` of ``cfg`` (:func:`ocmembers.sources.models.check_config`).
     cfg : Config
-    training_members : DataFrame, optional
+    training_members : DataFrame, Table or path, optional
         Training members with DR3 ``source_id``. Default: the CG20 members of
         the catalogue (p >= ``[selection] member_probability``) matched to the
         cone by position (:func:`ocmembers.sources.positional.crossmatch_positional`).
@@ -63,7 +255,6 @@ def members_from_cone(cone: pd.DataFrame, cluster_name: str, model: DeepSetsClas
         writes them); default from the data source of ``cfg``.
     threads : int, optional
         Intra-op threads of the network.
-
     return_sets : bool
         Also return the :class:`ocmembers.method.sets.ClusterSelection` (for plots).
 
@@ -71,22 +262,129 @@ def members_from_cone(cone: pd.DataFrame, cluster_name: str, model: DeepSetsClas
     -------
     DataFrame
         As a ``members/<cluster>.parquet`` table (and the sets, see above).
+
+    Raises
+    ------
+    ModelMismatchError
+        The model's ``[model]`` settings (``n_support``...) differ from ``cfg``'s.
+    UnknownClusterError, ConfigError
+        A name not in the catalogue, a catalogue that cannot be read, or
+        cluster parameters that lack a required value.
     """
-    clf = load_model_spec(model, cfg) if isinstance(model, (str, Path)) else model
-    row = cluster_row(_catalogue(cfg, "clusters", catalogues), cluster_name)
-    name = str(row["name"])
-    if training_members is None:
-        tm = _catalogue(cfg, "train_members", catalogues)
-        tm = tm.loc[tm["cluster"] == name]
-        if "probability" in tm.columns:
-            tm = tm.loc[tm["probability"] >= cfg.selection.member_probability]
-        xm = crossmatch_positional(tm, cone, cfg)
-        if "ambiguous" in xm.columns:
-            xm = xm.loc[~xm["ambiguous"].astype(bool)]
-        training_members = xm[["source_id"]].dropna().drop_duplicates()
-    if isochrone is None:
-        isochrone = get_source(cfg).isochrone(float(row["log_age"]))
-    sets = build_sets(cone, training_members, row, isochrone, cfg)
-    table = evaluate_sets(sets.candidates, sets.members, sets.params, sets.isochrone_curve, clf,
-                          cfg.membership, name, threads=threads)
+    table, sets, _ = _run(cone, cluster, model, cfg, training_members, isochrone, catalogues, threads,
+                          check_model=True)
     return (table, sets) if return_sets else table
+
+
+def member_table_meta(cfg: Config, name: str, model: DeepSetsClassifier, table: pd.DataFrame) -> dict[str, Any]:
+    """The metadata of a member list: cluster, software, model, seed, samples, counts."""
+    m = cfg.membership
+    return {
+        "cluster": name,
+        "software": f"ocmembers {__version__}",
+        "method": "Deep Sets membership, van Groeningen et al. 2023, A&A 675, A68",
+        "model_id": model.model_id_,
+        "model_origin": getattr(model, "origin_", "ocmembers"),
+        "seed": cluster_seed(m.seed, name),
+        "membership_seed": m.seed,
+        "n_samples": m.n_samples,
+        "n_support": model.n_support,
+        "correlate_g_colour": m.correlate_g_colour,
+        "exclude_self": m.exclude_self,
+        "source": cfg.source.name,
+        "n_sources": int(len(table)),
+        **probability_summary(table["probability"].to_numpy(), m.thresholds),
+    }
+
+
+def _astropy_table(table: pd.DataFrame, meta: Mapping[str, Any]) -> "Table":
+    from astropy.table import Table
+    t = Table.from_pandas(table)
+    for c in t.colnames:
+        if c in UNITS:
+            t[c].unit = UNITS[c]
+        if c in DESCRIPTIONS:
+            t[c].description = DESCRIPTIONS[c]
+    t.meta.update(meta)
+    return t
+
+
+def members(cone: Any, cluster: Any, model: DeepSetsClassifier | str | Path = "vg23", *,
+            config: Config | None = None, training_members: Any = None, isochrone: Any = None,
+            n_samples: int | None = None, seed: int | None = None, threads: int | None = None,
+            catalogues: Mapping[str, pd.DataFrame] | None = None) -> "Table":
+    """Membership probabilities of the sources of a Gaia DR3 cone (van Groeningen et al. 2023).
+
+    Parameters
+    ----------
+    cone : DataFrame, astropy Table or path
+        Gaia DR3 ``gaia_source`` rows around the cluster with the archive's
+        column names (any case): astrometry with errors and correlations,
+        photometry with fluxes, flux errors and ``phot_*_n_obs``. A path is
+        CSV, Parquet, VOTable, FITS or ECSV.
+    cluster : str or parameters
+        A catalogue name (``"NGC_2682"`` or ``"NGC 2682"``), looked up in the
+        cluster table of the configured source; or the cluster's parameters
+        as a dict, Series or one-row table (``a0``, ``log_age``, ``dist_pc``
+        or ``dist_mod``; ``name`` optional; see :func:`cluster_parameters_row`).
+    model : "vg23", path or DeepSetsClassifier
+        The published DS10_v02 model, a ``model.pt`` written by
+        :func:`ocmembers.save_classifier`, or a fitted classifier. Its set
+        size ``n_support`` and standardisation are the ones used.
+    config : Config, optional
+        Default :func:`ocmembers.load_config` (source ``archive``: the
+        catalogues and isochrones are fetched and need network). Offline, give
+        ``load_config(source="local", local_dir=...)``. A ``config`` whose
+        ``[model]`` disagrees with the model raises ``ModelMismatchError``.
+    training_members : DataFrame, Table or path, optional
+        The cluster's training members (a ``source_id`` column of DR3 ids).
+        Default: the catalogue's member list (CG20, p >= ``[selection]
+        member_probability``) matched to the cone by position; a cluster
+        given by parameters without a name needs them.
+    isochrone : DataFrame, optional
+        The cluster's isochrone in CMD columns (absolute magnitudes); default
+        from the source, for the cluster's ``log_age``.
+    n_samples, seed : int, optional
+        Monte Carlo samples per source and ``[membership] seed`` (default:
+        the configuration's, 100 and 2023). The cluster's stream is seeded
+        by the seed and its name.
+    threads : int, optional
+        torch intra-op threads.
+    catalogues : mapping, optional
+        ``clusters`` and ``train_members`` tables, instead of the source's.
+
+    Returns
+    -------
+    astropy.table.Table
+        One row per candidate (Eqs. 3-5, training members included), sorted
+        by ``source_id``: the Gaia columns, the features, the flags and
+        ``probability`` (Sect. 3.4), with units (deg, mas, mas / yr, mag, pc)
+        and descriptions; ``meta`` names the cluster, the model, the seed,
+        ``n_samples``, ``n_support`` and the software version.
+
+    Raises
+    ------
+    ModelMismatchError
+        ``config`` and the model disagree on ``[model]``.
+    UnknownClusterError
+        A name that is not in the catalogue (with the closest names).
+    ConfigError
+        A catalogue or isochrone that the source cannot give (the message says
+        what to pass instead), or cluster parameters that lack a value.
+
+    Examples
+    --------
+    >>> import ocmembers
+    >>> cfg = ocmembers.load_config(source="local", local_dir="../shared/data")  # doctest: +SKIP
+    >>> t = ocmembers.members("../shared/data/gaia/cones/NGC_2682.csv", "NGC_2682",
+    ...                       config=cfg, n_samples=30)                            # doctest: +SKIP
+    """
+    given = config is not None
+    cfg = config if given else load_config()
+    change = {k: v for k, v in (("n_samples", n_samples), ("seed", seed)) if v is not None}
+    if change:
+        cfg = cfg.replace(membership=change)
+    table, sets, clf = _run(cone, cluster, model, cfg, training_members, isochrone, catalogues, threads,
+                            check_model=given)
+    return _astropy_table(table, member_table_meta(cfg, str(sets.params.name), clf, table))
+
