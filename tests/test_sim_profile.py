@@ -8,7 +8,7 @@ import pytest
 from ocmembers.config import load_config
 from ocmembers.exceptions import ConfigError
 from ocmembers.sim._profile import isotropic
-from ocmembers.sim.cluster import _half_radius_unit, _positions
+from ocmembers.sim.cluster_model import _half_radius_unit, draw_positions as _positions
 from ocmembers.sim.king62 import King62
 from ocmembers.sim.plummer import Plummer
 

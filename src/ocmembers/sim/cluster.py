@@ -64,33 +64,50 @@ whatever else is simulated, in whatever order or process.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from ocmembers.config import Config
-from ocmembers.exceptions import ConfigError, EmptyConeError, TooFewMembersError
+from ocmembers.exceptions import EmptyConeError
 from ocmembers.method.columns import GAIA_COLUMNS
 from ocmembers.method.cuts import apply_cone_cuts, cone_radius_deg, parallax_half_width, pm_radius
-from ocmembers.sim.binaries import combine_magnitudes, draw_mass_ratios
+from ocmembers.sim.binaries import draw_mass_ratios
+from ocmembers.sim.cluster_model import (ClusterModel, check_cluster, cluster_frame, cluster_model,
+                                         draw_photometry, draw_positions, pdmf_tilt, place,
+                                         sample_cluster_masses, true_distance_pc)
 from ocmembers.sim.errors import ZP_BOUND, ScanLaw, detection_probability, observe, parallax_error_median
-from ocmembers.sim.extinction import gaia_extinction
-from ocmembers.sim.galaxy import K_PM, disc_velocity_icrs, simulate_field, velocity_to_pm, V_CIRC
-from ocmembers.sim.imf import sample_kroupa
+from ocmembers.sim.galaxy import simulate_field, velocity_to_pm
 from ocmembers.sim.isochrones import cluster_isochrone
-from ocmembers.sim.king62 import King62
-from ocmembers.sim.plummer import Plummer
-from ocmembers.sim._profile import isotropic
 
 __all__ = ["SimulatedCone", "simulate_cone", "check_cluster", "cluster_rng", "TRUTH_COLUMNS",
-           "ClusterModel", "cluster_model"]
+           "ClusterModel", "cluster_model", "cluster_stars", "Windows", "Measurement", "observed_sources",
+           "truth_table"]
 
 #: Largest |parallax zero point| (mas) of the Lindegren et al. (2021) recipe in its range.
 ZP_MARGIN = ZP_BOUND
 #: Bounds on phot_g_n_obs used by the early field cut (errors.observe: 150-450 per field,
 #: x N(1, 0.08), x 0.3 at the faint end, at least 8).
 N_OBS_MIN, N_OBS_MAX = 8.0, 700.0
+#: Scatter (dex) of a source's parallax error about the median law, and the factor of
+#: the faintest (95-window) sources (errors.observe); they bound the error of a star.
+SIGMA_SCATTER_DEX, FAINT_ERROR_FACTOR = 0.3, 1.15
+#: Upper bound on the proper-motion / parallax uncertainty ratio (<= 1.10 * 1.18).
+PM_PER_PARALLAX_ERROR_MAX = 1.3
+#: Largest |correlation| of the astrometric noise (errors.observe clips at 0.45) and the
+#: largest weight of the pmra deviate in the pmdec noise: they bound the mixed noise.
+CORR_MAX, PMDEC_CROSS_MAX = 0.45, 0.75
+#: Slack (mas/yr) on the proper-motion radii of the early cuts (the final cut is exact).
+PM_SLACK = 1e-3
+#: Magnitudes fainter than ``[sim] t22_g_max`` a true field star may be and still be kept
+#: for the T22-like list (its measured G may come out brighter).
+T22_G_SLACK = 0.5
+#: ``n_sigma`` that makes Eqs. 1-2 keep everything (the radius cut alone).
+NO_CUT_SIGMA = 1e12
+#: Solar metallicity Z of the [M/H] of the truth table (PARSEC's Z_sun).
+Z_SUN = 0.0152
 
 TRUTH_COLUMNS: tuple[str, ...] = (
     "source_id", "is_member", "population", "mass", "q", "dist_pc", "parallax_true", "pmra_true",
@@ -110,207 +127,10 @@ class SimulatedCone:
     meta: dict = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class ClusterModel:
-    """Derived parameters of one simulated cluster."""
-
-    n_stars: int
-    m_low: float
-    m_high: float
-    scale_pc: float
-    sigma_v_kms: float
-    v_mean_icrs: tuple[float, float, float]
-    f_bright: float
-
-
 def cluster_rng(cfg: Config, name: str, n: int = 6) -> list[np.random.Generator]:
     """Independent generators of cluster ``name`` (seed ``[sim] seed`` and the name)."""
     ss = np.random.SeedSequence([int(cfg.sim.seed), zlib.crc32(name.encode())])
     return [np.random.default_rng(s) for s in ss.spawn(n)]
-
-
-#: Gaia DR2 parallax zero point (Lindegren et al. 2018, A&A 616, A2: -0.029 mas from quasars).
-DR2_ZERO_POINT = -0.029
-
-
-def true_distance_pc(cluster: pd.Series, cfg: Config) -> float:
-    """Distance at which the cluster is simulated.
-
-    ``[sim] distance = "parallax"``: from the CG20 (DR2) mean parallax
-    corrected for the DR2 zero point, :math:`1000/(\\varpi_{CG} + 0.029)`, when
-    that parallax exceeds ``[sim] min_parallax_mas`` (else ``dist_pc``) - so
-    the simulated DR3 parallaxes sit where the real ones do, and, as for real
-    clusters, the sequence is offset from the isochrone shifted by CG20's
-    distance modulus; ``"dist_pc"``: CG20's ``DistPc`` (the sequence sits on
-    that isochrone).
-    """
-    if cfg.sim.distance == "dist_pc":
-        return float(cluster["dist_pc"])
-    if cfg.sim.distance != "parallax":
-        raise ConfigError(f"[sim] distance must be parallax or dist_pc, got {cfg.sim.distance!r}")
-    plx = float(cluster["parallax"]) - DR2_ZERO_POINT
-    return 1000.0 / plx if plx >= cfg.sim.min_parallax_mas else float(cluster["dist_pc"])
-
-
-def check_cluster(cluster: pd.Series) -> None:
-    """Clear errors for cluster parameters outside their physical range."""
-    name = cluster.get("name", "?")
-    rules = {
-        "dist_pc": lambda v: v > 0, "r50": lambda v: v > 0, "parallax": lambda v: v > 0,
-        "parallax_std": lambda v: v > 0, "pmra_std": lambda v: v > 0, "pmdec_std": lambda v: v > 0,
-        "pmra": lambda v: True, "pmdec": lambda v: True, "ra": lambda v: True, "l": lambda v: True,
-        "b": lambda v: -90 <= v <= 90,
-        "dec": lambda v: -90 <= v <= 90, "a0": lambda v: 0 <= v < 20, "log_age": lambda v: True,
-        "n_members": lambda v: v >= 0,
-    }
-    for key, ok in rules.items():
-        try:
-            v = float(cluster.get(key, np.nan))
-        except (TypeError, ValueError):
-            v = np.nan
-        if not np.isfinite(v) or not ok(v):
-            raise ConfigError(f"cluster {name}: parameter {key}={cluster.get(key)!r} is missing or outside "
-                              "its physical range; cannot simulate it")
-
-
-def _profile(cfg: Config):
-    s = cfg.sim
-    if s.profile == "king62":
-        core = King62(s.king_concentration)
-    elif s.profile == "plummer":
-        core = Plummer(50.0)
-    else:
-        raise ConfigError(f"[sim] profile must be king62 or plummer, got {s.profile!r}")
-    return core, Plummer(50.0)
-
-
-def _half_radius_unit(cfg: Config) -> float:
-    """Projected half-number radius of core + halo, for a core scale of 1."""
-    from scipy.optimize import brentq
-
-    core, halo = _profile(cfg)
-    fh, ah = cfg.sim.halo_fraction, cfg.sim.halo_scale
-
-    def frac(r: float) -> float:
-        return float((1 - fh) * core.n2d(np.array([r]))[0] + fh * halo.n2d(np.array([r / ah]))[0])
-
-    return float(brentq(lambda r: frac(r) - 0.5, 1e-6, 1e3))
-
-
-def _positions(cfg: Config, n: int, scale_pc: float, rng: np.random.Generator) -> np.ndarray:
-    core, halo = _profile(cfg)
-    in_halo = rng.random(n) < cfg.sim.halo_fraction
-    r = np.where(in_halo, halo.sample_r3d(n, rng) * cfg.sim.halo_scale, core.sample_r3d(n, rng))
-    return isotropic(r * scale_pc, rng)
-
-
-def _cluster_frame(ra0: float, dec0: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    ra, dec = np.deg2rad(ra0), np.deg2rad(dec0)
-    e0 = np.array([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)])
-    ea = np.array([-np.sin(ra), np.cos(ra), 0.0])
-    ed = np.array([-np.sin(dec) * np.cos(ra), -np.sin(dec) * np.sin(ra), np.cos(dec)])
-    return e0, ea, ed
-
-
-def _place(cluster: pd.Series, offsets_pc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """ICRS ``ra, dec`` and distance of stars at 3D offsets (x along the line of sight, y east, z north)."""
-    e0, ea, ed = _cluster_frame(float(cluster["ra"]), float(cluster["dec"]))
-    d0 = float(cluster["dist_pc"])
-    pos = (e0[:, None] * (d0 + offsets_pc[:, 0]) + ea[:, None] * offsets_pc[:, 1]
-           + ed[:, None] * offsets_pc[:, 2])
-    dist = np.linalg.norm(pos, axis=0)
-    return (np.rad2deg(np.arctan2(pos[1], pos[0])) % 360.0,
-            np.rad2deg(np.arcsin(np.clip(pos[2] / dist, -1, 1))), dist)
-
-
-def _mean_velocity(cluster: pd.Series) -> np.ndarray:
-    """Cluster space velocity (km/s, heliocentric, ICRS axes): CG20 pm + rotation-curve rv."""
-    ra, dec, d = (np.array([float(cluster[k])]) for k in ("ra", "dec", "dist_pc"))
-    v_disc = disc_velocity_icrs(ra, dec, d, np.zeros(1), np.full(1, V_CIRC), np.zeros(1))
-    _, _, rv = velocity_to_pm(ra, dec, d, v_disc)
-    e0, ea, ed = _cluster_frame(float(ra[0]), float(dec[0]))
-    d_kpc = float(d[0]) / 1e3
-    return (ea * float(cluster["pmra"]) * K_PM * d_kpc + ed * float(cluster["pmdec"]) * K_PM * d_kpc
-            + e0 * float(rv[0]))
-
-
-def pdmf_tilt(cfg: Config, log_age: float) -> float:
-    """Flattening of the present-day mass function of a cluster of ``log_age`` (module docstring)."""
-    return float(min(cfg.sim.pdmf_tilt_max, cfg.sim.pdmf_tilt_per_gyr * 10 ** log_age / 1e9))
-
-
-def sample_cluster_masses(n: int, rng: np.random.Generator, m_low: float, m_high: float,
-                          tilt: float) -> np.ndarray:
-    """Kroupa IMF times :math:`m^{\\Delta}` (``tilt``), by rejection from the IMF."""
-    if tilt <= 0:
-        return sample_kroupa(n, rng, m_low, m_high)
-    out: list[np.ndarray] = []
-    got = 0
-    while got < n:
-        m = sample_kroupa(max(2 * (n - got), 1000) * int(np.ceil((m_high / m_low) ** min(tilt, 3) ** 0.5)),
-                          rng, m_low, m_high)
-        m = m[rng.random(m.size) < (m / m_high) ** tilt]
-        out.append(m)
-        got += m.size
-    return np.concatenate(out)[:n]
-
-
-def _photometry(iso: pd.DataFrame, mass: np.ndarray, q: np.ndarray, dist_pc: np.ndarray,
-                a0: float | np.ndarray) -> dict[str, np.ndarray]:
-    mini = iso["Mini"].to_numpy(float)
-    out = {}
-    for key, col in (("g", "Gmag"), ("bp", "G_BPmag"), ("rp", "G_RPmag")):
-        m1 = np.interp(mass, mini, iso[col].to_numpy(float))
-        m2 = np.where(q * mass >= mini[0], np.interp(q * mass, mini, iso[col].to_numpy(float)), np.inf)
-        out[key] = combine_magnitudes(m1, m2)
-    teff = 10 ** np.interp(mass, mini, iso["logTe"].to_numpy(float))
-    ag, abp, arp = gaia_extinction(teff, a0)
-    dm = 5 * np.log10(np.asarray(dist_pc) / 10)
-    return {"g": out["g"] + dm + ag, "bp": out["bp"] + dm + abp, "rp": out["rp"] + dm + arp, "teff": teff}
-
-
-def cluster_model(cluster: pd.Series, cfg: Config, iso: pd.DataFrame,
-                  rng: np.random.Generator) -> ClusterModel:
-    """Number of stars, mass range, scale and velocity dispersion of one cluster (module docstring)."""
-    name = cluster["name"]
-    d0 = float(cluster["dist_pc"])
-    mini = iso["Mini"].to_numpy(float)
-    g_app = iso["Gmag"].to_numpy(float) + 5 * np.log10(d0 / 10) + 0.75 * float(cluster["a0"])
-    ms = iso["label"].to_numpy() <= 1
-    faint = g_app[ms] > cfg.sim.g_limit + 1.0
-    m_low = float(mini[ms][faint].max()) if faint.any() else float(mini[0])
-    m_low = max(m_low, 0.08)
-    m_high = float(mini[-1])
-    if m_low >= m_high:
-        raise TooFewMembersError(f"cluster {name}: no star of its isochrone is brighter than G = "
-                                 f"{cfg.sim.g_limit + 1} at {d0} pc")
-    n_pilot = 20000
-    mass = sample_cluster_masses(n_pilot, rng, m_low, m_high, pdmf_tilt(cfg, float(cluster["log_age"])))
-    q = draw_mass_ratios(n_pilot, cfg.sim.binary_fraction, rng)
-    ph = _photometry(iso, mass, q, np.full(n_pilot, d0), float(cluster["a0"]))
-    bright = ph["g"] < 18.0
-    f_bright = float(bright.mean())
-    n_mem = float(cluster["n_members"])
-    if f_bright <= 0 or n_mem * 1.0 < cfg.sim.min_members:
-        raise TooFewMembersError(f"cluster {name}: {n_mem:g} catalogue members and a fraction "
-                                 f"{f_bright:.3g} of stars with G < 18: fewer than [sim] min_members = "
-                                 f"{cfg.sim.min_members} simulated members")
-    n_stars = int(round(cfg.sim.n_members_factor * n_mem / f_bright))
-    if n_stars > cfg.sim.max_cluster_stars:
-        raise ConfigError(f"cluster {name}: {n_stars} stars to simulate exceed [sim] max_cluster_stars")
-    scale = float(cluster["dist_pc"]) * np.tan(np.deg2rad(float(cluster["r50"]))) / _half_radius_unit(cfg)
-    # velocity dispersion: observed (CG20, DR2) minus DR2 errors minus perspective
-    v_mean = _mean_velocity(cluster)
-    off = _positions(cfg, 4000, scale, rng)
-    ra, dec, dist = _place(cluster, off)
-    pmra0, pmdec0, _ = velocity_to_pm(ra, dec, dist, np.repeat(v_mean[:, None], ra.size, axis=1))
-    persp2 = 0.5 * (np.var(pmra0) + np.var(pmdec0))
-    eps = 2.0 * 1.05 * parallax_error_median(ph["g"][bright]) if bright.any() else np.zeros(1)
-    obs2 = 0.5 * (float(cluster["pmra_std"]) ** 2 + float(cluster["pmdec_std"]) ** 2)
-    int2 = obs2 - float(np.median(eps ** 2)) - persp2
-    sigma_v = max(np.sqrt(max(int2, 0.0)) * K_PM * d0 / 1e3, cfg.sim.min_sigma_v_kms)
-    return ClusterModel(n_stars=n_stars, m_low=m_low, m_high=m_high, scale_pc=scale, sigma_v_kms=float(sigma_v),
-                        v_mean_icrs=tuple(float(v) for v in v_mean), f_bright=f_bright)
 
 
 def simulate_cone(cluster: pd.Series, cfg: Config) -> SimulatedCone:
@@ -335,80 +155,149 @@ def simulate_cone(cluster: pd.Series, cfg: Config) -> SimulatedCone:
     phys = cluster.copy()
     phys["dist_pc"] = true_distance_pc(cluster, cfg)
     model = cluster_model(phys, cfg, iso, r_model)
-    # --- cluster stars
+    cl = cluster_stars(cluster, phys, cfg, iso, model, r_cl)
+    windows = Windows.of(cluster, cfg)
+    measure = Measurement(cfg, ScanLaw.draw(r_scan), r_obs, windows.measured)
+    both = observed_sources(cluster, phys, cfg, cl, windows, measure, r_field)
+    n_field = measure.n_generated - len(cl)
+    # the bright wide cone (radius only): what T22 ran HDBSCAN on
+    wide = apply_cone_cuts(both, cluster, radius_pc=cfg.cone.radius_pc, n_sigma=NO_CUT_SIGMA)
+    bright = wide.loc[wide["phot_g_mean_mag"].to_numpy(float) < windows.g_wide, list(GAIA_COLUMNS)]
+    bright = bright.sort_values("source_id", kind="stable").reset_index(drop=True)
+    cut = apply_cone_cuts(both, cluster, radius_pc=cfg.cone.radius_pc, n_sigma=cfg.cone.n_sigma)
+    if len(cut) == 0:
+        raise EmptyConeError(f"cluster {name}: no simulated source passes the cone cuts")
+    cone = cut[list(GAIA_COLUMNS)]
+    truth = truth_table(cut, cone, cluster)
+    order = np.argsort(cone["source_id"].to_numpy(), kind="stable")
+    cone = cone.iloc[order].reset_index(drop=True)
+    truth = truth.iloc[order].reset_index(drop=True)
+    scan = measure.scan
+    meta = {"cluster": name, "seed": int(cfg.sim.seed), "n_cluster_stars": int(model.n_stars),
+            "true_distance_pc": float(phys["dist_pc"]),
+            "n_cluster_in_cone": int(truth["is_member"].sum()), "n_field_generated": int(n_field),
+            "sigma_v_kms": model.sigma_v_kms, "scale_pc": model.scale_pc, "m_low": model.m_low,
+            "f_bright": model.f_bright, "isochrone": iso.attrs.get("provenance", ""),
+            "scan_law": {"n_obs_g": scan.n_obs_g, "ratio_pmra": scan.ratio_pmra, "ratio_pmdec": scan.ratio_pmdec}}
+    meta["n_bright_wide"] = int(len(bright))
+    return SimulatedCone(name=name, cone=cone, truth=truth, meta=meta, bright=bright)
+
+
+def cluster_stars(cluster: pd.Series, phys: pd.Series, cfg: Config, iso: pd.DataFrame,
+                  model: ClusterModel, rng: np.random.Generator) -> pd.DataFrame:
+    """The true cluster stars: masses, binaries, positions, velocities and photometry.
+
+    ``phys`` is ``cluster`` at its simulated distance (:func:`true_distance_pc`).
+    """
     n = model.n_stars
-    mass = sample_cluster_masses(n, r_cl, model.m_low, model.m_high, pdmf_tilt(cfg, float(cluster["log_age"])))
-    q = draw_mass_ratios(n, cfg.sim.binary_fraction, r_cl)
-    off = _positions(cfg, n, model.scale_pc, r_cl)
-    ra, dec, dist = _place(phys, off)
-    v = np.asarray(model.v_mean_icrs)[:, None] + r_cl.normal(0, model.sigma_v_kms, (3, n))
+    mass = sample_cluster_masses(n, rng, model.m_low, model.m_high, pdmf_tilt(cfg, float(cluster["log_age"])))
+    q = draw_mass_ratios(n, cfg.sim.binary_fraction, rng)
+    off = draw_positions(cfg, n, model.scale_pc, rng)
+    ra, dec, dist = place(phys, off)
+    v = np.asarray(model.v_mean_icrs)[:, None] + rng.normal(0, model.sigma_v_kms, (3, n))
     pmra, pmdec, rv = velocity_to_pm(ra, dec, dist, v)
-    ph = _photometry(iso, mass, q, dist, float(cluster["a0"]))
-    r_proj = np.hypot(off[:, 1], off[:, 2])
-    cl = pd.DataFrame({"ra": ra, "dec": dec, "dist_pc": dist, "parallax": 1000.0 / dist, "pmra": pmra,
-                       "pmdec": pmdec, "rv": rv, "g": ph["g"], "bp": ph["bp"], "rp": ph["rp"], "teff": ph["teff"],
-                       "mass": mass, "q": q, "log_age": float(cluster["log_age"]),
-                       "mh": float(np.log10(cfg.isochrone.metallicity_z / 0.0152)), "population": "cluster",
-                       "a0": float(cluster["a0"])})
-    # --- field
-    radius = cone_radius_deg(cfg.cone.radius_pc, float(cluster["dist_pc"]))
-    l0, b0 = float(cluster["l"]), float(cluster["b"])
-    a0_anchor = (float(phys["dist_pc"]), float(cluster["a0"]))
-    plx_c, pmra_c, pmdec_c = (float(cluster[k]) for k in ("parallax", "pmra", "pmdec"))
-    pm_r = pm_radius(cluster["pmra_std"], cluster["pmdec_std"], cfg.cone.n_sigma)          # Eq. 1
-    plx_w = parallax_half_width(cluster["parallax_std"], cfg.cone.n_sigma) + ZP_MARGIN   # Eq. 2
+    ph = draw_photometry(iso, mass, q, dist, float(cluster["a0"]))
+    return pd.DataFrame({"ra": ra, "dec": dec, "dist_pc": dist, "parallax": 1000.0 / dist, "pmra": pmra,
+                         "pmdec": pmdec, "rv": rv, "g": ph["g"], "bp": ph["bp"], "rp": ph["rp"],
+                         "teff": ph["teff"], "mass": mass, "q": q, "log_age": float(cluster["log_age"]),
+                         "mh": float(np.log10(cfg.isochrone.metallicity_z / Z_SUN)), "population": "cluster",
+                         "a0": float(cluster["a0"])})
 
-    g_wide = cfg.sim.t22_g_max
-    t22_pm_r = cfg.sim.t22_pm_window * pm_r
 
-    def field_prefilter(plx: np.ndarray, g_bright: np.ndarray, g_faint: np.ndarray, pmra: np.ndarray,
-                        pmdec: np.ndarray, noise: np.ndarray) -> np.ndarray:
-        # the measurement (errors.observe) will be true + zp + sigma * (mixed noise) with
-        # sigma_lo <= sigma <= sigma_up; keep a star when some sigma in that range could bring it in
-        s_up = parallax_error_median(g_faint, N_OBS_MIN) * 10 ** 0.3 * 1.15
-        s_lo = parallax_error_median(g_bright, N_OBS_MAX) * 10 ** -0.3
+@dataclass(frozen=True)
+class Windows:
+    """The archive query's windows in parallax and proper motion (Eqs. 1-2), and the T22-like one.
+
+    Used to drop, before the expensive measurement, the stars that cannot end
+    up in the cone or in the bright T22-like list (:mod:`ocmembers.sim.catalogues`:
+    Eq. 2 in parallax, ``[sim] t22_pm_window`` times the Eq. 1 radius in proper motion).
+    """
+
+    parallax: float
+    pmra: float
+    pmdec: float
+    pm_r: float            # Eq. 1 radius (mas/yr)
+    plx_half: float        # Eq. 2 half width (mas)
+    g_wide: float          # [sim] t22_g_max
+    t22_pm_r: float        # [sim] t22_pm_window x Eq. 1 radius
+
+    @classmethod
+    def of(cls, cluster: pd.Series, cfg: Config) -> "Windows":
+        pm_r = pm_radius(cluster["pmra_std"], cluster["pmdec_std"], cfg.cone.n_sigma)          # Eq. 1
+        return cls(parallax=float(cluster["parallax"]), pmra=float(cluster["pmra"]),
+                   pmdec=float(cluster["pmdec"]), pm_r=pm_r,
+                   plx_half=parallax_half_width(cluster["parallax_std"], cfg.cone.n_sigma),  # Eq. 2
+                   g_wide=cfg.sim.t22_g_max, t22_pm_r=cfg.sim.t22_pm_window * pm_r)
+
+    def measured(self, plx: np.ndarray, pmra: np.ndarray, pmdec: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """Measured sources that may pass: Eqs. 1-2 before the zero point (|zp| < ZP_MARGIN),
+        with ``PM_SLACK``, or bright ones inside the T22-like window."""
+        plx_w = self.plx_half + ZP_MARGIN
+        dpm = np.hypot(pmra - self.pmra, pmdec - self.pmdec)
+        return (np.abs(plx - self.parallax) <= plx_w) & (
+            (dpm <= self.pm_r + PM_SLACK) | ((g < self.g_wide) & (dpm <= self.t22_pm_r + PM_SLACK)))
+
+    def true_field(self, plx: np.ndarray, g_bright: np.ndarray, g_faint: np.ndarray, pmra: np.ndarray,
+                   pmdec: np.ndarray, noise: np.ndarray) -> np.ndarray:
+        """True field stars that some measurement could bring into a window.
+
+        The measurement (:func:`ocmembers.sim.errors.observe`) is true + zp +
+        sigma * (mixed noise) with ``sigma_lo <= sigma <= sigma_up``; a star is
+        kept when some sigma in that range could bring it in.
+        """
+        s_up = parallax_error_median(g_faint, N_OBS_MIN) * 10 ** SIGMA_SCATTER_DEX * FAINT_ERROR_FACTOR
+        s_lo = parallax_error_median(g_bright, N_OBS_MAX) * 10 ** -SIGMA_SCATTER_DEX
         a, b = noise[0] * s_lo, noise[0] * s_up
         lo = plx - ZP_MARGIN + np.minimum(a, b)
         hi = plx + ZP_MARGIN + np.maximum(a, b)
-        w = parallax_half_width(cluster["parallax_std"], cfg.cone.n_sigma)
-        ok_plx = (hi >= plx_c - w) & (lo <= plx_c + w)
-        s_pm = 1.3 * s_up  # pm/parallax uncertainty ratio <= 1.10 * 1.18
+        w = self.plx_half
+        ok_plx = (hi >= self.parallax - w) & (lo <= self.parallax + w)
+        s_pm = PM_PER_PARALLAX_ERROR_MAX * s_up
         n0, n1, n2 = np.abs(noise)
-        dx = np.maximum(np.abs(pmra - pmra_c) - s_pm * (0.45 * n0 + n1), 0.0)
-        dy = np.maximum(np.abs(pmdec - pmdec_c) - s_pm * (0.45 * n0 + 0.75 * n1 + n2), 0.0)
+        dx = np.maximum(np.abs(pmra - self.pmra) - s_pm * (CORR_MAX * n0 + n1), 0.0)
+        dy = np.maximum(np.abs(pmdec - self.pmdec) - s_pm * (CORR_MAX * n0 + PMDEC_CROSS_MAX * n1 + n2), 0.0)
         dpm = np.hypot(dx, dy)
-        # the cone of Eqs. 1-2, or a bright star inside the window the T22-like list looks at
-        # (sim/catalogues.py: Eq. 2 in parallax, t22_pm_window x Eq. 1 in proper motion)
-        return ok_plx & ((dpm <= pm_r + 1e-3) | ((g_bright < g_wide + 0.5) & (dpm <= t22_pm_r + 1e-3)))
+        return ok_plx & ((dpm <= self.pm_r + PM_SLACK)
+                         | ((g_bright < self.g_wide + T22_G_SLACK) & (dpm <= self.t22_pm_r + PM_SLACK)))
 
-    scan = ScanLaw.draw(r_scan)
 
-    def prefilter(plx: np.ndarray, pmra: np.ndarray, pmdec: np.ndarray, g: np.ndarray) -> np.ndarray:
-        # Eqs. 1-2 before the zero point (|zp| < ZP_MARGIN) and with 1e-3 mas/yr of slack; and
-        # the bright sources of the T22-like window (Eq. 2, t22_pm_window x Eq. 1)
-        dpm = np.hypot(pmra - pmra_c, pmdec - pmdec_c)
-        return (np.abs(plx - plx_c) <= plx_w) & ((dpm <= pm_r + 1e-3) | ((g < g_wide) & (dpm <= t22_pm_r + 1e-3)))
+@dataclass
+class Measurement:
+    """Detection and the Gaia measurement of batches of true stars (cluster, then field chunks).
 
-    n_generated = [0]
+    ``n_generated`` counts the true stars offered, before detection and cuts.
+    """
 
-    def measure(true: pd.DataFrame) -> pd.DataFrame:
-        """Detection and the Gaia measurement of a batch of true stars; the cut rows are dropped."""
-        n_generated[0] += len(true)
-        det = r_obs.random(len(true)) < detection_probability(true["g"].to_numpy(float), cfg.sim.g_limit)
+    cfg: Config
+    scan: ScanLaw
+    rng: np.random.Generator
+    prefilter: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+    n_generated: int = 0
+
+    def __call__(self, true: pd.DataFrame) -> pd.DataFrame:
+        """The measured rows of ``true`` that pass ``prefilter``, with their truth as ``true_*``."""
+        self.n_generated += len(true)
+        s = self.cfg.sim
+        det = self.rng.random(len(true)) < detection_probability(true["g"].to_numpy(float), s.g_limit)
         true = true.loc[det].reset_index(drop=True)
-        true["binary_wobble"] = (true["q"].to_numpy() > 0) & (r_obs.random(len(true)) < cfg.sim.wobble_fraction)
-        obs, zp, kept = observe(true, scan, r_obs, prefilter=prefilter)
+        true["binary_wobble"] = (true["q"].to_numpy() > 0) & (self.rng.random(len(true)) < s.wobble_fraction)
+        obs, zp, kept = observe(true, self.scan, self.rng, prefilter=self.prefilter)
         t = true.iloc[kept].reset_index(drop=True).add_prefix("true_")
         t["true_zero_point"] = zp
         return pd.concat([obs.reset_index(drop=True), t], axis=1)
 
+
+def observed_sources(cluster: pd.Series, phys: pd.Series, cfg: Config, cl: pd.DataFrame, windows: Windows,
+                     measure: Measurement, rng: np.random.Generator) -> pd.DataFrame:
+    """The measured cluster stars and field stars of the cone, with unique ``source_id``."""
+    radius = cone_radius_deg(cfg.cone.radius_pc, float(cluster["dist_pc"]))
+    a0_anchor = (float(phys["dist_pc"]), float(cluster["a0"]))
     cl["is_member"] = True
     parts = [measure(cl)]
-    fld = simulate_field(float(cluster["ra"]), float(cluster["dec"]), radius, r_field, g_limit=cfg.sim.g_limit,
+    fld = simulate_field(float(cluster["ra"]), float(cluster["dec"]), radius, rng, g_limit=cfg.sim.g_limit,
                          density=cfg.sim.field_density, binary_fraction=cfg.sim.binary_fraction,
-                         a0_anchor=a0_anchor, prefilter=field_prefilter,
+                         a0_anchor=a0_anchor, prefilter=windows.true_field,
                          on_chunk=lambda part: measure(part.assign(is_member=False)))
-    n_field = n_generated[0] - len(cl)
     parts.append(fld)
     both = pd.concat([p for p in parts if len(p)], ignore_index=True)
     # source ids were drawn per batch: make them unique across batches (collisions ~ 1e-6)
@@ -416,22 +305,19 @@ def simulate_cone(cluster: pd.Series, cfg: Config) -> SimulatedCone:
     while dup.any():
         both.loc[dup, "source_id"] = both.loc[dup, "source_id"].to_numpy() + 1
         dup = both["source_id"].duplicated().to_numpy()
-    # the bright wide cone (radius only): what T22 ran HDBSCAN on
-    wide = apply_cone_cuts(both, cluster, radius_pc=cfg.cone.radius_pc, n_sigma=1e12)
-    bright = wide.loc[wide["phot_g_mean_mag"].to_numpy(float) < g_wide, list(GAIA_COLUMNS)]
-    bright = bright.sort_values("source_id", kind="stable").reset_index(drop=True)
-    cut = apply_cone_cuts(both, cluster, radius_pc=cfg.cone.radius_pc, n_sigma=cfg.cone.n_sigma)
-    if len(cut) == 0:
-        raise EmptyConeError(f"cluster {name}: no simulated source passes the cone cuts")
-    cone = cut[list(GAIA_COLUMNS)]
+    return both
+
+
+def truth_table(cut: pd.DataFrame, cone: pd.DataFrame, cluster: pd.Series) -> pd.DataFrame:
+    """``TRUTH_COLUMNS`` of the sources of the cone, from the ``true_*`` columns of ``cut``."""
     t = cut[[c for c in cut.columns if c.startswith("true_")]].rename(columns=lambda c: c[5:])
     zp = t["zero_point"].to_numpy(float)
     # projected distance from the centre at the cluster distance (pc)
-    e0, _, _ = _cluster_frame(float(cluster["ra"]), float(cluster["dec"]))
+    e0, _, _ = cluster_frame(float(cluster["ra"]), float(cluster["dec"]))
     rr, dd = np.deg2rad(cone["ra"].to_numpy()), np.deg2rad(cone["dec"].to_numpy())
     u = np.stack([np.cos(dd) * np.cos(rr), np.cos(dd) * np.sin(rr), np.sin(dd)])
     sep = np.arccos(np.clip(e0 @ u, -1, 1))
-    truth = pd.DataFrame({
+    return pd.DataFrame({
         "source_id": cone["source_id"].to_numpy(), "is_member": t["is_member"].to_numpy(bool),
         "population": t["population"].astype(str).to_numpy(), "mass": t["mass"].to_numpy(float),
         "q": t["q"].to_numpy(float), "dist_pc": t["dist_pc"].to_numpy(float),
@@ -442,14 +328,3 @@ def simulate_cone(cluster: pd.Series, cfg: Config) -> SimulatedCone:
         "mh": t["mh"].to_numpy(float), "zero_point": zp,
         "r_proj_pc": float(cluster["dist_pc"]) * np.tan(sep), "binary_wobble": t["binary_wobble"].to_numpy(bool),
     })
-    order = np.argsort(cone["source_id"].to_numpy(), kind="stable")
-    cone = cone.iloc[order].reset_index(drop=True)
-    truth = truth.iloc[order].reset_index(drop=True)
-    meta = {"cluster": name, "seed": int(cfg.sim.seed), "n_cluster_stars": int(n),
-            "true_distance_pc": float(phys["dist_pc"]),
-            "n_cluster_in_cone": int(truth["is_member"].sum()), "n_field_generated": int(n_field),
-            "sigma_v_kms": model.sigma_v_kms, "scale_pc": model.scale_pc, "m_low": model.m_low,
-            "f_bright": model.f_bright,  "isochrone": iso.attrs.get("provenance", ""),
-            "scan_law": {"n_obs_g": scan.n_obs_g, "ratio_pmra": scan.ratio_pmra, "ratio_pmdec": scan.ratio_pmdec}}
-    meta["n_bright_wide"] = int(len(bright))
-    return SimulatedCone(name=name, cone=cone, truth=truth, meta=meta, bright=bright)
