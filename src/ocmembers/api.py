@@ -58,13 +58,21 @@ _HINT = ("pass config=ocmembers.load_config(source=\"local\", local_dir=...) wit
 # Inputs
 # ---------------------------------------------------------------------------
 def _table_to_frame(table: Any) -> pd.DataFrame:
-    """An astropy Table/QTable as a DataFrame: masked floats -> NaN, Quantity -> values."""
+    """An astropy Table/QTable as a DataFrame: masked floats -> NaN; a column with a unit
+    is converted once to the unit of that column in the member lists (``UNITS``: deg, mas,
+    mas / yr, mag), other units are dropped."""
+    from astropy import units as u
     cols: dict[str, np.ndarray] = {}
     for c in table.colnames:
         col = table[c]
         if getattr(col, "mask", None) is not None and col.dtype.kind == "f":
             col = col.filled(np.nan)
-        cols[c] = np.asarray(getattr(col, "value", col))
+        unit = getattr(col, "unit", None)
+        want = UNITS.get(str(c).lower())
+        if unit is not None and want is not None and col.dtype.kind == "f":
+            cols[c] = u.Quantity(col, unit, copy=False).to_value(want)
+        else:
+            cols[c] = np.asarray(getattr(col, "value", col))
     return pd.DataFrame(cols)
 
 
