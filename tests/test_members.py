@@ -133,7 +133,7 @@ def test_m67_cone_and_stage(tmp_path, shared_data):
     for s in ("members", "candidates", "non_members"):
         cache.write_table(getattr(sets, s), d / f"{s}.parquet", source="test", query="m67")
     cache.write_table(sets.curve, d / "isochrone.parquet", source="test", query="m67")
-    cache.write_json({"params": sets.params.to_dict()}, d / "params.json")
+    cache.write_json_product({"params": sets.params.to_dict()}, d / "params.json", source="test", query="m67")
     path = tmp_path / "model.pt"
     save_classifier(model, path)
     cfg = cfg.replace(membership={"model": str(path)})

@@ -220,7 +220,7 @@ def test_train_stage_split_outputs_and_resume(tmp_path):
             cache.write_table(pd.DataFrame(x, columns=cols), d / f"{s}.parquet", source="test", query=name)
         params = {f.name: 1.0 + i for f in dataclasses.fields(ClusterParams)}
         params.update(name=name, n_members=len(c.members))
-        cache.write_json({"params": params}, d / "params.json")
+        cache.write_json_product({"params": params}, d / "params.json", source="test", query=name)
     train, val = train_stage.training_split(cfg)          # no samples.json: CLUSTERS split 70/30
     assert sorted(train + val) == list("ABCD") and len(val) == 1
     path = train_stage.run(cfg)

@@ -40,6 +40,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "compare": ("ocmembers.stages.compare", "Deep Sets vs HDBSCAN, UPMASK, XDGMM+UPMASK"),
     "snapshot": ("ocmembers.stages.snapshot", "an archive ready for Zenodo"),
     "report": ("ocmembers.stages.report", "the clusters that failed in each stage's last run, and stage times"),
+    "verify": ("ocmembers.stages.verify", "re-hash every product of the run against its manifest"),
 }
 
 #: options of a stage beyond the run settings: stage -> [(flags, add_argument keywords)]
@@ -61,6 +62,7 @@ OPTIONS: dict[str, list[tuple[tuple[str, ...], dict]]] = {
         (("--plot",), dict(action="store_true", help="also draw the Fig. 1-style sets plot with the "
                                                      "probabilities (PNG beside the output)")),
     ],
+    "figures": [(("--only",), dict(metavar="NAME[,NAME]", help="draw only these figures (fig3_venn ...)"))],
     "compare": [
         (("--methods",), dict(default=None, help="comma-separated subset of hdbscan_t22, upmask, "
                                                  "xdgmm_upmask, xdgmm_upmask_bic, deep_sets (default: all)")),
@@ -74,7 +76,7 @@ OPTIONS: dict[str, list[tuple[tuple[str, ...], dict]]] = {
 }
 
 #: stages whose wall and CPU time go to reports/timings.jsonl
-_TIMED = frozenset(STAGES) - {"report", "snapshot"}
+_TIMED = frozenset(STAGES) - {"report", "snapshot", "verify"}
 
 
 def _common(p: argparse.ArgumentParser) -> None:

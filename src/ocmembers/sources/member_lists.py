@@ -3,7 +3,10 @@
 The ECSV is an astropy Table ready for CDS: every column with a unit carries
 it, the features and flags carry a description, and the metadata say what
 made the list (software, model, seed, samples, the sha256 of every input).
-The Parquet table and the ECSV are each written atomically, the table first.
+The Parquet table and the ECSV are each written atomically, the table first,
+then the ECSV, then their manifests, the table's last (the commit point: a
+list whose manifest does not match is not up to date). The metadata hold no
+time, so the same inputs give the same bytes.
 """
 
 from __future__ import annotations
@@ -40,8 +43,10 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 
-def write_members(table: pd.DataFrame, parquet: Path, ecsv: Path, meta: dict[str, Any]) -> None:
-    """Write the Parquet (with manifest) and the ECSV (units, descriptions, meta) atomically."""
+def write_members(table: pd.DataFrame, parquet: Path, ecsv: Path, meta: dict[str, Any],
+                  record: dict[str, Any] | None = None) -> None:
+    """Write the Parquet and the ECSV (units, descriptions, meta) atomically, then their
+    manifests (with ``record``), the Parquet's last."""
     from astropy.table import Table
     t = Table.from_pandas(table)
     for c in t.colnames:
@@ -50,9 +55,12 @@ def write_members(table: pd.DataFrame, parquet: Path, ecsv: Path, meta: dict[str
         if c in DESCRIPTIONS:
             t[c].description = DESCRIPTIONS[c]
     t.meta.update(meta)
+    source = meta.get("source", "")
+    query = f"members of {meta['cluster']} with model {meta['model_id']}"
+    cache.write_table(table, parquet, source=source, query=query, manifest=False)
     with cache.atomic_path(ecsv) as tmp:
         t.write(tmp, format="ascii.ecsv", overwrite=True)
-    cache.write_table(table, parquet, source=meta.get("source", ""),
-                      query=f"members of {meta['cluster']} with model {meta['model_id']}",
-                      extra={k: v for k, v in meta.items() if k != "inputs_sha256"}
-                      | {"inputs_sha256": meta["inputs_sha256"]})
+    cache.write_manifest(ecsv, source=source, query=query, rows=len(table), record=record)
+    cache.write_manifest(parquet, source=source, query=query, rows=len(table), record=record,
+                         extra={k: v for k, v in meta.items() if k != "inputs_sha256"}
+                         | {"inputs_sha256": meta["inputs_sha256"]})

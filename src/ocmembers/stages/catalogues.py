@@ -5,6 +5,11 @@ Writes (under ``data/<source>/``) ``raw/catalogues/clusters.parquet``,
 ``raw/catalogues/t22_members.parquet``, each with a manifest, then
 ``samples.json``: the training, validation and test clusters of
 :mod:`ocmembers.method.samples` with the counts each criterion leaves.
+
+Record (:func:`ocmembers.stages.runner.record`): the tables record the data
+source's request (``query``, which for a local file holds its sha256), the
+``DATA_DIR`` files read (sha256) and the code of the source; ``samples.json``
+records ``[samples]`` and the sha256 of the three tables.
 """
 
 from __future__ import annotations
@@ -14,12 +19,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from ocmembers.sources.cache import cached_table, read_table, write_json
+from ocmembers.sources import cache
+from ocmembers.sources.cache import cached_table
 from ocmembers.config import Config
 from ocmembers.exceptions import TableParseError
 from ocmembers.method.samples import Samples, select_samples
 from ocmembers.sources import get_source
-from ocmembers.stages.products import catalogue_paths, load_catalogues
+from ocmembers.stages.products import catalogue_paths, samples_path
+from ocmembers.stages.runner import record, source_module, sweep
 
 __all__ = ["run", "real_selection_for_sim"]
 
@@ -53,20 +60,55 @@ def run(cfg: Config) -> dict[str, pd.DataFrame]:
         cfg = cfg.replace(samples={"train_clusters": real.train, "validation_clusters": real.validation,
                                    "test_clusters": real.test})
     source = get_source(cfg)
+    sweep(cfg.raw_dir / "catalogues")
     fetchers = {"clusters": source.cluster_table, "train_members": source.training_members,
                 "t22_members": source.comparison_members}
-    tables = {}
+    tables, done, current = {}, 0, 0
     for product, path in catalogue_paths(cfg).items():
-        tables[product] = cached_table(path, fetchers[product], source=source.name,
-                                       query=source.catalogue_query(product))
+        rec = record(cfg, "catalogues", inputs=_data_files(source, product), code_of=(source_module(cfg),))
+        fetched = []
+
+        def fetch(f=fetchers[product]):
+            fetched.append(True)
+            return f()
+
+        tables[product] = cached_table(path, fetch, source=source.name, query=source.catalogue_query(product),
+                                       record=rec)
+        done += bool(fetched)
+        current += not fetched
         print(f"catalogues: {product}: {len(tables[product])} rows -> {path}", file=sys.stderr)
     samples = real if real is not None else select_samples(tables["clusters"], tables["train_members"],
                                                            tables["t22_members"], cfg)
-    write_json(samples.to_dict(), cfg.out_dir / "samples.json")
+    rec = record(cfg, "catalogues", sections=("samples",), inputs={
+        f"raw/catalogues/{p}.parquet": cache.read_manifest(path)["sha256"] for p, path in catalogue_paths(cfg).items()})
+    if cache.is_current(samples_path(cfg), rec) and cache.read_json(samples_path(cfg)) == _plain(samples.to_dict()):
+        current += 1
+    else:
+        cache.write_json_product(samples.to_dict(), samples_path(cfg), source=source.name,
+                                 query="the cluster selection of Sects. 3.2 and 4", record=rec)
+        done += 1
     for role, steps in samples.counts.items():
         print(f"catalogues: {role} selection:", file=sys.stderr)
         for step, n in steps.items():
             print(f"  {step:<45s} {n:5d}", file=sys.stderr)
     print(f"catalogues: {len(samples.train)} training, {len(samples.validation)} validation, "
-          f"{len(samples.test)} test clusters -> {cfg.out_dir / 'samples.json'}", file=sys.stderr)
+          f"{len(samples.test)} test clusters -> {samples_path(cfg)}", file=sys.stderr)
+    print(f"catalogues: {done} done, {current} up to date, 0 failed", file=sys.stderr)
     return tables
+
+
+def _plain(obj):
+    import json
+    return json.loads(json.dumps(obj, sort_keys=True, default=list))
+
+
+def _data_files(source, product: str) -> dict[str, str]:
+    """The ``DATA_DIR`` files a catalogue product is read from, with their sha256."""
+    finder = {"clusters": "_cluster_file", "train_members": "_train_file", "t22_members": "_t22_file"}[product]
+    files: list[Path] = []
+    if source.name == "local":
+        files = [getattr(source, finder)()]
+    elif source.name == "sim":
+        f = source._cg20_file()
+        files = [f] if f is not None else []
+    return {str(f.resolve()): cache.sha256_file(f) for f in files}

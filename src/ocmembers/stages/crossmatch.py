@@ -13,9 +13,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ocmembers.sources.cache import cached_table, read_table, sha256_file
+from ocmembers.sources import cache
+from ocmembers.sources.cache import cached_table, read_table
 from ocmembers.config import Config
-from ocmembers.stages.runner import StageReport, cluster_names, for_each_cluster
+from ocmembers.stages.runner import (StageReport, cluster_names, for_each_cluster, product_sha, record,
+                                     source_module, sweep)
 from ocmembers.sources import get_source
 from ocmembers.method.columns import cluster_row
 from ocmembers.stages.products import catalogue_paths, cone_path, crossmatch_path, load_cone
@@ -32,16 +34,21 @@ def crossmatch_cluster(cfg: Config, name: str) -> bool:
     members = members.loc[members["cluster"] == row["name"]]
     cone = load_cone(cfg, row["name"])
     source = get_source(cfg)
+    # this cluster's members only: a change to another cluster's list redoes nothing here
+    members_sha = cache.frame_digest(members.reset_index(drop=True))
     query = (f"{source.name} DR2->DR3 of {len(members)} members of {row['name']}; members "
-             f"sha256:{sha256_file(paths['train_members'])[:16]}, cone sha256:"
-             f"{sha256_file(cone_path(cfg, row['name']))[:16]}; {cfg.crossmatch}")
+             f"sha256:{members_sha[:16]}, cone sha256:"
+             f"{product_sha(cone_path(cfg, row['name']))[:16]}; {cfg.crossmatch}")
     fetched = []
 
     def fetch():
         fetched.append(True)
         return source.crossmatch(members, cone, row)
 
-    table = cached_table(crossmatch_path(cfg, row["name"]), fetch, source=source.name, query=query)
+    rec = record(cfg, "crossmatch", sections=("crossmatch",), code_of=(source_module(cfg),), inputs={
+        f"raw/catalogues/train_members.parquet[{row['name']}]": members_sha,
+        f"raw/cones/{row['name']}.parquet": product_sha(cone_path(cfg, row["name"]))})
+    table = cached_table(crossmatch_path(cfg, row["name"]), fetch, source=source.name, query=query, record=rec)
     if fetched:
         n_amb = int(table["ambiguous"].sum())
         log.info("%s: %d of %d members matched, %d ambiguous", row["name"], len(table), len(members), n_amb)
@@ -49,4 +56,5 @@ def crossmatch_cluster(cfg: Config, name: str) -> bool:
 
 
 def run(cfg: Config) -> StageReport:
+    sweep(cfg.raw_dir / "crossmatch")
     return for_each_cluster(cfg, cluster_names(cfg), crossmatch_cluster, "crossmatch")

@@ -8,11 +8,18 @@ all for the current source and writes vector PDF and PNG files under
 directory's name when it is not ``data``: ``figures/demo-sim/`` for
 ``make demo``). A figure whose inputs are missing is reported and the others
 are still made.
+
+Each figure's PDF has a manifest whose record holds the sha256 of the
+figure's inputs (verified before the script runs: a corrupted product is
+never drawn), of its script, and the code of this stage: a figure is redrawn
+exactly when that record differs. ``--only NAME[,NAME]`` (``make fig-NAME``)
+draws some of them. ``SOURCE_DATE_EPOCH`` is set, so a PDF holds no time.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -21,7 +28,8 @@ from pathlib import Path
 from ocmembers.config import Config
 from ocmembers.exceptions import OCMembersError
 from ocmembers.stages.products import fig1_cluster, figures_dir
-from ocmembers.stages.runner import PipelineError, cluster_names
+from ocmembers.sources import cache
+from ocmembers.stages.runner import PipelineError, cluster_names, product_sha, record, up_to_date
 
 __all__ = ["run", "figure_jobs", "FIG4_CLUSTERS"]
 
@@ -55,12 +63,16 @@ def figure_jobs(cfg: Config) -> list[FigureJob]:
     if fig1:
         jobs.insert(0, FigureJob("fig1_sets", "fig_sets.py",
                                  [str(out / "sets" / fig1), str(out / "members" / f"{fig1}.parquet"),
-                                  str(fig / "fig1_sets.pdf")], [out / "sets" / fig1 / "params.json"]))
+                                  str(fig / "fig1_sets.pdf")],
+                                 [*(out / "sets" / fig1 / f"{k}.parquet" for k in
+                                    ("members", "candidates", "non_members", "isochrone")),
+                                  out / "sets" / fig1 / "params.json", out / "members" / f"{fig1}.parquet"]))
     fig4 = [c for c in FIG4_CLUSTERS if c in evaluated] or sorted(evaluated)[:4]
     if fig4:
         jobs.append(FigureJob("fig4_clusters_t22", "fig_clusters_t22.py",
                               [str(out), str(fig / "fig4_clusters_t22.pdf"), *fig4],
-                              [out / "members" / f"{c}.parquet" for c in fig4]))
+                              [out / "members" / f"{c}.parquet" for c in fig4]
+                              + [cfg.raw_dir / "catalogues" / "t22_members.parquet"]))
     field = cfg.local_dir / "gaia" / "fields" / "ra45_dec0_r0.5deg.parquet"
     m67 = cfg.local_dir / "gaia" / "cones" / "NGC_2682.csv"
     if cfg.source.name == "sim" and field.is_file() and m67.is_file():
@@ -77,27 +89,54 @@ def figure_jobs(cfg: Config) -> list[FigureJob]:
     return jobs
 
 
-def run(cfg: Config) -> list[Path]:
+def run(cfg: Config, only: list[str] | None = None) -> list[Path]:
     scripts = Path("figures")
-    made, failed = [], {}
-    for job in figure_jobs(cfg):
+    made, current, failed = [], [], {}
+    jobs = figure_jobs(cfg)
+    if only:
+        unknown = set(only) - {j.name for j in jobs}
+        if unknown:
+            raise OCMembersError(f"figures: no figure {', '.join(sorted(unknown))} in this run "
+                                 f"(one of {', '.join(j.name for j in jobs)})")
+        jobs = [j for j in jobs if j.name in only]
+    env = {**os.environ, "SOURCE_DATE_EPOCH": os.environ.get("SOURCE_DATE_EPOCH", "0")}
+    for job in jobs:
         script = scripts / job.script
         missing = [str(p) for p in job.inputs if not p.exists()]
+        pdf = next(Path(a) for a in job.args if a.endswith(".pdf"))
         if not script.is_file():
             failed[job.name] = f"no script {script} (run from the repository root)"
-        elif missing:
+            continue
+        if missing:
             failed[job.name] = f"inputs missing: {', '.join(missing)}"
+            continue
+        try:   # every input verified before it is drawn
+            inputs = {str(p): product_sha(p) for p in job.inputs}
+        except OCMembersError as exc:
+            failed[job.name] = str(exc)
+            continue
+        inputs[str(script)] = cache.sha256_file(script)
+        rec = record(cfg, "figures", inputs=inputs, extra_config={"args": job.args})
+        if up_to_date([pdf], rec):
+            current.append(pdf)
+            continue
+        r = subprocess.run([sys.executable, str(script), *job.args], capture_output=True, text=True, env=env)
+        if r.returncode != 0:
+            failed[job.name] = (r.stderr.strip().splitlines() or ["failed"])[-1]
         else:
-            r = subprocess.run([sys.executable, str(script), *job.args], capture_output=True, text=True)
-            if r.returncode != 0:
-                failed[job.name] = (r.stderr.strip().splitlines() or ["failed"])[-1]
-            else:
-                made.append(next(Path(a) for a in job.args if a.endswith(".pdf")))
-                print(f"figures: {job.name} -> {made[-1]}", file=sys.stderr)
+            cache.write_manifest(pdf, source=cfg.source.name, query=f"figure {job.name}", record=rec)
+            made.append(pdf)
+            print(f"figures: {job.name} -> {made[-1]}", file=sys.stderr)
     for name, why in failed.items():
         print(f"figures: FAILED {name}: {why}", file=sys.stderr)
+    print(f"figures: {len(made)} done, {len(current)} up to date, {len(failed)} failed", file=sys.stderr)
     if failed:
         raise PipelineError(f"figures: {len(failed)} figure(s) failed: {', '.join(failed)}")
-    if not made:
+    if not made and not current:
         raise OCMembersError("figures: nothing to draw; run the earlier stages first")
-    return made
+    return made + current
+
+
+def main(args, cfg: Config) -> None:
+    only = [n for n in (getattr(args, "only", None) or "").replace(",", " ").split() if n]
+    run(cfg, only or None)

@@ -3,6 +3,9 @@
 The isochrone comes from the data source (CMD web service, the CMD files of
 ``DATA_DIR``, or the simulated sky's own), interpolated to the CG20 age at
 ``[isochrone] metallicity_z``.
+
+Record: ``[isochrone]``, the PARSEC files of ``DATA_DIR`` (sha256; local and
+simulated sources) and the code of the data source.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import numpy as np
 from ocmembers.exceptions import IsochroneRangeError
 from ocmembers.method.columns import cluster_row
 from ocmembers.sources import cache, get_source
-from ocmembers.stages.runner import cluster_names, for_each_cluster
+from ocmembers.stages.products import isochrone_path
+from ocmembers.stages.runner import cluster_names, for_each_cluster, record, source_module, sweep, up_to_date
 
 __all__ = ["run"]
 
@@ -27,20 +31,22 @@ def _isochrone_one(cfg: Any, name: str) -> bool:
         raise IsochroneRangeError(f"cluster {name}: no age in the cluster catalogue")
     source = get_source(cfg)
     query = source.isochrone_query(log_age)
-    path = cfg.out_dir / "isochrones" / f"{name}.parquet"
-    if path.exists() and cache.is_valid(path):
-        manifest = cache.read_manifest(path)
-        if manifest.get("query") == query and manifest.get("source") == source.name:
-            return False
+    path = isochrone_path(cfg, name)
+    grids = sorted((cfg.local_dir / "isochrones").glob("*.dat")) if source.name != "archive" else []
+    rec = record(cfg, "isochrones", sections=("isochrone",), code_of=(source_module(cfg),),
+                 inputs={str(f.resolve()): cache.sha256_file(f) for f in grids})
+    if up_to_date([path], rec) and cache.read_manifest(path).get("query") == query:
+        return False
     try:
         table = source.isochrone(log_age)
     except IsochroneRangeError as exc:
         raise IsochroneRangeError(f"cluster {name}: {exc}") from exc
     prov = table.attrs.get("provenance", "")
-    cache.write_table(table, path, source=source.name, query=query, extra={"provenance": prov})
+    cache.write_table(table, path, source=source.name, query=query, extra={"provenance": prov}, record=rec)
     return True
 
 
 def run(cfg: Any) -> None:
     """Stage ``isochrones``: the isochrone of every cluster, ``isochrones/<cluster>.parquet``."""
+    sweep(cfg.out_dir / "isochrones", cfg.raw_dir / "isochrones")
     for_each_cluster(cfg, cluster_names(cfg), _isochrone_one, "isochrones")

@@ -20,9 +20,12 @@ DS10_v02 weights, :mod:`ocmembers.sources.vg23`) or a path to a ``model.pt``;
 
 Each cluster's random stream is seeded by ``[membership] seed`` and the
 cluster name, so a cluster's probabilities do not depend on which other
-clusters are processed, or in which order. The stage resumes: a cluster
-whose outputs are newer than its inputs and were made with the same model
-is skipped.
+clusters are processed, or in which order. The stage resumes: a cluster is
+skipped when both outputs verify and their manifests record what the stage
+would record now: the digest of ``[membership]`` (less ``torch_threads``) and
+``[model]``, the sha256 of the cluster's sets and of the model (weights and
+header), and the code of this stage and of what it imports
+(:func:`ocmembers.stages.runner.up_to_date`).
 
 Users with their own cone: ``ocmembers members --cone FILE --cluster NAME``
 (CSV, Parquet, VOTable, FITS or ECSV with Gaia archive column names) or, in
@@ -55,7 +58,7 @@ from ocmembers.stages.plots import save_cluster_plot
 from ocmembers.stages.products import (SET_NAMES, catalogue_paths, isochrone_path, load_catalogues,
                                        load_isochrone, load_params, load_set, members_paths, model_paths,
                                        params_path, set_path)
-from ocmembers.stages.runner import cluster_names, for_each_cluster, is_up_to_date
+from ocmembers.stages.runner import cluster_names, for_each_cluster, input_shas, record, sweep, up_to_date
 
 __all__ = ["load_model", "torch_threads", "run", "main"]
 
@@ -91,6 +94,9 @@ def load_model(cfg: Config, spec: str | None = None) -> DeepSetsClassifier:
             if not path.is_file():
                 raise OCMembersError(f"no trained model at {path}: run `ocmembers train`, or use "
                                      "--model vg23 for the published weights")
+            for p in (path, path.with_suffix(".json")):   # the train stage's products, verified
+                if cache.manifest_path(p).is_file():
+                    cache.verify(p)
             _MODELS[key] = load_classifier(path, cfg, trained_here=True)
         else:
             _MODELS[key] = load_model_spec(spec, cfg)
@@ -134,6 +140,23 @@ def _inputs(cfg: Config, name: str) -> list[Path]:
             set_path(cfg, name, "isochrone")]
 
 
+#: what the members stage reads of the configuration
+SECTIONS = ("membership", "model")
+#: settings that cannot change a probability
+EXCLUDE = (("membership", "torch_threads"),)
+
+
+def members_record(cfg: Config, name: str, weights: Path | None) -> dict:
+    """The record of ``members/<name>.*``: config digest, input sha256s (sets, model), code."""
+    inputs = input_shas(_inputs(cfg, name), root=cfg.out_dir)
+    if weights is not None and weights.is_file():
+        inputs["model"] = input_shas([weights])[str(weights)]
+        header = weights.with_suffix(".json")
+        if header.is_file():
+            inputs["model header"] = input_shas([header])[str(header)]
+    return record(cfg, "members", sections=SECTIONS, exclude=EXCLUDE, inputs=inputs)
+
+
 def _members_one(cfg: Config, name: str) -> bool:
     spec = cfg.membership.model
     inputs = _inputs(cfg, name)
@@ -142,14 +165,11 @@ def _members_one(cfg: Config, name: str) -> bool:
         raise OCMembersError(f"cluster {name}: sets not built ({', '.join(missing)} missing in "
                              f"{inputs[0].parent}); run `ocmembers sets` first")
     weights = _model_weights_path(cfg, spec)
-    model = load_model(cfg, spec)
     parquet, ecsv = members_paths(cfg, name)
-    if is_up_to_date([parquet, ecsv], inputs + ([weights] if weights else [])):
-        try:
-            if cache.read_manifest(parquet).get("extra", {}).get("model_id") == model.model_id_:
-                return False
-        except OCMembersError:
-            pass
+    rec = members_record(cfg, name, weights)  # verifies the sets and the model: raises if corrupted
+    if up_to_date([parquet, ecsv], rec):
+        return False
+    model = load_model(cfg, spec)
     candidates, members = load_set(cfg, name, "candidates"), load_set(cfg, name, "members")
     params = load_params(cfg, name)
     curve = IsochroneCurve.from_frame(load_set(cfg, name, "isochrone"))
@@ -159,13 +179,14 @@ def _members_one(cfg: Config, name: str) -> bool:
     if weights is not None and weights.is_file():
         shas["model"] = cache.sha256_file(weights)
     meta = _meta(cfg, name, model, shas, table)
-    write_members(table, parquet, ecsv, meta)
+    write_members(table, parquet, ecsv, meta, record=rec)
     return True
 
 
 def run(cfg: Config) -> None:
     """Stage ``members`` for every cluster (``members/<cluster>.{parquet,ecsv}``)."""
     load_model(cfg)  # fail early, once, when the model is missing or does not fit
+    sweep(cfg.out_dir / "members")
     for_each_cluster(cfg, cluster_names(cfg, "test"), _members_one, "members")
 
 

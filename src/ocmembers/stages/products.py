@@ -18,7 +18,7 @@ sets                 ``sets/<cluster>/{members,candidates,        :func:`load_se
                      non_members,isochrone}.parquet, params.json`` :func:`load_params`
 train                ``model/model.{pt,json}``, ``history.csv``   :func:`model_paths`
 members              ``members/<cluster>.{parquet,ecsv}``         :func:`load_members`
-validate             ``validation/statistics.json``               :func:`statistics_path`
+validate             ``validation/statistics.json``               :func:`load_statistics`
 figures              ``figures/<run>/``                           :func:`figures_dir`
 ===================  ===========================================  ==============
 """
@@ -42,6 +42,7 @@ __all__ = [
     "load_cone", "crossmatch_path", "load_crossmatch", "isochrone_path", "load_isochrone",
     "sets_dir", "set_path", "set_paths", "load_set", "params_path", "load_params", "model_dir",
     "model_paths", "checkpoint_path", "members_paths", "load_members", "statistics_path",
+    "load_statistics", "load_samples",
     "run_key", "figures_dir", "fig1_cluster", "samples_path",
 ]
 
@@ -130,11 +131,11 @@ def load_set(cfg: Config, name: str, kind: str) -> pd.DataFrame:
 
 
 def load_params(cfg: Config, name: str) -> ClusterParams:
-    """The :class:`ClusterParams` the ``sets`` stage wrote for ``name``."""
+    """The :class:`ClusterParams` the ``sets`` stage wrote for ``name``, verified."""
     path = params_path(cfg, name)
     if not path.is_file():
         raise OCMembersError(f"cluster {name}: {path} missing; run `ocmembers sets` first")
-    doc = json.loads(path.read_text())
+    doc = cache.read_json(path)
     return ClusterParams.from_dict(doc["params"])
 
 
@@ -170,6 +171,20 @@ def load_members(cfg: Config, name: str) -> pd.DataFrame:
 # -- validation and figures ----------------------------------------------------
 def statistics_path(cfg: Config) -> Path:
     return cfg.out_dir / "validation" / "statistics.json"
+
+
+def load_statistics(cfg: Config) -> dict:
+    """``validation/statistics.json``, verified."""
+    path = statistics_path(cfg)
+    if not path.is_file():
+        raise OCMembersError(f"{path} missing; run `ocmembers validate` first")
+    return cache.read_json(path)
+
+
+def load_samples(cfg: Config) -> dict:
+    """``samples.json`` of the ``catalogues`` stage, verified (``{}`` when absent)."""
+    path = samples_path(cfg)
+    return cache.read_json(path) if path.is_file() else {}
 
 
 def run_key(cfg: Config) -> str:

@@ -8,15 +8,27 @@ them. The run goes on to the next stage with the clusters that succeeded
 in which every cluster failed raises :class:`PipelineError`, which stops
 ``make``. ``ocmembers report`` (and the end of ``make all``) prints every
 stage's failures again.
+
+One up-to-date rule for every stage (:func:`up_to_date`): a cluster's
+product is up to date iff it exists, verifies against its manifest (sha256),
+and the manifest's ``record`` equals what the stage would record now
+(:func:`record`): the digest of the configuration keys the stage reads, the
+sha256 of every input, and the version of the stage's code
+(:func:`code_version`, a hash of the source of the stage's modules). A stage
+redoes exactly the clusters whose record differs; ``make`` runs every stage
+and leaves the decision to it.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
+import hashlib
 import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +38,8 @@ from tqdm.auto import tqdm
 from ocmembers.config import Config
 from ocmembers.exceptions import OCMembersError
 
-__all__ = ["PipelineError", "StageReport", "for_each_cluster", "cluster_names", "is_up_to_date"]
+__all__ = ["PipelineError", "StageReport", "for_each_cluster", "cluster_names", "up_to_date", "record",
+           "code_version", "input_shas", "product_sha", "sweep"]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +84,8 @@ def for_each_cluster(cfg: Config, names: Sequence[str], func: Callable[[Config, 
     any failure, ``False`` never, ``None`` (default) when no cluster succeeded.
     """
     report = StageReport(stage=desc)
+    for p in (cfg.out_dir / "reports").glob(f".{desc}.json.*.tmp"):  # this stage's report only
+        p.unlink(missing_ok=True)
     jobs = min(cfg.clusters.jobs, max(len(names), 1))
     results: Iterable[tuple[str, str | None, bool]]
     bar = tqdm(total=len(names), desc=desc, unit="cluster", disable=None, file=sys.stderr)
@@ -215,7 +230,12 @@ def cluster_names(cfg: Config, role: str = "all", *, retry_failed_cones: bool = 
 def _role_names(cfg: Config, role: str) -> list[str]:
     wanted = list(cfg.clusters.names)
     samples = cfg.out_dir / "samples.json"
-    sel = json.loads(samples.read_text()) if samples.is_file() else None
+    sel = None
+    if samples.is_file():
+        from ocmembers.sources import cache
+        if cache.manifest_path(samples).is_file():
+            cache.verify(samples)  # the catalogues stage's product: verified before use
+        sel = json.loads(samples.read_text())
     if role in ("train", "validation"):
         if sel is None:
             raise OCMembersError(f"no {role} clusters: run the catalogues stage to write {samples}")
@@ -231,10 +251,146 @@ def _role_names(cfg: Config, role: str) -> list[str]:
     return list(sel.get(role, []))
 
 
-def is_up_to_date(outputs: Sequence[str | os.PathLike], inputs: Sequence[str | os.PathLike]) -> bool:
-    """True when every output exists and is newer than every existing input."""
-    outs = [Path(p) for p in outputs]
-    if not all(p.exists() for p in outs):
-        return False
-    newest_in = max((Path(p).stat().st_mtime for p in inputs if Path(p).exists()), default=0.0)
-    return min(p.stat().st_mtime for p in outs) >= newest_in
+# ---------------------------------------------------------------------------
+# The record of a product, and the one up-to-date rule
+# ---------------------------------------------------------------------------
+_PKG = Path(__file__).resolve().parents[1]
+#: modules that cannot change a product (scheduling, plots beside the products, the CLI,
+#: the re-export of the root package): left out of every code version
+#: ``stages.products`` (paths and verified readers) is left out too: otherwise every stage
+#: would depend on all the method modules whose types the readers return
+_NOT_CODE = frozenset({"ocmembers", "ocmembers.stages.runner", "ocmembers.stages.plots",
+                       "ocmembers.stages.verify", "ocmembers.stages.products", "ocmembers.cli"})
+
+
+def _module_file(mod: str) -> Path | None:
+    rel = Path(*mod.split(".")[1:]) if mod != "ocmembers" else Path()
+    for p in (_PKG / rel.with_suffix(".py") if mod != "ocmembers" else None, _PKG / rel / "__init__.py"):
+        if p is not None and p.is_file():
+            return p
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def _imports(mod: str) -> tuple[str, ...]:
+    """The ``ocmembers`` modules that ``mod`` imports (inside functions too), and its packages."""
+    path = _module_file(mod)
+    if path is None:
+        return ()
+    here = mod if path.name == "__init__.py" else mod.rsplit(".", 1)[0]
+    out: set[str] = set()
+    parts = mod.split(".")
+    out.update(".".join(parts[:i]) for i in range(2, len(parts)))   # the packages above it
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name.split(".")[0] == "ocmembers")
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here.split(".")[:len(here.split(".")) - (node.level - 1)]
+                base_mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                base_mod = node.module or ""
+            if base_mod.split(".")[0] != "ocmembers":
+                continue
+            for a in node.names:
+                sub = f"{base_mod}.{a.name}"
+                out.add(sub if _module_file(sub) is not None else base_mod)
+    return tuple(sorted(m for m in out if _module_file(m) is not None))
+
+
+@functools.lru_cache(maxsize=None)
+def code_modules(*modules: str) -> tuple[str, ...]:
+    """``modules`` and every ``ocmembers`` module they import, transitively (less :data:`_NOT_CODE`)."""
+    seen: set[str] = set()
+    todo = list(modules)
+    while todo:
+        m = todo.pop()
+        if m in seen or m in _NOT_CODE:
+            continue
+        seen.add(m)
+        todo.extend(_imports(m))
+    return tuple(sorted(seen))
+
+
+@functools.lru_cache(maxsize=None)
+def code_version(*modules: str) -> str:
+    """sha256 over the source files of :func:`code_modules` (``modules`` and what they import).
+
+    Nothing to bump by hand: a change to any file a stage runs changes its
+    code version, and a change to a file it does not import does not.
+    """
+    h = hashlib.sha256()
+    for m in code_modules(*modules):
+        path = _module_file(m)
+        h.update(m.encode() + b"\0")
+        h.update(hashlib.sha256(path.read_bytes()).digest())  # type: ignore[union-attr]
+    return h.hexdigest()
+
+
+def source_module(cfg: Config) -> str:
+    """The module of the data source of ``cfg`` (part of the code of the raw stages)."""
+    from ocmembers.sources import SOURCES
+    return SOURCES.get(cfg.source.name, "ocmembers.sources:").split(":")[0]
+
+
+def product_sha(path: str | os.PathLike) -> str:
+    """The sha256 of a product as its manifest records it, after verifying it (raises when
+    it is corrupted or has no manifest); a plain file's own sha256 otherwise."""
+    from ocmembers.sources import cache
+    p = Path(path)
+    if cache.manifest_path(p).is_file():
+        return str(cache.verify(p)["sha256"])
+    return cache.sha256_file(p)
+
+
+def input_shas(paths: Mapping[str, str | os.PathLike] | Iterable[str | os.PathLike],
+               root: str | os.PathLike | None = None) -> dict[str, str]:
+    """``{name: sha256}`` of input files (:func:`product_sha`); names are the given keys, or the
+    paths relative to ``root`` (the run's output directory)."""
+    if isinstance(paths, Mapping):
+        items = list(paths.items())
+    else:
+        items = []
+        for p in paths:
+            p = Path(p)
+            try:
+                key = str(p.relative_to(root)) if root is not None else str(p)
+            except ValueError:
+                key = str(p)
+            items.append((key, p))
+    return {k: product_sha(p) for k, p in items}
+
+
+def record(cfg: Config, stage: str, *, sections: Sequence[str] = (),
+           exclude: tuple[tuple[str, str], ...] = (), inputs: Mapping[str, str] | None = None,
+           modules: Sequence[str] = (), extra_config: Mapping[str, object] | None = None,
+           code_of: Sequence[str] | None = None) -> dict:
+    """What a stage records in its products' manifests, and compares to decide whether to redo them.
+
+    ``config``: :meth:`Config.digest` of exactly ``sections`` (less ``exclude``) the stage reads,
+    plus ``extra_config`` (settings outside those sections, e.g. the cluster names);
+    ``inputs``: the sha256 of every input; ``code``: :func:`code_version` of the stage's module
+    (``ocmembers.stages.<stage>``) and ``modules``, or of ``code_of`` alone (the raw products:
+    the data source's module, so that editing a stage's orchestration refetches nothing).
+    """
+    config = cfg.digest(*sections, exclude=exclude) if sections else hashlib.sha256(b"{}").hexdigest()
+    if extra_config:
+        config = hashlib.sha256((config + json.dumps(dict(extra_config), sort_keys=True, default=list))
+                                .encode()).hexdigest()
+    return {"stage": stage, "config": config, "inputs": dict(sorted((inputs or {}).items())),
+            "code": code_version(*(code_of if code_of is not None
+                                   else (f"ocmembers.stages.{stage}", *modules)))}
+
+
+def up_to_date(paths: Sequence[str | os.PathLike], rec: dict | None) -> bool:
+    """The one rule: every product in ``paths`` exists, verifies against its manifest, and
+    records ``rec``. A product without a matching manifest is not up to date."""
+    from ocmembers.sources import cache
+    return all(cache.is_current(p, rec) for p in paths)
+
+
+def sweep(*dirs: str | os.PathLike) -> None:
+    """Remove the temporary files a killed run of this stage left in its output ``dirs``
+    (at the start of the stage, in the parent process)."""
+    from ocmembers.sources.cache import sweep_orphans
+    sweep_orphans(*dirs)

@@ -20,9 +20,12 @@ cluster with too few members for a support set excluding the member itself
 (``<= [model] n_support``) is skipped with a warning, as the authors' tool
 skips clusters below its minimum.
 
-The stage is resumable: when the three outputs exist, are newer than every
-input set, and ``model.json`` records the current ``[model]``/``[training]``
-hash and clusters, nothing is done. An interrupted training resumes from
+The stage is resumable: when the three outputs verify against their manifests
+and record (:func:`ocmembers.stages.runner.up_to_date`) the current
+``[model]``/``[training]`` digest, the sha256 of every set of the training and
+validation clusters and the code version, nothing is done. ``model.pt`` is
+serialised in memory, so the same inputs give the same bytes;
+``model.json``'s manifest is written last (the commit point). An interrupted training resumes from
 ``model/checkpoint.pt`` (written after every epoch) and ends with the weights
 an uninterrupted one would have given.
 """
@@ -42,8 +45,8 @@ from ocmembers.exceptions import OCMembersError
 from ocmembers.method.classifier import DeepSetsClassifier
 from ocmembers.sources.models import FileCheckpoint, classifier_from_config, config_hash, save_classifier
 from ocmembers.method.training import ClusterSets, split_clusters
-from ocmembers.stages.products import checkpoint_path, load_params, load_set, model_paths, set_paths
-from ocmembers.stages.runner import cluster_names, is_up_to_date
+from ocmembers.stages.products import checkpoint_path, load_params, load_set, model_dir, model_paths, set_paths
+from ocmembers.stages.runner import cluster_names, input_shas, record, sweep, up_to_date
 
 __all__ = ["training_split", "load_cluster_sets", "train_model", "run"]
 
@@ -112,19 +115,23 @@ def train_model(cfg: Config, train_names: list[str], val_names: list[str],
     return clf
 
 
+def train_record(cfg: Config, train: list[str], val: list[str]) -> dict:
+    """``[model]`` and ``[training]``, the sha256 of every set of the clusters (by role), the code."""
+    inputs = {}
+    for role, names in (("train", train), ("validation", val)):
+        for n in names:
+            for p in set_paths(cfg, n):
+                key = f"{role}:{p.relative_to(cfg.out_dir)}"
+                inputs[key] = input_shas({key: p})[key] if p.is_file() else "missing"
+    return record(cfg, "train", sections=("model", "training"), inputs=inputs)
+
+
 def _up_to_date(cfg: Config, train: list[str], val: list[str]) -> bool:
-    p = model_paths(cfg)
-    inputs = [q for n in (*train, *val) for q in set_paths(cfg, n)]
-    if not is_up_to_date(list(p.values()), inputs):
-        return False
     try:
-        head = json.loads(p["header"].read_text())
-    except (OSError, json.JSONDecodeError):
+        rec = train_record(cfg, train, val)
+    except OCMembersError:  # an input set is corrupted: training would fail on it anyway
         return False
-    skipped = set(head.get("skipped_clusters", {}))
-    return (head.get("config_hash") == config_hash(cfg)
-            and set(head.get("training_clusters", [])) | skipped >= set(train)
-            and set(head.get("validation_clusters", [])) | skipped >= set(val))
+    return up_to_date(list(model_paths(cfg).values()), rec)
 
 
 def run(cfg: Config, *, force: bool = False, verbose: bool = False) -> Path | None:
@@ -133,18 +140,20 @@ def run(cfg: Config, *, force: bool = False, verbose: bool = False) -> Path | No
         print(f"train: [membership] model = {cfg.membership.model!r}: nothing to train", file=sys.stderr)
         return None
     train, val = training_split(cfg)
+    sweep(model_dir(cfg))
     if not force and _up_to_date(cfg, train, val):
         print(f"train: {model_paths(cfg)['weights']} is up to date", file=sys.stderr)
         return None
     checkpoint = checkpoint_path(cfg)
     clf = train_model(cfg, train, val, verbose=verbose, checkpoint=checkpoint)
-    path = save_model(cfg, clf)
+    path = save_model(cfg, clf, train_record(cfg, train, val))
     checkpoint.unlink(missing_ok=True)
     return path
 
 
-def save_model(cfg: Config, clf: DeepSetsClassifier) -> Path:
-    """Write weights, header (with the skipped clusters) and history atomically."""
+def save_model(cfg: Config, clf: DeepSetsClassifier, rec: dict | None = None) -> Path:
+    """Write weights, header (with the skipped clusters) and history atomically, then their
+    manifests with ``rec``: ``model.json``'s last."""
     p = model_paths(cfg)
     path = save_classifier(clf, p["weights"], cfg)
     head = json.loads(p["header"].read_text())
@@ -153,6 +162,9 @@ def save_model(cfg: Config, clf: DeepSetsClassifier) -> Path:
     cache.write_json(head, p["header"])
     with cache.atomic_path(p["history"]) as tmp:
         clf.history_.to_csv(tmp, index=False)
+    query = f"Deep Sets model {clf.model_id_}"
+    for key in ("weights", "history", "header"):
+        cache.write_manifest(p[key], source=cfg.source.name, query=query, record=rec)
     best = clf.history_.loc[clf.history_["best"]]
     if len(best):
         b = best.iloc[0]

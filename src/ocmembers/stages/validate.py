@@ -18,6 +18,12 @@ Everything goes to one machine-readable file, ``validation/statistics.json``,
 with per-cluster rows in ``validation/clusters.csv``; the paper's text
 macros are generated from it (:mod:`ocmembers.stages.paper`). On the simulated sky
 the same comparison is also made against the truth.
+
+Every product read is verified (a corrupted member list is refused: that
+cluster is left out with the reason, and the members stage rebuilds it).
+Record: ``[validation]``, the sha256 of the T22 lists, of every test
+cluster's member list and sets, and the code; ``statistics.json``'s manifest
+is written last.
 """
 
 from __future__ import annotations
@@ -34,8 +40,10 @@ import pandas as pd
 from ocmembers.sources.cache import read_table, write_json, atomic_path
 from ocmembers.config import Config
 from ocmembers.exceptions import OCMembersError
-from ocmembers.stages.products import SET_NAMES, load_params, set_path, statistics_path
-from ocmembers.stages.runner import cluster_names
+from ocmembers.sources import cache
+from ocmembers.stages.products import (SET_NAMES, load_members, load_params, members_paths, params_path,
+                                       set_path, statistics_path)
+from ocmembers.stages.runner import cluster_names, product_sha, record, sweep, up_to_date
 
 __all__ = ["run", "cluster_comparison", "summarise", "load_cone_table"]
 
@@ -65,7 +73,7 @@ def cluster_comparison(cfg: Config, name: str, t22_all: pd.DataFrame) -> dict[st
     in our cone or in T22) and the cluster parameters.
     """
     v = cfg.validation
-    ours = pd.read_parquet(cfg.out_dir / "members" / f"{name}.parquet")
+    ours = load_members(cfg, name)  # verified: a corrupted list is refused
     from ocmembers.method.features import projected_radius
     params = load_params(cfg, name)
     cone = load_cone_table(cfg, name)
@@ -216,28 +224,54 @@ def _compare_all(cfg: Config, names: list[str], reference: pd.DataFrame, what: s
     return stats, per, failed
 
 
+def _record(cfg: Config, names: list[str]) -> dict:
+    inputs: dict[str, str] = {"raw/catalogues/t22_members.parquet":
+                              product_sha(cfg.raw_dir / "catalogues" / "t22_members.parquet")}
+    for n in names:
+        for p in (members_paths(cfg, n)[0], *(set_path(cfg, n, k) for k in SET_NAMES), params_path(cfg, n)):
+            try:
+                inputs[str(p.relative_to(cfg.out_dir))] = product_sha(p) if p.is_file() else "missing"
+            except OCMembersError:
+                inputs[str(p.relative_to(cfg.out_dir))] = "corrupted"
+    return record(cfg, "validate", sections=("validation",), inputs=inputs)
+
+
 def run(cfg: Config) -> dict[str, Any]:
     names = cluster_names(cfg, "test")
+    out = cfg.out_dir / "validation"
+    sweep(out)
+    rec = _record(cfg, names)
+    products = [out / "clusters.csv", statistics_path(cfg)]
+    if cfg.source.name == "sim":
+        products[:0] = [out / "truth_clusters.csv", out / "truth_statistics.json"]
+    if up_to_date(products, rec):
+        print(f"validate: 0 done, 1 up to date ({statistics_path(cfg)})", file=sys.stderr)
+        return cache.read_json(statistics_path(cfg))
     t22_all = read_table(cfg.raw_dir / "catalogues" / "t22_members.parquet")
     stats, per, failed = _compare_all(cfg, names, t22_all, "T22")
     stats["clusters"] = sorted(set(names) - set(failed))
     stats["failed"] = failed
     stats["source"] = cfg.source.name
-    out = cfg.out_dir / "validation"
-    write_json(stats, statistics_path(cfg))
-    with atomic_path(out / "clusters.csv") as tmp:
-        per.to_csv(tmp, index=False)
-    print(f"validate: {stats['n_clusters']} clusters -> {statistics_path(cfg)}", file=sys.stderr)
+    src, query = cfg.source.name, f"validation of {len(names)} test cluster(s) against T22"
     if cfg.source.name == "sim":
         # the same comparison against the truth, which only the simulated sky has
         done = [n for n in names if n not in failed]
         truth_stats, truth_per, _ = _compare_all(cfg, done, truth_lists(cfg, done), "the truth")
         truth_stats["reference"] = "truth"
-        write_json(truth_stats, out / "truth_statistics.json")
-        with atomic_path(out / "truth_clusters.csv") as tmp:
-            truth_per.to_csv(tmp, index=False)
+        _write_csv(truth_per, out / "truth_clusters.csv", src, query, rec)
+        cache.write_json_product(truth_stats, out / "truth_statistics.json", source=src, query=query, record=rec)
         va = truth_stats["venn_all"]
         print(f"validate: against the truth, p >= {cfg.validation.probability_all}: precision "
               f"{va['both'] / max(va['ours'], 1):.3f}, recall {va['both'] / max(va['t22'], 1):.3f} "
               f"-> {out / 'truth_statistics.json'}", file=sys.stderr)
+    _write_csv(per, out / "clusters.csv", src, query, rec)
+    cache.write_json_product(stats, statistics_path(cfg), source=src, query=query, record=rec)  # last
+    print(f"validate: {stats['n_clusters']} clusters -> {statistics_path(cfg)}", file=sys.stderr)
+    print("validate: 1 done, 0 up to date", file=sys.stderr)
     return stats
+
+
+def _write_csv(table: pd.DataFrame, path: Path, source: str, query: str, rec: dict) -> None:
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
+    cache.write_manifest(path, source=source, query=query, rows=len(table), record=rec)
