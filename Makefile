@@ -4,11 +4,14 @@
 #   make test                       the test suite (offline)
 #   make all [SOURCE=archive|local|sim] [DATA_DIR=../shared/data] [CLUSTERS="A B"] [JOBS=N]
 #   make <stage>                    catalogues cones crossmatch isochrones sets train members validate figures paper
+#   make fig-<name>                 one figure (fig1_sets fig2_training fig3_venn fig4_clusters_t22 ...)
+#   make verify                     re-hash every product of the run against its manifest
 #   make bench | truthbench | compare | image | snapshot | clean
 #
-# Stages depend on each other through files under $(OUTPUT_DIR)/$(SOURCE)/: a stamp
-# per stage, rebuilt when its inputs or the code of the stage change; inside a stage,
-# each cluster is skipped when its outputs are up to date, so an interrupted run resumes.
+# Every stage target runs its stage (and the stages before it, in order); each stage decides
+# per cluster: a product is up to date iff it verifies against its manifest and the manifest
+# records the same config digest, input sha256s and code version the stage would record now.
+# Everything up to date costs only hashing; an interrupted run resumes. No stamps, no file times.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -64,56 +67,53 @@ $(ENV_STAMP): pyproject.toml
 env: $(ENV)
 
 STAGES := catalogues cones crossmatch isochrones sets train members validate figures paper
-.PHONY: env all demo test report bench truthbench compare image snapshot clean help $(STAGES)
+.PHONY: env all demo test report bench truthbench compare image snapshot clean help verify $(STAGES)
 
 help:
-	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
 
 all: paper
 	@$(OCM) report $(ARGS)
 
-# Each stage: `make <stage>` runs it (and what it needs) for the current SOURCE/CLUSTERS.
-catalogues: $(STAMP)/catalogues
-cones:      $(STAMP)/cones
-crossmatch: $(STAMP)/crossmatch
-isochrones: $(STAMP)/isochrones
-sets:       $(STAMP)/sets
-train:      $(STAMP)/train
-members:    $(STAMP)/members
-validate:   $(STAMP)/validate
-figures:    $(STAMP)/figures
-paper:      $(STAMP)/paper
-
+# Each stage: `make <stage>` runs it after the stages it needs, always: the stage itself
+# decides, per cluster, from the records in its products' manifests (no stamps, no times).
 # run_stage: run the CLI subcommand; a stage that is not built yet fails with a clear message
 define run_stage
-	@mkdir -p $(@D)
 	@echo "== $(1) [SOURCE=$(SOURCE) CLUSTERS=$(KEY)]"
-	@$(OCM) $(1) $(ARGS) || { rc=$$?; if [ $$rc -eq 3 ]; then \
+	@$(OCM) $(1) $(ARGS) $(2) || { rc=$$?; if [ $$rc -eq 3 ]; then \
 	  echo "make: stage '$(1)' is not built yet in this version of ocmembers; stopping here." >&2; fi; exit $$rc; }
-	@touch $@
 endef
 
-$(STAMP)/catalogues: $(PKG)/catalogues.py $(PKG)/samples.py $(SRC_SOURCES) $(CONF_DEPS) | $(ENV)
+catalogues: | $(ENV)
 	$(call run_stage,catalogues)
-$(STAMP)/cones: $(STAMP)/catalogues $(PKG)/cones.py
+cones: catalogues
 	$(call run_stage,cones)
-$(STAMP)/crossmatch: $(STAMP)/cones $(PKG)/crossmatch.py
+crossmatch: cones
 	$(call run_stage,crossmatch)
-$(STAMP)/isochrones: $(STAMP)/catalogues $(wildcard $(PKG)/isochrones.py)
+isochrones: catalogues
 	$(call run_stage,isochrones)
-$(STAMP)/sets: $(STAMP)/crossmatch $(STAMP)/isochrones $(wildcard $(PKG)/sets.py $(PKG)/selection.py $(PKG)/features.py $(PKG)/preprocessing.py)
+sets: crossmatch isochrones
 	$(call run_stage,sets)
-$(STAMP)/train: $(STAMP)/sets $(wildcard $(PKG)/train.py $(PKG)/training.py $(PKG)/model.py)
+train: sets
 	$(call run_stage,train)
-$(STAMP)/members: $(STAMP)/train $(wildcard $(PKG)/members.py $(PKG)/membership.py)
+members: train
 	$(call run_stage,members)
-$(STAMP)/validate: $(STAMP)/members $(wildcard $(PKG)/validate.py $(PKG)/validation.py)
+validate: members
 	$(call run_stage,validate)
-$(STAMP)/figures: $(STAMP)/validate $(wildcard $(PKG)/figures.py figures/fig_*.py)
+figures: validate
 	$(call run_stage,figures)
-$(STAMP)/paper: $(STAMP)/figures $(wildcard $(PKG)/paper.py paper/*.tex paper/*.bib)
+paper: figures
 	@command -v latexmk >/dev/null || bash scripts/install_tex.sh
 	$(call run_stage,paper)
+
+# One figure (a script figures/fig_*.py draws it): `make fig-fig3_venn`; redrawn only when its
+# record (its inputs' sha256, its script, the figures stage's code) changed.
+fig-%: validate
+	$(call run_stage,figures,--only $*)
+
+# Re-hash every product of the run against its manifest (exit 1 when anything is bad).
+verify: | $(ENV)
+	@$(OCM) verify $(ARGS)
 
 # The embedded default: the simulated sky, a handful of clusters, no data, no network.
 demo: | $(ENV)
@@ -143,4 +143,5 @@ image:
 
 clean:
 	rm -rf $(OUTPUT_DIR)/archive $(OUTPUT_DIR)/local $(OUTPUT_DIR)/sim $(OUTPUT_DIR)/demo \
-	       figures/*.pdf figures/*.png paper/generated paper/ms.pdf .pytest_cache
+	       figures/*/ figures/*.pdf figures/*.png paper/generated paper/build paper/ms*.pdf \
+	       .pytest_cache
