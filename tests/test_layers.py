@@ -188,3 +188,48 @@ def test_every_cli_stage_is_a_stage_module_with_run():
         tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
         funcs = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
         assert funcs & {"run", "main"}, f"{module} has neither run() nor main()"
+
+
+#: The only imports of ``ocmembers`` modules inside functions in the lower layers, each with its reason;
+#: everything else is imported at module top (a lazy import hides a dependency and can hide a cycle).
+LAZY_IMPORTS_ALLOWED: dict[tuple[str, str], str] = {
+    ("ocmembers.sources.models", "ocmembers.sources.vg23"):
+        "the published vg23 weights (torch state dicts) load only when that model is asked for",
+    # TODO(product graph): no reason to be lazy (``_version`` is one string); sources/cache.py is
+    # being reworked in parallel: move it to the top there, then drop this entry (the test says so)
+    ("ocmembers.sources.cache", "ocmembers._version"): "none yet: pending the cache.py rework",
+}
+LAZY_LAYERS = ("ocmembers.method", "ocmembers.sources", "ocmembers.sim")
+
+
+def function_level_imports(pkg: Path = PKG) -> list[tuple[str, str, int]]:
+    """``(module, imported ocmembers module, line)`` for every import inside a function body."""
+    found: list[tuple[str, str, int]] = []
+    for path in sorted(pkg.rglob("*.py")):
+        mod = module_name(path, pkg)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        lines = set()
+        for fn in ast.walk(tree):
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines |= {n.lineno for n in ast.walk(fn) if isinstance(n, (ast.Import, ast.ImportFrom))}
+        found += [(mod, dep, line) for dep, line in imports_of(path, pkg) if line in lines]
+    return found
+
+
+def test_lower_layers_import_inside_functions_only_where_allowed():
+    lazy = [(m, d, line) for m, d, line in function_level_imports()
+            if m.startswith(LAZY_LAYERS) and (m, d) not in LAZY_IMPORTS_ALLOWED]
+    assert lazy == [], ("imports inside functions (move them to the module top, or allow one with "
+                        f"its reason in LAZY_IMPORTS_ALLOWED): {lazy}")
+    listed = {(m, d) for m, d, _ in function_level_imports()}
+    assert set(LAZY_IMPORTS_ALLOWED) <= listed, "an allowed lazy import no longer exists: drop it"
+
+
+def test_lazy_import_check_sees_a_planted_function_import(tmp_path):
+    pkg = tmp_path / "ocmembers"
+    (pkg / "method").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "method" / "__init__.py").write_text("")
+    (pkg / "method" / "b.py").write_text("X = 1\n")
+    (pkg / "method" / "a.py").write_text("from . import b\n\n\ndef f():\n    from .b import X\n    return X\n")
+    assert function_level_imports(pkg) == [("ocmembers.method.a", "ocmembers.method.b", 5)]

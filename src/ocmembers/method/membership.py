@@ -71,6 +71,7 @@ import pandas as pd
 import torch
 
 from ocmembers.exceptions import TooFewMembersError
+from ocmembers.method import features
 from ocmembers.method.columns import require_columns
 from ocmembers.method.instances import sample_support
 from ocmembers.method.network import CLUSTER_FEATURES, SOURCE_FEATURES, assemble_sets, inference
@@ -175,8 +176,6 @@ def feature_function(params: Any, curve: Any) -> FeatureFunction:
     curve : ocmembers.method.isochrones.IsochroneCurve
         The cluster's isochrone in (G - G_RP, G).
     """
-    from ocmembers.method import features
-
     def recompute(s: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         f_c, f_g = features.isochrone_separation(s["g_rp"], s["phot_g_mean_mag"], curve,
                                                  params.delta_c, params.delta_g)

@@ -69,7 +69,7 @@ import numpy as np
 import pandas as pd
 
 from ocmembers.exceptions import TooFewMembersError
-from ocmembers.method.features import angular_separation, isochrone_condition
+from ocmembers.method.features import _neighbours, _project, angular_separation, isochrone_condition
 from ocmembers.method.isochrones import IsochroneCurve
 from ocmembers.method.columns import require_columns
 
@@ -240,7 +240,6 @@ def _refine_on_segments(colour: np.ndarray, g: np.ndarray, sc: np.ndarray, sg: n
                         x_vertex: np.ndarray, vbest: np.ndarray, curve: IsochroneCurve, ratio: float,
                         n_iter: int) -> np.ndarray:
     """Lower each star's scale from its best vertex to the segments joined to that vertex (bisection)."""
-    from ocmembers.method.features import _neighbours, _project
     n = len(curve.g)
     ok = (vbest >= 0) & (x_vertex > 0) & np.isfinite(x_vertex)
     if not ok.any():

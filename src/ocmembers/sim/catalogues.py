@@ -54,6 +54,7 @@ import pandas as pd
 from ocmembers.config import Config
 from ocmembers.method.columns import MEMBER_COLUMNS
 from ocmembers.method.cuts import parallax_half_width, pm_radius
+from ocmembers.method.hdbscan_t22 import t22_members
 from ocmembers.sim.cluster import SimulatedCone, cluster_rng
 
 __all__ = ["cg20_like_members", "t22_like_members"]
@@ -131,8 +132,6 @@ def t22_like_members(sim: SimulatedCone, cluster: pd.Series, cfg: Config) -> pd.
     probability > 0 (some may lie outside the Eq. 1-2 cone, as real T22
     members do).
     """
-    from ocmembers.method.hdbscan_t22 import t22_members
-
     field = sim.bright if sim.bright is not None and len(sim.bright) else sim.cone
     field = _t22_window(field, cluster, cfg)
     res = t22_members(field, cluster, cfg, sky=cfg.sim.t22_sky)

@@ -78,6 +78,7 @@ import numpy as np
 import pandas as pd
 
 from ocmembers.method.columns import GAIA_COLUMNS
+from ocmembers.method.preprocessing import load_error_model
 
 __all__ = ["ScanLaw", "parallax_error_median", "observe", "nu_eff_from_colour", "ZERO_POINTS",
            "GAIA_DTYPES", "healpix_nest", "make_source_ids", "ecliptic_latitude", "icrs_to_galactic"]
@@ -199,7 +200,6 @@ def make_source_ids(ra_deg: np.ndarray, dec_deg: np.ndarray, rng: np.random.Gene
 
 @functools.lru_cache(maxsize=1)
 def _phot_model():
-    from ocmembers.method.preprocessing import load_error_model
     return load_error_model()
 
 

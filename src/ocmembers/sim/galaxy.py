@@ -55,7 +55,7 @@ import numpy as np
 import pandas as pd
 
 from ocmembers.sim.binaries import combine_magnitudes, draw_mass_ratios
-from ocmembers.sim.errors import ICRS_TO_GAL
+from ocmembers.sim.errors import ICRS_TO_GAL, icrs_to_galactic
 from ocmembers.sim.extinction import gaia_extinction, los_a0
 from ocmembers.sim.imf import kroupa_cdf, sample_kroupa
 from ocmembers.sim.isochrones import model_isochrone
@@ -323,8 +323,6 @@ def simulate_field(ra0: float, dec0: float, radius_deg: float, rng: np.random.Ge
         q, log_age, mh, population, a0`` (true, apparent magnitudes) and
         ``noise_0, noise_1, noise_2`` (the measurement's standard-normal noise).
     """
-    from ocmembers.sim.errors import icrs_to_galactic
-
     l0, b0 = icrs_to_galactic(np.array([ra0]), np.array([dec0]))
     omega = 2 * np.pi * (1 - np.cos(np.deg2rad(radius_deg)))  # sr
     edges = np.geomspace(2.0, d_max_pc, 801)

@@ -54,6 +54,7 @@ import numpy as np
 import pandas as pd
 
 from ocmembers.exceptions import IsochroneRangeError, OCMembersError
+from ocmembers.sources.parsec import local_isochrone
 
 __all__ = ["model_isochrone", "cluster_isochrone", "ISOCHRONE_COLUMNS", "LOG_AGE_RANGE",
            "teff_to_gaia", "ms_lifetime_yr"]
@@ -196,20 +197,13 @@ def _cached(local_dir: str, log_age: float, z: float, use_parsec: bool) -> pd.Da
         d = _parsec_dir(local_dir)
         if d is not None:
             try:
-                from ocmembers.sources.parsec import local_isochrone
-            except ImportError:
-                local_isochrone = None
-            if local_isochrone is not None:
-                try:
-                    iso = local_isochrone(d, log_age, z)
-                except IsochroneRangeError as exc:
-                    why = f"outside the PARSEC grids in {d}: {exc}"
-                else:
-                    out = iso[[c for c in ISOCHRONE_COLUMNS if c in iso.columns]].copy()
-                    out.attrs["provenance"] = f"PARSEC ({iso.attrs.get('provenance', d)})"
-                    return out
+                iso = local_isochrone(d, log_age, z)
+            except IsochroneRangeError as exc:
+                why = f"outside the PARSEC grids in {d}: {exc}"
             else:
-                why = "ocmembers.sources.parsec.local_isochrone unavailable"
+                out = iso[[c for c in ISOCHRONE_COLUMNS if c in iso.columns]].copy()
+                out.attrs["provenance"] = f"PARSEC ({iso.attrs.get('provenance', d)})"
+                return out
         else:
             why = f"no PARSEC grid in {local_dir}/isochrones"
     else:

@@ -25,12 +25,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from ocmembers._version import __version__
 from ocmembers.sources.cache import is_valid, read_manifest, read_table, write_json, write_table
 from ocmembers.exceptions import OCMembersError, TableParseError
 from ocmembers.sim.catalogues import cg20_like_members, t22_like_members
 from ocmembers.sim.cluster import SimulatedCone, simulate_cone
 from ocmembers.sim.isochrones import cluster_isochrone
 from ocmembers.sources.base import DataSource
+from ocmembers.sources.local import read_cluster_table
 from ocmembers.method.columns import CLUSTER_COLUMNS, cluster_row, normalise_cluster_name
 from ocmembers.sources.positional import crossmatch_positional
 
@@ -84,7 +86,6 @@ class SimSource(DataSource):
         if self._table is None:
             path = self._cg20_file()
             if path is not None:
-                from ocmembers.sources.local import read_cluster_table
                 self._table = read_cluster_table(path)
             else:
                 self._table = embedded_cluster_table()
@@ -201,8 +202,6 @@ class SimSource(DataSource):
         return self.simulated(cluster).cone.copy()
 
     def cone_query(self, cluster: pd.Series) -> str:
-        from ocmembers._version import __version__
-
         params = ",".join(f"{k}={cluster[k]}" for k in CLUSTER_COLUMNS if k in cluster.index)
         parsec = "parsec" if self.cfg.sim.use_parsec and (self.cfg.local_dir / "isochrones").is_dir() else "model"
         return (f"sim cone v{SIM_CONE_VERSION}: seed={self.cfg.sim.seed} {params} isochrones={parsec} "

@@ -36,6 +36,7 @@ from ocmembers.config import Config
 from ocmembers.exceptions import ConfigError, IsochroneRangeError, TableParseError
 from ocmembers.sources import cmd, gaia, vizier
 from ocmembers.sources.base import DataSource
+from ocmembers.sources.parsec import read_cmd
 from ocmembers.method.columns import cluster_label, require_columns
 
 __all__ = ["ArchiveSource", "cmd_grid_path", "nearest_grid_age", "select_nearest_age"]
@@ -99,9 +100,7 @@ _GRIDS: dict[tuple[str, str], pd.DataFrame] = {}
 
 
 def _read_cmd(data: bytes, *, name: str) -> pd.DataFrame:
-    """``ocmembers.sources.parsec.read_cmd`` (imported when first needed), errors typed."""
-    from ocmembers.sources.parsec import read_cmd
-
+    """``ocmembers.sources.parsec.read_cmd``, errors typed."""
     try:
         return read_cmd(data, name=name)
     except TableParseError:

@@ -32,6 +32,7 @@ from ocmembers.sources.base import DataSource
 from ocmembers.method.columns import (CG20_RENAME, CLUSTER_COLUMNS, GAIA_COLUMNS, GAIA_REQUIRED,
                       normalise_cluster_name, require_columns)
 from ocmembers.method.cuts import apply_cone_cuts
+from ocmembers.sources.parsec import local_isochrone
 from ocmembers.sources.positional import crossmatch_positional
 
 __all__ = ["LocalSource", "read_cluster_table", "read_member_list", "read_gaia_table"]
@@ -214,7 +215,6 @@ class LocalSource(DataSource):
 
     # -- isochrones ----------------------------------------------------------
     def isochrone(self, log_age: float) -> pd.DataFrame:
-        from ocmembers.sources.parsec import local_isochrone
         return local_isochrone(self.root / "isochrones", log_age, self.cfg.isochrone.metallicity_z)
 
     def isochrone_query(self, log_age: float) -> str:
