@@ -29,7 +29,7 @@ import pandas as pd
 from ocmembers._version import __version__
 from ocmembers.config import Config, load_config
 from ocmembers.exceptions import ConfigError, OCMembersError
-from ocmembers.method.classifier import DeepSetsClassifier
+from ocmembers.method.classifier import DeepSetsClassifier, as_frame
 from ocmembers.method.columns import CG20_RENAME, CLUSTER_COLUMNS, cluster_row, normalise_cluster_name
 from ocmembers.method.membership import cluster_seed, evaluate_sets, probability_summary
 from ocmembers.method.sets import ClusterSelection, build_sets
@@ -58,22 +58,9 @@ _HINT = ("pass config=ocmembers.load_config(source=\"local\", local_dir=...) wit
 # Inputs
 # ---------------------------------------------------------------------------
 def _table_to_frame(table: Any) -> pd.DataFrame:
-    """An astropy Table/QTable as a DataFrame: masked floats -> NaN; a column with a unit
-    is converted once to the unit of that column in the member lists (``UNITS``: deg, mas,
-    mas / yr, mag), other units are dropped."""
-    from astropy import units as u
-    cols: dict[str, np.ndarray] = {}
-    for c in table.colnames:
-        col = table[c]
-        if getattr(col, "mask", None) is not None and col.dtype.kind == "f":
-            col = col.filled(np.nan)
-        unit = getattr(col, "unit", None)
-        want = UNITS.get(str(c).lower())
-        if unit is not None and want is not None and col.dtype.kind == "f":
-            cols[c] = u.Quantity(col, unit, copy=False).to_value(want)
-        else:
-            cols[c] = np.asarray(getattr(col, "value", col))
-    return pd.DataFrame(cols)
+    """An astropy Table/QTable as a DataFrame: masked floats -> NaN; a column with a unit in
+    the units of the member lists (``UNITS``: deg, mas, mas / yr, mag), converted once."""
+    return as_frame(table, "table", UNITS)
 
 
 def cone_frame(cone: Any) -> pd.DataFrame:

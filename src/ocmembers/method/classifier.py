@@ -35,7 +35,7 @@ from ocmembers.method.network import CLUSTER_FEATURES, SOURCE_FEATURES, DeepSets
 if TYPE_CHECKING:  # pragma: no cover
     from ocmembers.method.training import Checkpoint, ClusterSets
 
-__all__ = ["DeepSetsClassifier", "NotFittedError", "FORMAT_VERSION", "MODEL_KEYS", "TRAINING_KEYS"]
+__all__ = ["DeepSetsClassifier", "NotFittedError", "as_frame", "FORMAT_VERSION", "MODEL_KEYS", "TRAINING_KEYS"]
 
 #: Version of the ``model.json`` header layout.
 FORMAT_VERSION = 1
@@ -49,11 +49,12 @@ class NotFittedError(_SklearnNotFittedError, RuntimeError):
     """A :class:`DeepSetsClassifier` used before ``fit`` (scikit-learn's ``NotFittedError``)."""
 
 
-def _as_frame(table: Any, what: str) -> pd.DataFrame:
+def as_frame(table: Any, what: str, units: Mapping[str, str] | None = None) -> pd.DataFrame:
     """A DataFrame from a DataFrame, an astropy ``Table``/``QTable`` or a mapping of 1-D arrays.
 
     Masked float columns of a Table become NaN (as :func:`ocmembers.sources.cone_file.read_cone_file`
-    reads them); Quantity columns lose their unit (the columns are in the Gaia archive's units).
+    reads them). A float column with a unit is converted once to ``units[name]`` (by its
+    lower-case name) when ``units`` names it; other units are dropped (the Gaia archive's).
     """
     if isinstance(table, pd.DataFrame):
         return table
@@ -61,11 +62,15 @@ def _as_frame(table: Any, what: str) -> pd.DataFrame:
         cols: dict[str, np.ndarray] = {}
         for c in table.colnames:
             col = table[c]
-            values = getattr(col, "value", col)                         # Quantity -> ndarray
-            if getattr(col, "mask", None) is not None and np.asarray(values).dtype.kind == "f":
-                values = col.filled(np.nan)
-                values = getattr(values, "value", values)
-            cols[c] = np.asarray(values)
+            if getattr(col, "mask", None) is not None and col.dtype.kind == "f":
+                col = col.filled(np.nan)
+            unit = getattr(col, "unit", None)
+            want = (units or {}).get(str(c).lower())
+            if unit is not None and want is not None and col.dtype.kind == "f":
+                from astropy import units as u                          # only for tables with units
+                cols[c] = u.Quantity(col, unit, copy=False).to_value(want)
+            else:
+                cols[c] = np.asarray(getattr(col, "value", col))        # Quantity -> ndarray
         return pd.DataFrame(cols)
     if isinstance(table, Mapping):
         return pd.DataFrame({k: np.asarray(v) for k, v in table.items()})
@@ -327,7 +332,7 @@ class DeepSetsClassifier(BaseEstimator):
         """
         self._check_fitted()
         label = "cluster" if name is None else str(name)
-        cand = _as_frame(candidates, f"{label}: candidates")
+        cand = as_frame(candidates, f"{label}: candidates")
         if isinstance(members, np.ndarray):
             pool_ids = None
             pool = np.asarray(members, dtype=np.float64)
@@ -335,7 +340,7 @@ class DeepSetsClassifier(BaseEstimator):
                 raise ValueError(f"{label}: members as an array must be (n_members, "
                                  f"{len(SOURCE_FEATURES)}) features {SOURCE_FEATURES}, got {pool.shape}")
         else:
-            mem = _as_frame(members, f"{label}: members")
+            mem = as_frame(members, f"{label}: members")
             missing = [c for c in SOURCE_FEATURES if c not in mem.columns]
             if missing:
                 raise ValueError(f"{label}: members lack the source feature(s) {', '.join(missing)}")
@@ -343,7 +348,7 @@ class DeepSetsClassifier(BaseEstimator):
             pool_ids = mem["source_id"].to_numpy() if "source_id" in mem.columns else None
         params = SimpleNamespace(**cluster) if isinstance(cluster, Mapping) else cluster
         if not isinstance(curve, IsochroneCurve):
-            curve = IsochroneCurve.from_frame(_as_frame(curve, f"{label}: isochrone"))
+            curve = IsochroneCurve.from_frame(as_frame(curve, f"{label}: isochrone"))
         own = None
         if exclude_self and pool_ids is not None and "source_id" in cand.columns:
             pos = pd.Series(np.arange(len(pool_ids)), index=pool_ids)
