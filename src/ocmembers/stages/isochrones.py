@@ -46,7 +46,7 @@ def _isochrone_one(cfg: Any, name: str) -> bool:
     return True
 
 
-def run(cfg: Any) -> None:
+def run(cfg: Any):
     """Stage ``isochrones``: the isochrone of every cluster, ``isochrones/<cluster>.parquet``."""
     sweep(cfg.out_dir / "isochrones", cfg.raw_dir / "isochrones")
-    for_each_cluster(cfg, cluster_names(cfg), _isochrone_one, "isochrones")
+    return for_each_cluster(cfg, cluster_names(cfg), _isochrone_one, "isochrones")

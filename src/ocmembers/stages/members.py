@@ -183,11 +183,12 @@ def _members_one(cfg: Config, name: str) -> bool:
     return True
 
 
-def run(cfg: Config) -> None:
-    """Stage ``members`` for every cluster (``members/<cluster>.{parquet,ecsv}``)."""
+def run(cfg: Config):
+    """Stage ``members`` for every cluster (``members/<cluster>.{parquet,ecsv}``); returns the
+    :class:`StageReport`."""
     load_model(cfg)  # fail early, once, when the model is missing or does not fit
     sweep(cfg.out_dir / "members")
-    for_each_cluster(cfg, cluster_names(cfg, "test"), _members_one, "members")
+    return for_each_cluster(cfg, cluster_names(cfg, "test"), _members_one, "members")
 
 
 # ---------------------------------------------------------------------------

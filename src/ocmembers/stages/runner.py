@@ -305,7 +305,7 @@ def code_modules(*modules: str) -> tuple[str, ...]:
     todo = list(modules)
     while todo:
         m = todo.pop()
-        if m in seen or m in _NOT_CODE:
+        if m in seen or m in _NOT_CODE or _module_file(m) is None:
             continue
         seen.add(m)
         todo.extend(_imports(m))

@@ -89,10 +89,10 @@ def _sets_one(cfg: Any, name: str) -> bool:
     return True
 
 
-def run(cfg: Any) -> None:
-    """Stage ``sets`` for every cluster (``sets/<cluster>/...``)."""
+def run(cfg: Any):
+    """Stage ``sets`` for every cluster (``sets/<cluster>/...``); returns the :class:`StageReport`."""
     sweep(cfg.out_dir / "sets")
-    for_each_cluster(cfg, cluster_names(cfg), _sets_one, "sets")
+    return for_each_cluster(cfg, cluster_names(cfg), _sets_one, "sets")
 
 
 
