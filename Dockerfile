@@ -1,14 +1,18 @@
 # ocmembers: the pinned environment that regenerates the paper (`make all`).
 #
-# Python packages: exactly the == pins of pyproject.toml (this file carries no
-# version of its own; tests/test_pins.py checks it), installed into /opt/venv.
+# Python packages: exactly the lock, requirements/lock.txt (every transitive
+# dependency, hash-checked: pip install --require-hashes) and
+# requirements/lock-nodeps.txt (--no-deps), written by scripts/lock.sh from the
+# ranges of pyproject.toml; this file carries no version of its own
+# (tests/test_pins.py checks it). Installed into /opt/venv.
 # Debian packages: make and TeX Live for the paper, from the pinned base.
 #
 # Online (pulls the base image by digest, wheels from PyPI + the CPU torch index):
 #   docker build -t ocmembers .
 # Offline (no registry; see scripts/build_image.sh, which `make image` runs):
-#   debootstrapped bookworm imported as ocmembers-base:bookworm, wheels from a
-#   host wheelhouse (scripts/wheelhouse.sh), installed with pip --no-index:
+#   debootstrapped bookworm imported as ocmembers-base:bookworm, the locked
+#   files from a host wheelhouse (scripts/wheelhouse.sh), installed with
+#   pip --no-index --require-hashes:
 #   docker build --build-arg BASE_IMAGE=ocmembers-base:bookworm \
 #                --build-arg WHEELHOUSE=wheelhouse -t ocmembers .
 # Run:
@@ -45,44 +49,37 @@ RUN set -eu; \
 
 # ---- build stage: the virtual environment (the wheelhouse never reaches the image)
 FROM base AS build
-# WHEELHOUSE: directory of wheels inside the build context (offline route);
-# empty: install from PyPI, torch from TORCH_INDEX (CPU build).
+# WHEELHOUSE: directory of the locked files inside the build context (offline
+# route, scripts/wheelhouse.sh); empty: from PyPI, torch from TORCH_INDEX (the
+# CPU build: the lock holds the hash of the CPU wheel only).
 ARG WHEELHOUSE=""
-ARG EXTRAS=test
-# extras installed without their declared dependencies: gaia-oc-amd (the
-# authors' published model, --model vg23) declares torchvision, which the
-# network does not need
-ARG NODEPS_EXTRAS=vg23
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
-# 1. the pinned dependencies, read from pyproject.toml: a layer that is rebuilt
-#    only when pyproject.toml or the wheelhouse change, not with the code.
-#    (Without a wheelhouse the second COPY copies a harmless placeholder.)
-COPY pyproject.toml /deps/
+# 1. the lock: a layer that is rebuilt only when the lock files or the
+#    wheelhouse change, not with the code. (Without a wheelhouse the second
+#    COPY copies a harmless placeholder.)
+#    requirements/lock-nodeps.txt: gaia-oc-amd (the authors' published model,
+#    --model vg23) without its declared torchvision, which the network does
+#    not need.
+COPY requirements/lock.txt requirements/lock-nodeps.txt /deps/
 COPY ${WHEELHOUSE:-.dockerignore} /deps/wheels/
 RUN set -eu; \
     python3.11 -m venv /opt/venv; \
     if [ -n "$WHEELHOUSE" ]; then \
-        echo "--no-index --find-links /deps/wheels" > /deps/pip-source; \
+        pip_source="--no-index --find-links /deps/wheels"; \
     else \
-        echo "--extra-index-url $TORCH_INDEX" > /deps/pip-source; \
+        pip_source="--extra-index-url $TORCH_INDEX"; \
     fi; \
-    /opt/venv/bin/python -c "import sys, tomllib; \
-p = tomllib.load(open('/deps/pyproject.toml', 'rb'))['project']; \
-extras = lambda arg: [r for e in arg.split(',') if e for r in p['optional-dependencies'][e]]; \
-open('/deps/requirements.txt', 'w').write('\\n'.join(p['dependencies'] + extras(sys.argv[1]))); \
-open('/deps/nodeps.txt', 'w').write('\\n'.join(extras(sys.argv[2])))" "$EXTRAS" "$NODEPS_EXTRAS"; \
-    /opt/venv/bin/pip install --no-cache-dir $(cat /deps/pip-source) -r /deps/requirements.txt; \
+    /opt/venv/bin/pip install --no-cache-dir --require-hashes $pip_source -r /deps/lock.txt; \
     /opt/venv/bin/pip check; \
-    if [ -s /deps/nodeps.txt ]; then \
-        /opt/venv/bin/pip install --no-cache-dir --no-deps $(cat /deps/pip-source) -r /deps/nodeps.txt; \
-    fi; \
+    /opt/venv/bin/pip install --no-cache-dir --require-hashes --no-deps $pip_source -r /deps/lock-nodeps.txt; \
     rm -rf /root/.cache
-# 2. the project itself, editable (/work/src), its pins already satisfied
+# 2. the project itself, editable (/work/src): no dependencies of its own to
+#    fetch, built with the locked setuptools (no build isolation, no index)
 WORKDIR /work
 COPY . /work
 RUN set -eu; \
     if [ -n "$WHEELHOUSE" ]; then rm -rf "/work/$WHEELHOUSE"; fi; \
-    /opt/venv/bin/pip install --no-cache-dir --no-deps $(cat /deps/pip-source) -e "/work[$EXTRAS]"; \
+    /opt/venv/bin/pip install --no-cache-dir --no-deps --no-build-isolation --no-index -e /work; \
     rm -rf /work/build /root/.cache
 
 # ---- the image

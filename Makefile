@@ -26,9 +26,11 @@ OUTPUT_DIR ?= data
 CONFIG     ?=
 MODEL      ?=
 IMAGE      ?= ocmembers:latest
-# The environment: by default a virtual environment that `make` creates and fills from
-# the pins of pyproject.toml on first use. Point PYTHON at an interpreter that already
-# has the package (the container does: PYTHON=python3) to skip it.
+# The environment: by default a virtual environment that `make` creates on first use
+# (and again when the lock changes) from requirements/lock.txt, every package exact and
+# hashed (scripts/lock.sh writes it from the ranges of pyproject.toml). Point PYTHON at
+# an interpreter that already has the package (the container does: PYTHON=python3) to
+# skip it.
 VENV       ?= .venv
 PYTHON     ?= $(VENV)/bin/python
 
@@ -51,17 +53,23 @@ SRC_SOURCES := $(wildcard $(PKG)/sources/*.py $(PKG)/sources/sim/*.py $(PKG)/sim
 
 ENV_STAMP := $(VENV)/.ocmembers-installed
 ENV := $(if $(filter $(VENV)/bin/python,$(PYTHON)),$(ENV_STAMP))
+LOCK := requirements/lock.txt
+NODEPS_LOCK := requirements/lock-nodeps.txt
+# torch is locked to the CPU build (2.13.0+cpu) by its hash, so no CUDA wheel can be
+# installed; where pip's configuration has no such wheel, point TORCH_INDEX at the
+# PyTorch CPU index (ARG TORCH_INDEX of the Dockerfile).
+TORCH_INDEX ?=
 
-$(ENV_STAMP): pyproject.toml
-	@echo "== creating $(VENV) with the pinned dependencies (once)"
+$(ENV_STAMP): $(LOCK) $(NODEPS_LOCK) pyproject.toml
+	@echo "== creating $(VENV) from $(LOCK) (exact versions, hash-checked)"
 	python3 -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	@# torch first and exactly pinned: the CPU build; an unpinned torch would pull CUDA
-	$(VENV)/bin/python -m pip install --quiet torch==2.13.0
-	$(VENV)/bin/python -m pip install --quiet -e ".[test]"
+	$(VENV)/bin/python -m pip install --quiet --require-hashes \
+	    $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) -r $(LOCK)
 	@# the authors' published model (DS10_v02) for --model vg23 and the fidelity test;
 	@# its declared torchvision dependency is not needed for the network, hence --no-deps
-	$(VENV)/bin/python -m pip install --quiet --no-deps gaia-oc-amd==0.2.1
+	$(VENV)/bin/python -m pip install --quiet --require-hashes --no-deps -r $(NODEPS_LOCK)
+	@# the package itself, its dependencies already there; built with the locked setuptools
+	$(VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
 env: $(ENV)

@@ -3,20 +3,21 @@
 #
 # No registry is contacted: the base image is made from a Debian bookworm root
 # file system (debootstrap from a Debian mirror, imported with `docker import`)
-# and every Python wheel comes from a host wheelhouse (scripts/wheelhouse.sh),
-# installed inside the build with `pip --no-index`.  The same Dockerfile builds
-# online from the pinned python:3.11-slim-bookworm digest with a plain
-# `docker build -t ocmembers .`.
+# and every Python package comes from a host wheelhouse (scripts/wheelhouse.sh:
+# the files of the lock, requirements/lock.txt and requirements/lock-nodeps.txt),
+# installed inside the build with `pip install --no-index --require-hashes`.
+# The same Dockerfile builds online from the pinned python:3.11-slim-bookworm
+# digest with a plain `docker build -t ocmembers .`, from the same lock.
 #
 #   1. base image  $BASE_TAG   (skipped when it exists, unless REBUILD_BASE=1):
 #        debootstrap --variant=minbase bookworm $ROOTFS $MIRROR
 #        chroot: apt-get install --no-install-recommends python3.11 python3.11-venv
 #                <APT_PACKAGES of the Dockerfile>   (make, latexmk, TeX Live)
 #        tar -C $ROOTFS -c . | docker import - $BASE_TAG
-#   2. wheelhouse  <repo>/$WHEELHOUSE (scripts/wheelhouse.sh; skipped when it
-#        holds wheels, unless REFRESH_WHEELHOUSE=1)
+#   2. wheelhouse  <repo>/$WHEELHOUSE (scripts/wheelhouse.sh: the locked files;
+#        refilled when it is empty or older than a lock file, or REFRESH_WHEELHOUSE=1)
 #   3. docker build --build-arg BASE_IMAGE=$BASE_TAG --build-arg WHEELHOUSE=$WHEELHOUSE
-#        --build-arg EXTRAS=$EXTRAS -t $IMAGE <repo>
+#        -t $IMAGE <repo>
 #
 # Needs root (debootstrap, chroot), debootstrap, and a running Docker engine
 # (Debian: apt-get install docker.io debootstrap; dockerd &).
@@ -31,10 +32,8 @@
 #   MIRROR              Debian mirror                  (default: http://deb.debian.org/debian)
 #   WHEELHOUSE          wheel dir, relative to the repo root (inside the build
 #                       context)                       (default: wheelhouse)
-#   EXTRAS              extras of the package to install (default: test)
-#   NODEPS_EXTRAS       extras installed without their dependencies (default: vg23)
 #   REBUILD_BASE=1      rebuild the base image even if it exists
-#   REFRESH_WHEELHOUSE=1  run scripts/wheelhouse.sh even if the wheelhouse has wheels
+#   REFRESH_WHEELHOUSE=1  run scripts/wheelhouse.sh even if the wheelhouse is up to date
 #   KEEP_ROOTFS=1       keep $ROOTFS after the import
 #   DOCKER_BUILD_ARGS   extra arguments for `docker build` (e.g. --no-cache)
 set -euo pipefail
@@ -46,8 +45,6 @@ ROOTFS=${ROOTFS:-/var/tmp/ocm-rootfs}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 SUITE=bookworm
 WHEELHOUSE=${WHEELHOUSE:-wheelhouse}
-EXTRAS=${EXTRAS:-test}
-NODEPS_EXTRAS=${NODEPS_EXTRAS-vg23}
 REBUILD_BASE=${REBUILD_BASE:-0}
 REFRESH_WHEELHOUSE=${REFRESH_WHEELHOUSE:-0}
 KEEP_ROOTFS=${KEEP_ROOTFS:-0}
@@ -117,24 +114,29 @@ else
     say "base image $BASE_TAG exists (REBUILD_BASE=1 to rebuild)"
 fi
 
-# ---- 2. wheelhouse ------------------------------------------------------------
-if [ "$REFRESH_WHEELHOUSE" = 1 ] || ! ls "$ROOT/$WHEELHOUSE"/*.whl >/dev/null 2>&1; then
-    say "filling the wheelhouse $ROOT/$WHEELHOUSE"
-    WHEELHOUSE="$ROOT/$WHEELHOUSE" EXTRAS="$EXTRAS" NODEPS_EXTRAS="$NODEPS_EXTRAS" \
-        "$ROOT/scripts/wheelhouse.sh"
+# ---- 2. wheelhouse: the files of the lock ---------------------------------------
+LOCKS=("$ROOT/requirements/lock.txt" "$ROOT/requirements/lock-nodeps.txt")
+stamp="$ROOT/$WHEELHOUSE/.lock-downloaded"
+stale=0
+for lock in "${LOCKS[@]}"; do
+    [ -f "$lock" ] || die "no $lock (scripts/lock.sh writes it)"
+    [ -f "$stamp" ] && [ ! "$lock" -nt "$stamp" ] || stale=1
+done
+if [ "$REFRESH_WHEELHOUSE" = 1 ] || [ "$stale" = 1 ]; then
+    say "filling the wheelhouse $ROOT/$WHEELHOUSE from ${LOCKS[*]#"$ROOT"/}"
+    WHEELHOUSE="$ROOT/$WHEELHOUSE" "$ROOT/scripts/wheelhouse.sh"
+    touch "$stamp"
 else
-    say "wheelhouse $ROOT/$WHEELHOUSE has $(ls "$ROOT/$WHEELHOUSE"/*.whl | wc -l) wheels (REFRESH_WHEELHOUSE=1 to refresh)"
+    say "wheelhouse $ROOT/$WHEELHOUSE has the files of the lock (REFRESH_WHEELHOUSE=1 to refresh)"
 fi
 
 # ---- 3. the image ---------------------------------------------------------------
-say "docker build -t $IMAGE (base $BASE_TAG, wheels from $WHEELHOUSE, extras [$EXTRAS])"
+say "docker build -t $IMAGE (base $BASE_TAG, the lock's files from $WHEELHOUSE)"
 t0=$(date +%s)
 # shellcheck disable=SC2086
 docker build $DOCKER_BUILD_ARGS \
     --build-arg BASE_IMAGE="$BASE_TAG" \
     --build-arg WHEELHOUSE="$WHEELHOUSE" \
-    --build-arg EXTRAS="$EXTRAS" \
-    --build-arg NODEPS_EXTRAS="$NODEPS_EXTRAS" \
     -t "$IMAGE" "$ROOT"
 say "image built in $(( $(date +%s) - t0 )) s"
 docker image ls "$IMAGE"
