@@ -41,15 +41,7 @@ ARGS = --source $(SOURCE) --data-dir $(DATA_DIR) --output-dir $(OUTPUT_DIR) --jo
        $(if $(MODEL),--set membership.model=$(MODEL))
 
 OUT := $(OUTPUT_DIR)/$(SOURCE)
-comma := ,
-empty :=
-space := $(empty) $(empty)
-# one stamp set per cluster subset, so CLUSTERS=A and the full run do not mix
-KEY := $(if $(strip $(CLUSTERS)),$(subst $(space),_,$(subst $(comma),_,$(strip $(CLUSTERS)))),all)
-STAMP := $(OUT)/.stamps/$(KEY)
-
-CONF_DEPS := $(PKG)/config.py $(PKG)/config.toml $(CONFIG)
-SRC_SOURCES := $(wildcard $(PKG)/sources/*.py $(PKG)/sources/sim/*.py $(PKG)/sim/*.py) $(PKG)/cache.py $(PKG)/pipeline.py
+KEY := $(if $(strip $(CLUSTERS)),$(strip $(CLUSTERS)),all)
 
 ENV_STAMP := $(VENV)/.ocmembers-installed
 ENV := $(if $(filter $(VENV)/bin/python,$(PYTHON)),$(ENV_STAMP))
