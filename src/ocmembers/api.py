@@ -29,7 +29,8 @@ import pandas as pd
 from ocmembers._version import __version__
 from ocmembers.config import Config, load_config
 from ocmembers.exceptions import ConfigError, OCMembersError
-from ocmembers.method.classifier import DeepSetsClassifier, as_frame
+from ocmembers.method.classifier import DeepSetsClassifier
+from ocmembers.method.columns import as_frame
 from ocmembers.method.columns import CG20_RENAME, CLUSTER_COLUMNS, cluster_row, normalise_cluster_name
 from ocmembers.method.membership import cluster_seed, evaluate_sets, probability_summary
 from ocmembers.method.sets import ClusterSelection, build_sets

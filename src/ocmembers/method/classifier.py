@@ -27,6 +27,7 @@ from torch import nn
 from ocmembers._version import __version__
 from ocmembers.exceptions import ModelMismatchError
 from ocmembers.method import training
+from ocmembers.method.columns import as_frame
 from ocmembers.method.isochrones import IsochroneCurve
 from ocmembers.method.membership import (MEMBERSHIP_REQUIRED, cluster_feature_vector, cluster_seed,
                                          feature_function, membership_probabilities)
@@ -35,7 +36,7 @@ from ocmembers.method.network import CLUSTER_FEATURES, SOURCE_FEATURES, DeepSets
 if TYPE_CHECKING:  # pragma: no cover
     from ocmembers.method.training import Checkpoint, ClusterSets
 
-__all__ = ["DeepSetsClassifier", "NotFittedError", "as_frame", "FORMAT_VERSION", "MODEL_KEYS", "TRAINING_KEYS"]
+__all__ = ["DeepSetsClassifier", "NotFittedError", "FORMAT_VERSION", "MODEL_KEYS", "TRAINING_KEYS"]
 
 #: Version of the ``model.json`` header layout.
 FORMAT_VERSION = 1
@@ -47,35 +48,6 @@ TRAINING_KEYS: tuple[str, ...] = ("n_member_copies", "negative_ratio", "class_we
 
 class NotFittedError(_SklearnNotFittedError, RuntimeError):
     """A :class:`DeepSetsClassifier` used before ``fit`` (scikit-learn's ``NotFittedError``)."""
-
-
-def as_frame(table: Any, what: str, units: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """A DataFrame from a DataFrame, an astropy ``Table``/``QTable`` or a mapping of 1-D arrays.
-
-    Masked float columns of a Table become NaN (as :func:`ocmembers.sources.cone_file.read_cone_file`
-    reads them). A float column with a unit is converted once to ``units[name]`` (by its
-    lower-case name) when ``units`` names it; other units are dropped (the Gaia archive's).
-    """
-    if isinstance(table, pd.DataFrame):
-        return table
-    if hasattr(table, "colnames") and hasattr(table, "to_pandas"):      # astropy Table / QTable
-        cols: dict[str, np.ndarray] = {}
-        for c in table.colnames:
-            col = table[c]
-            if getattr(col, "mask", None) is not None and col.dtype.kind == "f":
-                col = col.filled(np.nan)
-            unit = getattr(col, "unit", None)
-            want = (units or {}).get(str(c).lower())
-            if unit is not None and want is not None and col.dtype.kind == "f":
-                from astropy import units as u                          # only for tables with units
-                cols[c] = u.Quantity(col, unit, copy=False).to_value(want)
-            else:
-                cols[c] = np.asarray(getattr(col, "value", col))        # Quantity -> ndarray
-        return pd.DataFrame(cols)
-    if isinstance(table, Mapping):
-        return pd.DataFrame({k: np.asarray(v) for k, v in table.items()})
-    raise TypeError(f"{what}: expected a DataFrame, an astropy Table or a mapping of arrays, "
-                    f"got {type(table).__name__}")
 
 
 def _versions() -> dict[str, str]:

@@ -8,14 +8,17 @@ below, so that the rest of the pipeline never sees VizieR spellings.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ocmembers.exceptions import MissingColumnsError, UnknownClusterError
 
 __all__ = [
     "GAIA_COLUMNS", "GAIA_REQUIRED", "CLUSTER_COLUMNS", "MEMBER_COLUMNS",
-    "CG20_RENAME", "require_columns", "normalise_cluster_name", "cluster_row", "cluster_label",
+    "CG20_RENAME", "require_columns", "normalise_cluster_name", "cluster_row", "cluster_label", "as_frame",
 ]
 
 #: Columns of ``gaiadr3.gaia_source`` that a cone carries (DESIGN.md).
@@ -101,3 +104,32 @@ def cluster_label(cluster: pd.Series) -> str:
     """The name of a cluster row for messages (its ``name``, else its index label)."""
     name = cluster.get("name", cluster.name)
     return str(name) if name is not None else "<unnamed cluster>"
+
+
+def as_frame(table: Any, what: str, units: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """A DataFrame from a DataFrame, an astropy ``Table``/``QTable`` or a mapping of 1-D arrays.
+
+    Masked float columns of a Table become NaN (as :func:`ocmembers.sources.cone_file.read_cone_file`
+    reads them). A float column with a unit is converted once to ``units[name]`` (by its
+    lower-case name) when ``units`` names it; other units are dropped (the Gaia archive's).
+    """
+    if isinstance(table, pd.DataFrame):
+        return table
+    if hasattr(table, "colnames") and hasattr(table, "to_pandas"):      # astropy Table / QTable
+        cols: dict[str, np.ndarray] = {}
+        for c in table.colnames:
+            col = table[c]
+            if getattr(col, "mask", None) is not None and col.dtype.kind == "f":
+                col = col.filled(np.nan)
+            unit = getattr(col, "unit", None)
+            want = (units or {}).get(str(c).lower())
+            if unit is not None and want is not None and col.dtype.kind == "f":
+                from astropy import units as u                          # only for tables with units
+                cols[c] = u.Quantity(col, unit, copy=False).to_value(want)
+            else:
+                cols[c] = np.asarray(getattr(col, "value", col))        # Quantity -> ndarray
+        return pd.DataFrame(cols)
+    if isinstance(table, Mapping):
+        return pd.DataFrame({k: np.asarray(v) for k, v in table.items()})
+    raise TypeError(f"{what}: expected a DataFrame, an astropy Table or a mapping of arrays, "
+                    f"got {type(table).__name__}")
