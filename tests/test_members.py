@@ -14,8 +14,11 @@ from ocmembers import load_config
 
 from ocmembers.sources import cache
 from ocmembers.exceptions import ConfigError, TableParseError
-from ocmembers.stages.members import (cluster_seed, members_from_cone, members_paths, read_cone_file,
-                               write_members)
+from ocmembers.api import members_from_cone
+from ocmembers.method.membership import cluster_seed
+from ocmembers.sources.cone_file import read_cone_file
+from ocmembers.sources.member_lists import write_members
+from ocmembers.stages.products import members_paths
 from ocmembers.method.classifier import DeepSetsClassifier
 from ocmembers.method.network import DeepSetsNet
 from ocmembers.sources.models import save_classifier

@@ -36,7 +36,7 @@ from ocmembers.method.membership import cluster_seed, evaluate_sets, probability
 from ocmembers.method.sets import ClusterSelection, build_sets
 from ocmembers.sources import get_source
 from ocmembers.sources.cone_file import read_cone_file
-from ocmembers.sources.member_lists import DESCRIPTIONS, UNITS
+from ocmembers.sources.member_lists import UNITS, member_table
 from ocmembers.sources.models import check_config, load_model_spec
 from ocmembers.sources.positional import crossmatch_positional
 
@@ -293,18 +293,6 @@ def member_table_meta(cfg: Config, name: str, model: DeepSetsClassifier, table: 
     }
 
 
-def _astropy_table(table: pd.DataFrame, meta: Mapping[str, Any]) -> "Table":
-    from astropy.table import Table
-    t = Table.from_pandas(table)
-    for c in t.colnames:
-        if c in UNITS:
-            t[c].unit = UNITS[c]
-        if c in DESCRIPTIONS:
-            t[c].description = DESCRIPTIONS[c]
-    t.meta.update(meta)
-    return t
-
-
 def members(cone: Any, cluster: Any, model: DeepSetsClassifier | str | Path = "vg23", *,
             config: Config | None = None, training_members: Any = None, isochrone: Any = None,
             n_samples: int | None = None, seed: int | None = None, threads: int | None = None,
@@ -382,5 +370,5 @@ def members(cone: Any, cluster: Any, model: DeepSetsClassifier | str | Path = "v
         cfg = cfg.replace(membership=change)
     table, sets, clf = _run(cone, cluster, model, cfg, training_members, isochrone, catalogues, threads,
                             check_model=given)
-    return _astropy_table(table, member_table_meta(cfg, str(sets.params.name), clf, table))
+    return member_table(table, member_table_meta(cfg, str(sets.params.name), clf, table))
 

@@ -11,14 +11,18 @@ time, so the same inputs give the same bytes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ocmembers.sources import cache
 
-__all__ = ["UNITS", "DESCRIPTIONS", "write_members"]
+if TYPE_CHECKING:  # pragma: no cover
+    from astropy.table import Table
+
+__all__ = ["UNITS", "DESCRIPTIONS", "member_table", "write_members"]
 
 UNITS: dict[str, str] = {
     "ra": "deg", "dec": "deg", "l": "deg", "b": "deg",
@@ -43,10 +47,8 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 
-def write_members(table: pd.DataFrame, parquet: Path, ecsv: Path, meta: dict[str, Any],
-                  record: dict[str, Any] | None = None) -> None:
-    """Write the Parquet and the ECSV (units, descriptions, meta) atomically, then their
-    manifests (with ``record``), the Parquet's last."""
+def member_table(table: pd.DataFrame, meta: Mapping[str, Any]) -> "Table":
+    """The member list as an astropy Table: units, descriptions and ``meta``."""
     from astropy.table import Table
     t = Table.from_pandas(table)
     for c in t.colnames:
@@ -55,6 +57,14 @@ def write_members(table: pd.DataFrame, parquet: Path, ecsv: Path, meta: dict[str
         if c in DESCRIPTIONS:
             t[c].description = DESCRIPTIONS[c]
     t.meta.update(meta)
+    return t
+
+
+def write_members(table: pd.DataFrame, parquet: Path, ecsv: Path, meta: dict[str, Any],
+                  record: dict[str, Any] | None = None) -> None:
+    """Write the Parquet and the ECSV (units, descriptions, meta) atomically, then their
+    manifests (with ``record``), the Parquet's last."""
+    t = member_table(table, meta)
     source = meta.get("source", "")
     query = f"members of {meta['cluster']} with model {meta['model_id']}"
     cache.write_table(table, parquet, source=source, query=query, manifest=False)

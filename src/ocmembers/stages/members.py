@@ -43,13 +43,13 @@ from typing import Any
 import pandas as pd
 
 from ocmembers._version import __version__
-from ocmembers.api import members_from_cone
+from ocmembers.api import member_table_meta, members_from_cone
 from ocmembers.config import Config
 from ocmembers.exceptions import ConfigError, OCMembersError
 from ocmembers.method.classifier import DeepSetsClassifier
 from ocmembers.method.columns import normalise_cluster_name
 from ocmembers.method.isochrones import IsochroneCurve
-from ocmembers.method.membership import cluster_seed, evaluate_sets, probability_summary
+from ocmembers.method.membership import evaluate_sets, probability_summary
 from ocmembers.sources import cache
 from ocmembers.sources.cone_file import read_cone_file
 from ocmembers.sources.member_lists import write_members
@@ -114,25 +114,16 @@ def _model_weights_path(cfg: Config, spec: str) -> Path | None:
 
 def _meta(cfg: Config, name: str, model: DeepSetsClassifier, inputs: dict[str, str],
           table: pd.DataFrame) -> dict[str, Any]:
-    m = cfg.membership
-    return {
-        "cluster": name,
-        "software": f"ocmembers {__version__}",
-        "method": "Deep Sets membership, van Groeningen et al. 2023, A&A 675, A68",
-        "model_id": model.model_id_,
-        "model_origin": getattr(model, "origin_", "ocmembers"),
-        "seed": cluster_seed(m.seed, name),
-        "membership_seed": m.seed,
-        "n_samples": m.n_samples,
-        "n_support": model.n_support,
-        "correlate_g_colour": m.correlate_g_colour,
-        "exclude_self": m.exclude_self,
-        "config_membership": cfg.digest("membership")[:16],
-        "source": cfg.source.name,
-        "inputs_sha256": inputs,
-        "n_sources": int(len(table)),
-        **probability_summary(table["probability"].to_numpy(), m.thresholds),
-    }
+    """:func:`ocmembers.api.member_table_meta` with the run's config digest and input sha256s
+    (in the order the ECSV header has always had)."""
+    out: dict[str, Any] = {}
+    for key, value in member_table_meta(cfg, name, model, table).items():
+        if key == "source":
+            out["config_membership"] = cfg.digest("membership")[:16]
+        out[key] = value
+        if key == "source":
+            out["inputs_sha256"] = inputs
+    return out
 
 
 def _inputs(cfg: Config, name: str) -> list[Path]:
