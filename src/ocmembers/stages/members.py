@@ -35,143 +35,32 @@ Python, :func:`ocmembers.members` (:mod:`ocmembers.api`).
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from ocmembers._version import __version__
-from ocmembers.api import member_table_meta, members_from_cone
+from ocmembers.api import members_from_cone
 from ocmembers.config import Config
-from ocmembers.exceptions import ConfigError, OCMembersError
-from ocmembers.method.classifier import DeepSetsClassifier
+from ocmembers.exceptions import ConfigError
 from ocmembers.method.columns import normalise_cluster_name
-from ocmembers.method.isochrones import IsochroneCurve
-from ocmembers.method.membership import evaluate_sets, probability_summary
+from ocmembers.method.membership import probability_summary
 from ocmembers.sources import cache
 from ocmembers.sources.cone_file import read_cone_file
 from ocmembers.sources.member_lists import write_members
-from ocmembers.sources.models import load_classifier, load_model_spec
+from ocmembers.stages.membership_run import load_model, member_list, torch_threads
+from ocmembers.stages.membership_run import member_meta as _meta
 from ocmembers.stages.plots import save_cluster_plot
 from ocmembers.stages.products import (SET_NAMES, catalogue_paths, isochrone_path, load_catalogues,
-                                       load_isochrone, load_params, load_set, members_paths, model_paths,
-                                       params_path, set_path)
-from ocmembers.stages.runner import cluster_names, for_each_cluster, input_shas, record, sweep, up_to_date
+                                       load_isochrone, load_params, load_set, members_paths)
+from ocmembers.stages.runner import cluster_names, for_each_cluster, sweep
 
 __all__ = ["load_model", "torch_threads", "run", "main"]
 
 log = logging.getLogger(__name__)
 
-_MODELS: dict[tuple[str, str], DeepSetsClassifier] = {}
-
-
-def torch_threads(cfg: Config) -> int | None:
-    """Intra-op threads of the network: ``[membership] torch_threads``, or, when 0 and clusters
-    run in parallel, the CPUs shared out among the ``JOBS`` processes. torch's default (all
-    CPUs in every process) oversubscribes: JOBS=2 on 2 cores ran 4 busy threads."""
-    if cfg.membership.torch_threads:
-        return int(cfg.membership.torch_threads)
-    jobs = int(cfg.clusters.jobs)
-    if jobs > 1:
-        return max(1, (os.cpu_count() or 1) // jobs)
-    return None
-
-
-def load_model(cfg: Config, spec: str | None = None) -> DeepSetsClassifier:
-    """The classifier named by ``spec`` (default ``[membership] model``), cached per process.
-
-    ``"trained"``: ``<out_dir>/model/model.pt`` (checked against the
-    configuration); ``"vg23"``: the published model; otherwise a path to a
-    ``model.pt`` written by :meth:`DeepSetsClassifier.save`.
-    """
-    spec = spec or cfg.membership.model
-    key = (spec, str(cfg.out_dir))
-    if key not in _MODELS:
-        if spec == "trained":
-            path = model_paths(cfg)["weights"]
-            if not path.is_file():
-                raise OCMembersError(f"no trained model at {path}: run `ocmembers train`, or use "
-                                     "--model vg23 for the published weights")
-            for p in (path, path.with_suffix(".json")):   # the train stage's products, verified
-                if cache.manifest_path(p).is_file():
-                    cache.verify(p)
-            _MODELS[key] = load_classifier(path, cfg, trained_here=True)
-        else:
-            _MODELS[key] = load_model_spec(spec, cfg)
-    return _MODELS[key]
-
-
-def _model_weights_path(cfg: Config, spec: str) -> Path | None:
-    if spec == "vg23":
-        from ocmembers.sources.vg23 import locate
-        return locate() / "model_parameters"
-    if spec == "trained":
-        return model_paths(cfg)["weights"]
-    return Path(spec)
-
-
-def _meta(cfg: Config, name: str, model: DeepSetsClassifier, inputs: dict[str, str],
-          table: pd.DataFrame) -> dict[str, Any]:
-    """:func:`ocmembers.api.member_table_meta` with the run's config digest and input sha256s
-    (in the order the ECSV header has always had)."""
-    out: dict[str, Any] = {}
-    for key, value in member_table_meta(cfg, name, model, table).items():
-        if key == "source":
-            out["config_membership"] = cfg.digest("membership")[:16]
-        out[key] = value
-        if key == "source":
-            out["inputs_sha256"] = inputs
-    return out
-
-
-def _inputs(cfg: Config, name: str) -> list[Path]:
-    return [set_path(cfg, name, "candidates"), set_path(cfg, name, "members"), params_path(cfg, name),
-            set_path(cfg, name, "isochrone")]
-
-
-#: what the members stage reads of the configuration
-SECTIONS = ("membership", "model")
-#: settings that cannot change a probability
-EXCLUDE = (("membership", "torch_threads"),)
-
-
-def members_record(cfg: Config, name: str, weights: Path | None) -> dict:
-    """The record of ``members/<name>.*``: config digest, input sha256s (sets, model), code."""
-    inputs = input_shas(_inputs(cfg, name), root=cfg.out_dir)
-    if weights is not None and weights.is_file():
-        inputs["model"] = input_shas([weights])[str(weights)]
-        header = weights.with_suffix(".json")
-        if header.is_file():
-            inputs["model header"] = input_shas([header])[str(header)]
-    return record(cfg, "members", sections=SECTIONS, exclude=EXCLUDE, inputs=inputs)
-
 
 def _members_one(cfg: Config, name: str) -> bool:
-    spec = cfg.membership.model
-    inputs = _inputs(cfg, name)
-    missing = [p.name for p in inputs if not p.is_file()]
-    if missing:
-        raise OCMembersError(f"cluster {name}: sets not built ({', '.join(missing)} missing in "
-                             f"{inputs[0].parent}); run `ocmembers sets` first")
-    weights = _model_weights_path(cfg, spec)
-    parquet, ecsv = members_paths(cfg, name)
-    rec = members_record(cfg, name, weights)  # verifies the sets and the model: raises if corrupted
-    if up_to_date([parquet, ecsv], rec):
-        return False
-    model = load_model(cfg, spec)
-    candidates, members = load_set(cfg, name, "candidates"), load_set(cfg, name, "members")
-    params = load_params(cfg, name)
-    curve = IsochroneCurve.from_frame(load_set(cfg, name, "isochrone"))
-    table = evaluate_sets(candidates, members, params, curve, model, cfg.membership, name,
-                          threads=torch_threads(cfg))
-    shas = {p.name: cache.sha256_file(p) for p in inputs}
-    if weights is not None and weights.is_file():
-        shas["model"] = cache.sha256_file(weights)
-    meta = _meta(cfg, name, model, shas, table)
-    write_members(table, parquet, ecsv, meta, record=rec)
-    return True
+    return member_list(cfg, name, *members_paths(cfg, name), stage="members")
 
 
 def run(cfg: Config):
