@@ -66,7 +66,10 @@ def figure_jobs(cfg: Config) -> list[FigureJob]:
                                   str(fig / "fig1_sets.pdf")],
                                  [*(out / "sets" / fig1 / f"{k}.parquet" for k in
                                     ("members", "candidates", "non_members", "isochrone")),
-                                  out / "sets" / fig1 / "params.json", out / "members" / f"{fig1}.parquet"]))
+                                  out / "sets" / fig1 / "params.json",
+                                  # the probabilities are drawn when the cluster was evaluated (a
+                                  # training cluster of the demo is not): an input only then
+                                  *[m for m in (out / "members" / f"{fig1}.parquet",) if m.is_file()]]))
     fig4 = [c for c in FIG4_CLUSTERS if c in evaluated] or sorted(evaluated)[:4]
     if fig4:
         jobs.append(FigureJob("fig4_clusters_t22", "fig_clusters_t22.py",
