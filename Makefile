@@ -2,7 +2,7 @@
 #
 #   make demo                       the whole chain on a few simulated clusters (no data, no network)
 #   make test                       the test suite (offline)
-#   make all [SOURCE=archive|local|sim] [DATA_DIR=../shared/data] [CLUSTERS="A B"] [JOBS=N]
+#   make all [SOURCE=archive|local|sim] [DATA_DIR=../shared/data] [CLUSTERS="A B"] [JOBS=N] [SCHEDULER=tcp://host:8786]
 #   make <stage>                    catalogues cones crossmatch isochrones sets train members validate figures paper
 #   make fig-<name>                 one figure (fig1_sets fig2_training fig3_venn fig4_clusters_t22 ...)
 #   make verify                     re-hash every product of the run against its manifest
@@ -22,6 +22,7 @@ SOURCE     ?= archive
 DATA_DIR   ?= ../shared/data
 CLUSTERS   ?=
 JOBS       ?= 1
+SCHEDULER  ?=
 OUTPUT_DIR ?= data
 CONFIG     ?=
 MODEL      ?=
@@ -38,7 +39,7 @@ PKG := src/ocmembers
 OCM := PYTHONPATH=src$${PYTHONPATH:+:$$PYTHONPATH} $(PYTHON) -m ocmembers.cli
 ARGS = --source $(SOURCE) --data-dir $(DATA_DIR) --output-dir $(OUTPUT_DIR) --jobs $(JOBS) \
        $(if $(strip $(CLUSTERS)),--clusters "$(CLUSTERS)") $(if $(CONFIG),--config $(CONFIG)) \
-       $(if $(MODEL),--set membership.model=$(MODEL))
+       $(if $(MODEL),--set membership.model=$(MODEL)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 OUT := $(OUTPUT_DIR)/$(SOURCE)
 KEY := $(if $(strip $(CLUSTERS)),$(strip $(CLUSTERS)),all)

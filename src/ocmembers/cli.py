@@ -1,12 +1,13 @@
 """The ``ocmembers`` command: one subcommand per pipeline stage.
 
-``ocmembers <stage> [--source S] [--data-dir D] [--clusters A,B] [--jobs N]``
+``ocmembers <stage> [--source S] [--data-dir D] [--clusters A,B] [--jobs N] [--scheduler ADDR]``
 runs ``ocmembers.stages.<stage>.run(cfg)``, or ``main(args, cfg)`` for a stage
 with options of its own (:data:`OPTIONS`). The parser is built without
 importing any stage (``--help`` loads neither torch nor pandas); only the stage
 that runs is imported.
 Exit status: 0 success, 1 a stage failed (the message names the cluster and
-the cause), 2 bad configuration or input, 3 the stage is not built yet.
+the cause), 2 bad configuration or input (an unreachable ``--scheduler`` too),
+3 the stage is not built yet.
 """
 
 from __future__ import annotations
@@ -86,7 +87,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--data-dir", metavar="DIR", help="DATA_DIR: the directory of the local source")
     g.add_argument("--output-dir", metavar="DIR", help="where products land (default data/)")
     g.add_argument("--clusters", metavar="NAMES", help="CLUSTERS: a subset, by CG20 name (comma or space separated)")
-    g.add_argument("--jobs", type=int, metavar="N", help="JOBS: clusters processed in parallel")
+    g.add_argument("--jobs", type=int, metavar="N", help="JOBS: clusters processed in parallel "
+                   "(1: in-process; N: an embedded Dask LocalCluster of N workers)")
+    g.add_argument("--scheduler", metavar="ADDRESS", help="SCHEDULER: run the per-cluster tasks on "
+                   "this running Dask scheduler (tcp://host:8786) instead of JOBS")
     g.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one configuration key (repeatable), e.g. membership.model=vg23")
     g.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -129,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = load_config(args.config, source=args.source, local_dir=args.data_dir,
                           output_dir=args.output_dir, clusters=args.clusters, jobs=args.jobs,
+                          scheduler=args.scheduler,
                           overrides=args.set)
         mod = _load_stage(args.stage)
         if hasattr(mod, "main"):

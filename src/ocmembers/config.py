@@ -54,6 +54,7 @@ class SourceConfig:
 class ClustersConfig:
     names: tuple[str, ...] = ()
     jobs: int = 1
+    scheduler: str = ""
 
 
 @dataclass(frozen=True)
@@ -295,6 +296,7 @@ def load_config(path: str | os.PathLike | None = None, *,
                 local_dir: str | None = None,
                 clusters: list[str] | tuple[str, ...] | str | None = None,
                 jobs: int | None = None,
+                scheduler: str | None = None,
                 overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Read the packaged defaults, a user TOML file and command-line overrides.
 
@@ -303,9 +305,10 @@ def load_config(path: str | os.PathLike | None = None, *,
     path : path-like, optional
         A TOML file with any subset of the keys of the packaged
         ``config.toml``. Defaults to ``$OCMEMBERS_CONFIG`` when set.
-    source, local_dir, clusters, jobs : optional
+    source, local_dir, clusters, jobs, scheduler : optional
         The Make variables ``SOURCE``, ``DATA_DIR`` (the ``local`` directory),
-        ``CLUSTERS`` (names separated by commas or spaces) and ``JOBS``.
+        ``CLUSTERS`` (names separated by commas or spaces), ``JOBS`` and
+        ``SCHEDULER`` (a Dask scheduler address, ``[clusters] scheduler``).
     output_dir : optional
         Where products land (default ``data``), as ``<output_dir>/<source>/``.
     overrides : sequence of str
@@ -335,6 +338,8 @@ def load_config(path: str | os.PathLike | None = None, *,
         cli.setdefault("clusters", {})["names"] = names
     if jobs is not None:
         cli.setdefault("clusters", {})["jobs"] = int(jobs)
+    if scheduler:
+        cli.setdefault("clusters", {})["scheduler"] = str(scheduler)
     for item in overrides:
         key, sep, value = item.partition("=")
         section, dot, name = key.strip().partition(".")

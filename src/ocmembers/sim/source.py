@@ -31,6 +31,7 @@ from ocmembers.exceptions import OCMembersError, TableParseError
 from ocmembers.sim.catalogues import cg20_like_members, t22_like_members
 from ocmembers.sim.cluster import SimulatedCone, simulate_cone
 from ocmembers.sim.isochrones import cluster_isochrone
+from ocmembers.sources import executor
 from ocmembers.sources.base import DataSource
 from ocmembers.sources.local import read_cluster_table
 from ocmembers.method.columns import CLUSTER_COLUMNS, cluster_row, normalise_cluster_name
@@ -151,21 +152,20 @@ class SimSource(DataSource):
 
     def _per_cluster(self, func, what: str, only: list[str] | None = None) -> pd.DataFrame:
         """``func(simulated cone, cluster row, cfg)`` for every cluster (``only`` those, when any
-        of them is simulated), concatenated; with ``[clusters] jobs`` processes, which simulate
-        (and cache) the cones they need."""
+        of them is simulated), concatenated in the catalogue's order; with ``[clusters] jobs`` > 1
+        or a scheduler on the one executor (:mod:`ocmembers.sources.executor`), whose tasks
+        simulate (and cache) the cones they need."""
         parts, failed = [], []
         names = self.cluster_names()
         if only:
             keep = set(only)
             names = [n for n in names if n in keep] or names
-        jobs = min(int(self.cfg.clusters.jobs), len(names))
-        if jobs > 1:
-            from concurrent.futures import ProcessPoolExecutor
-
-            with ProcessPoolExecutor(max_workers=jobs) as pool:
-                results = list(pool.map(_product, [self.cfg] * len(names), names, [func] * len(names)))
-        else:
+        if executor.in_process(self.cfg, len(names)):
             results = [_product(self.cfg, name, func, self) for name in names]
+        else:  # the one executor (Dask): each task simulates (and caches) its own cone
+            done = {out.name: out.value if out.lost is None else (None, out.lost)
+                    for out in executor.map_clusters(self.cfg, names, _product, func, desc=f"sim {what}")}
+            results = [done[name] for name in names]  # the catalogue's order, whatever the schedule
         for name, (part, err) in zip(names, results):
             if err is None:
                 parts.append(part)

@@ -23,6 +23,7 @@ from ocmembers.method.classifier import DeepSetsClassifier
 from ocmembers.method.isochrones import IsochroneCurve
 from ocmembers.method.membership import evaluate_sets
 from ocmembers.sources import cache
+from ocmembers.sources.executor import worker_threads
 from ocmembers.sources.member_lists import write_members
 from ocmembers.sources.models import load_classifier, load_model_spec
 from ocmembers.stages.products import load_params, load_set, model_paths, params_path, set_path
@@ -41,10 +42,16 @@ EXCLUDE = (("membership", "torch_threads"),)
 
 def torch_threads(cfg: Config) -> int | None:
     """Intra-op threads of the network: ``[membership] torch_threads``, or, when 0 and clusters
-    run in parallel, the CPUs shared out among the ``JOBS`` processes. torch's default (all
-    CPUs in every process) oversubscribes: JOBS=2 on 2 cores ran 4 busy threads."""
+    run in parallel, the CPUs shared out among the workers: inside a Dask task the CPUs of the
+    worker's machine over the task slots of that machine
+    (:func:`ocmembers.sources.executor.worker_threads`, computed per worker, so a remote
+    cluster's machines each get their own share), else over the ``JOBS`` processes. torch's
+    default (all CPUs in every process) oversubscribes: JOBS=2 on 2 cores ran 4 busy threads."""
     if cfg.membership.torch_threads:
         return int(cfg.membership.torch_threads)
+    share = worker_threads()
+    if share is not None:
+        return share
     jobs = int(cfg.clusters.jobs)
     if jobs > 1:
         return max(1, (os.cpu_count() or 1) // jobs)

@@ -29,14 +29,12 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from ocmembers.config import Config
 from ocmembers.exceptions import OCMembersError
+from ocmembers.sources.executor import map_clusters
 
 __all__ = ["PipelineError", "StageReport", "for_each_cluster", "cluster_names", "up_to_date", "record",
            "code_version", "input_shas", "product_sha", "sweep"]
@@ -63,7 +61,7 @@ class StageReport:
         return "\n".join(lines)
 
 
-def _call(func: Callable[[Config, str], bool | None], cfg: Config, name: str) -> tuple[str, str | None, bool]:
+def _call(cfg: Config, name: str, func: Callable[[Config, str], bool | None]) -> tuple[str, str | None, bool]:
     try:
         did = func(cfg, name)
         return name, None, did is not False
@@ -75,7 +73,10 @@ def _call(func: Callable[[Config, str], bool | None], cfg: Config, name: str) ->
 
 def for_each_cluster(cfg: Config, names: Sequence[str], func: Callable[[Config, str], bool | None],
                      desc: str, *, raise_on_failure: bool | None = None) -> StageReport:
-    """Run ``func(cfg, name)`` for every cluster, ``cfg.clusters.jobs`` at a time.
+    """Run ``func(cfg, name)`` for every cluster through the one executor
+    (:func:`ocmembers.sources.executor.map_clusters`): in-process for ``JOBS=1``, on an
+    embedded Dask ``LocalCluster`` of ``JOBS`` workers, or on the Dask scheduler of
+    ``SCHEDULER``. ``func`` gets the configuration and the name and loads its own inputs.
 
     ``func`` returns ``False`` when it found the cluster up to date and did
     nothing. Errors of type :class:`OCMembersError` (and input errors) are
@@ -86,21 +87,9 @@ def for_each_cluster(cfg: Config, names: Sequence[str], func: Callable[[Config, 
     report = StageReport(stage=desc)
     for p in (cfg.out_dir / "reports").glob(f".{desc}.json.*.tmp"):  # this stage's report only
         p.unlink(missing_ok=True)
-    jobs = min(cfg.clusters.jobs, max(len(names), 1))
-    results: Iterable[tuple[str, str | None, bool]]
-    bar = tqdm(total=len(names), desc=desc, unit="cluster", disable=None, file=sys.stderr)
-    if jobs == 1:
-        for name in names:
-            out = _call(func, cfg, name)
-            _record(report, out)
-            bar.update()
-    else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(_call, func, cfg, n) for n in names]
-            for fut in as_completed(futures):
-                _record(report, fut.result())
-                bar.update()
-    bar.close()
+    for out in map_clusters(cfg, names, _call, func, desc=desc):
+        # a task Dask gave up on (it killed its worker every time) fails its cluster only
+        _record(report, out.value if out.lost is None else (out.name, out.lost, False))
     print(report.summary(), file=sys.stderr)
     _write_report(cfg, report)
     all_failed = bool(report.failed) and not (report.done or report.skipped)
@@ -255,11 +244,12 @@ def _role_names(cfg: Config, role: str) -> list[str]:
 # The record of a product, and the one up-to-date rule
 # ---------------------------------------------------------------------------
 _PKG = Path(__file__).resolve().parents[1]
-#: modules that cannot change a product (scheduling, plots beside the products, the CLI,
+#: modules that cannot change a product (scheduling: the runner and the executor, plots beside the products, the CLI,
 #: the re-export of the root package): left out of every code version
 #: ``stages.products`` (paths and verified readers) is left out too: otherwise every stage
 #: would depend on all the method modules whose types the readers return
-_NOT_CODE = frozenset({"ocmembers", "ocmembers.stages.runner", "ocmembers.stages.plots",
+_NOT_CODE = frozenset({"ocmembers", "ocmembers.stages.runner", "ocmembers.sources.executor",
+                       "ocmembers.stages.plots",
                        "ocmembers.stages.verify", "ocmembers.stages.products", "ocmembers.cli"})
 
 
