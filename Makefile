@@ -6,7 +6,8 @@
 #   make <stage>                    catalogues cones crossmatch isochrones sets train members validate figures paper
 #   make fig-<name>                 one figure (fig1_sets fig2_training fig3_venn fig4_clusters_t22 ...)
 #   make verify                     re-hash every product of the run against its manifest
-#   make bench | truthbench | compare | image | snapshot | clean
+#   make catalogue-members          member lists for every cluster of the catalogue, one HATS catalogue
+#   make bench | bench-scaling | truthbench | compare | image | snapshot | clean
 #
 # Every stage target runs its stage (and the stages before it, in order); each stage decides
 # per cluster: a product is up to date iff it verifies against its manifest and the manifest
@@ -68,7 +69,7 @@ $(ENV_STAMP): $(LOCK) $(NODEPS_LOCK) pyproject.toml
 env: $(ENV)
 
 STAGES := catalogues cones crossmatch isochrones sets train members validate figures paper
-.PHONY: env all demo test report bench truthbench compare image snapshot clean help verify $(STAGES)
+.PHONY: env all demo test report bench bench-scaling catalogue-members truthbench compare image snapshot clean help verify $(STAGES)
 
 help:
 	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
@@ -99,6 +100,14 @@ train: sets
 	$(call run_stage,train)
 members: train
 	$(call run_stage,members)
+
+# Every cluster of the catalogues stage's cluster table (CLUSTERS: a subset of it) through
+# cones .. sets, the model trained once (nothing to train with MODEL=vg23 or a path), then
+# the member lists and one HATS member catalogue (data/<source>/catalogue_members/members).
+catalogue-members: catalogues
+	@names="$$($(OCM) catalogue-members $(ARGS) --list)"; \
+	  $(MAKE) --no-print-directory sets train CLUSTERS="$$names"
+	$(call run_stage,catalogue-members)
 validate: members
 	$(call run_stage,validate)
 figures: validate
@@ -125,6 +134,10 @@ test: | $(ENV)
 
 bench: | $(ENV)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; PYTHONPATH=src $(PYTHON) $$b; done
+
+# 40 simulated clusters of the CG20 table in DATA_DIR with 1 and then 2 workers (docs/scaling.md)
+bench-scaling: | $(ENV)
+	PYTHONPATH=src $(PYTHON) benchmarks/bench_scaling.py --data-dir $(DATA_DIR)
 
 truthbench: | $(ENV)
 	$(MAKE) members SOURCE=sim OUTPUT_DIR=$(OUTPUT_DIR) CONFIG=$(CONFIG) CLUSTERS="$(CLUSTERS)" JOBS=$(JOBS)

@@ -34,6 +34,8 @@ STAGES: dict[str, tuple[str, str]] = {
     "sets": ("ocmembers.stages.sets", "members, candidates and non-members with their features"),
     "train": ("ocmembers.stages.train", "train the Deep Sets model"),
     "members": ("ocmembers.stages.members", "membership probabilities (Monte Carlo, Sect. 3.4)"),
+    "catalogue-members": ("ocmembers.stages.catalogue_members",
+                          "member lists for every cluster of the catalogue, one HATS member catalogue"),
     "validate": ("ocmembers.stages.validate", "the statistics of Sect. 4 against T22"),
     "figures": ("ocmembers.stages.figures", "every figure of the paper"),
     "paper": ("ocmembers.stages.paper", "the paper PDF with generated numbers"),
@@ -63,6 +65,8 @@ OPTIONS: dict[str, list[tuple[tuple[str, ...], dict]]] = {
         (("--plot",), dict(action="store_true", help="also draw the Fig. 1-style sets plot with the "
                                                      "probabilities (PNG beside the output)")),
     ],
+    "catalogue-members": [(("--list",), dict(action="store_true",
+                                             help="print the clusters of the catalogue and stop"))],
     "figures": [(("--only",), dict(metavar="NAME[,NAME]", help="draw only these figures (fig3_venn ...)"))],
     "compare": [
         (("--methods",), dict(default=None, help="comma-separated subset of hdbscan_t22, upmask, "
@@ -154,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = 1
     finally:
         # wall and CPU time of every stage run, for the report (not of `report` itself)
-        if cfg is not None and args.stage in _TIMED:
+        if cfg is not None and args.stage in _TIMED and not getattr(args, "list", False):
             from ocmembers.stages.runner import record_timing
             try:
                 record_timing(cfg, args.stage, wall_s=time.perf_counter() - t0, cpu_s=_cpu_seconds() - c0,

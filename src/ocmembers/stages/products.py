@@ -18,6 +18,9 @@ sets                 ``sets/<cluster>/{members,candidates,        :func:`load_se
                      non_members,isochrone}.parquet, params.json`` :func:`load_params`
 train                ``model/model.{pt,json}``, ``history.csv``   :func:`model_paths`
 members              ``members/<cluster>.{parquet,ecsv}``         :func:`load_members`
+catalogue_members    ``catalogue_members/clusters/<cluster>.*``,  :func:`catalogue_members_paths`
+                     ``catalogue_members/members/`` (HATS),
+                     ``catalogue_members/members.json``
 validate             ``validation/statistics.json``               :func:`load_statistics`
 figures              ``figures/<run>/``                           :func:`figures_dir`
 ===================  ===========================================  ==============
@@ -42,7 +45,8 @@ __all__ = [
     "load_cone", "crossmatch_path", "load_crossmatch", "isochrone_path", "load_isochrone",
     "sets_dir", "set_path", "set_paths", "load_set", "params_path", "load_params", "model_dir",
     "model_paths", "checkpoint_path", "members_paths", "load_members", "statistics_path",
-    "load_statistics", "load_samples",
+    "load_statistics", "load_samples", "catalogue_cluster_names", "catalogue_list_paths",
+    "catalogue_members_paths",
     "run_key", "figures_dir", "fig1_cluster", "samples_path",
 ]
 
@@ -166,6 +170,31 @@ def load_members(cfg: Config, name: str) -> pd.DataFrame:
     if not path.is_file():
         raise OCMembersError(f"cluster {name}: {path} missing; run `ocmembers members` first")
     return cache.read_table(path)
+
+
+# -- the whole-catalogue member run ---------------------------------------------
+def catalogue_cluster_names(cfg: Config) -> list[str]:
+    """Every cluster of the ``catalogues`` stage's cluster table (``clusters.parquet``, verified),
+    in table order; ``CLUSTERS`` restricts them to the named ones."""
+    path = catalogue_paths(cfg)["clusters"]
+    if not path.is_file():
+        raise OCMembersError(f"{path} missing; run `ocmembers catalogues` first")
+    names = [str(n) for n in cache.read_table(path)["name"]]
+    wanted = set(cfg.clusters.names)
+    return [n for n in names if n in wanted] if wanted else names
+
+
+def catalogue_list_paths(cfg: Config, name: str) -> tuple[Path, Path]:
+    """One cluster's member list of the whole-catalogue run (Parquet, ECSV)."""
+    d = cfg.out_dir / "catalogue_members" / "clusters"
+    return d / f"{name}.parquet", d / f"{name}.ecsv"
+
+
+def catalogue_members_paths(cfg: Config) -> dict[str, Path]:
+    """``catalogue``: the member catalogue (a HATS directory, ``lsdb.open_catalog`` opens it);
+    ``provenance``: its manifest (model, config digest, code version, clusters, file sha256s)."""
+    d = cfg.out_dir / "catalogue_members"
+    return {"dir": d, "lists": d / "clusters", "catalogue": d / "members", "provenance": d / "members.json"}
 
 
 # -- validation and figures ----------------------------------------------------

@@ -34,6 +34,8 @@ STAGE_DIRS: dict[str, tuple[str, ...]] = {
     "sets": ("sets",),
     "train": ("model",),
     "members": ("members",),
+    # the lists and the catalogue's manifest (the HATS files are hashed in members.json)
+    "catalogue_members": ("catalogue_members/clusters", "catalogue_members/members.json"),
     "validate": ("validation",),
 }
 #: files a stage writes beside its products that are not products (no manifest expected)
