@@ -24,7 +24,7 @@ from ocmembers.method.settings import MethodsConfig
 
 __all__ = ["Config", "load_config", "SOURCES"]
 
-SOURCES = ("archive", "local", "sim")
+SOURCES = ("archive", "local", "sim", "hats")
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,8 @@ class SourceConfig:
     neighbourhood_table: str = "gaiadr3.dr2_neighbourhood"
     cmd_version: str = "3.8"
     cmd_max_ages: int = 400
+    hats_catalog: str = "https://data.lsdb.io/hats/gaia_dr3"
+    hats_catalogues: str = "local"
 
 
 @dataclass(frozen=True)
@@ -277,6 +279,9 @@ def _build(base: dict[str, Any], *updates: dict[str, Any]) -> Config:
 def _validate(cfg: Config) -> None:
     if cfg.source.name not in SOURCES:
         raise ConfigError(f"source.name (SOURCE) must be one of {SOURCES}, got {cfg.source.name!r}")
+    if cfg.source.hats_catalogues not in ("local", "archive"):
+        raise ConfigError("source.hats_catalogues must be \"local\" or \"archive\", got "
+                          f"{cfg.source.hats_catalogues!r}")
     if cfg.clusters.jobs < 1:
         raise ConfigError(f"clusters.jobs (JOBS) must be >= 1, got {cfg.clusters.jobs}")
     if cfg.source.retries < 1:

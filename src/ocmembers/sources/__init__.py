@@ -1,4 +1,4 @@
-"""Data sources: the live archives, a local directory, or the simulated sky.
+"""Data sources: the live archives, a local directory, a HATS catalogue, or the simulated sky.
 
 ``get_source(cfg)`` returns the :class:`~ocmembers.sources.base.DataSource`
 named by ``[source] name`` (the Make variable ``SOURCE``). The sources are
@@ -22,6 +22,7 @@ __all__ = ["DataSource", "SOURCES", "get_source"]
 SOURCES: dict[str, str] = {
     "archive": "ocmembers.sources.archive:ArchiveSource",
     "local": "ocmembers.sources.local:LocalSource",
+    "hats": "ocmembers.sources.hats:HatsSource",
     "sim": "ocmembers.sim.source:SimSource",
 }
 
