@@ -227,7 +227,7 @@ def _submit(client: Any, cfg: Config, names: list[str], func: Callable[..., Any]
                          key=[f"{desc_key(func)}-{n}-{os.urandom(4).hex()}" for n in names])
     by_key = {f.key: n for f, n in zip(futures, names)}
     try:
-        for fut in as_completed(futures):
+        for fut in as_completed(futures, loop=client.loop):
             name = by_key[fut.key]
             try:
                 yield Outcome(name, fut.result())
