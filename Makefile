@@ -2,7 +2,7 @@
 #
 #   make demo                       the whole chain on a few simulated clusters (no data, no network)
 #   make test                       the test suite (offline)
-#   make all [SOURCE=archive|local|sim] [DATA_DIR=../shared/data] [CLUSTERS="A B"] [JOBS=N] [SCHEDULER=tcp://host:8786]
+#   make all [SOURCE=archive|local|sim|hats] [DATA_DIR=../shared/data] [CLUSTERS="A B"] [JOBS=N] [SCHEDULER=tcp://host:8786]
 #   make <stage>                    catalogues cones crossmatch isochrones sets train members validate figures paper
 #   make fig-<name>                 one figure (fig1_sets fig2_training fig3_venn fig4_clusters_t22 ...)
 #   make verify                     re-hash every product of the run against its manifest

@@ -87,7 +87,7 @@ _TIMED = frozenset(STAGES) - {"report", "snapshot", "verify"}
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("run settings (the Make variables)")
     g.add_argument("--config", metavar="FILE", help="TOML file overriding keys of the packaged config")
-    g.add_argument("--source", choices=("archive", "local", "sim"), help="SOURCE: where raw data comes from")
+    g.add_argument("--source", choices=("archive", "local", "sim", "hats"), help="SOURCE: where raw data comes from")
     g.add_argument("--data-dir", metavar="DIR", help="DATA_DIR: the directory of the local source")
     g.add_argument("--output-dir", metavar="DIR", help="where products land (default data/)")
     g.add_argument("--clusters", metavar="NAMES", help="CLUSTERS: a subset, by CG20 name (comma or space separated)")

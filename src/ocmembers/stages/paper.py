@@ -108,7 +108,9 @@ def macros(stats: dict[str, Any], samples: dict[str, Any], cfg: Config) -> dict[
     th = stats["thresholds"]
     n_strict = vs["t22"]
     xm = {"archive": "\\texttt{gaiadr3.dr2\\_neighbourhood}", "local": "position after propagation to J2016.0",
-          "sim": "position after propagation to J2016.0 (simulated DR2 epoch)"}[cfg.source.name]
+          "sim": "position after propagation to J2016.0 (simulated DR2 epoch)",
+          "hats": ("\\texttt{gaiadr3.dr2\\_neighbourhood}" if cfg.source.hats_catalogues == "archive"
+                   else "position after propagation to J2016.0")}[cfg.source.name]
     counts = samples.get("counts", {})
     note = "The roles of the clusters were given in the configuration." if "given in the configuration" in json.dumps(counts) else \
         ("Offline, the member lists of Cantat-Gaudin et al.\\ (2018) stand in for those of CG20: fewer clusters "
@@ -153,7 +155,8 @@ def reproduction_rows(stats: dict[str, Any], samples: dict[str, Any], cfg: Confi
     pc = lambda x: f"{100 * x:.1f}%" if x is not None and math.isfinite(x) else "--"  # noqa: E731
     tri = lambda p: "/".join(f"{v:.3f}" for v in p)  # noqa: E731
     src = {"archive": "Gaia DR3 archive, VizieR, CMD", "local": "local files (CG18 members stand in for CG20)",
-           "sim": "simulated sky"}[cfg.source.name]
+           "sim": "simulated sky",
+           "hats": f"a HATS Gaia DR3 catalogue (lsdb), catalogues from the {cfg.source.hats_catalogues} source"}[cfg.source.name]
     ntv = len(samples.get("train", [])) + len(samples.get("validation", []))
     counts = samples.get("counts", {})
 
