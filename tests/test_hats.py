@@ -88,11 +88,35 @@ def _brute_force(field: pd.DataFrame, row: pd.Series, radius_pc: float, n_sigma:
 
 
 @pytest.fixture(scope="module")
-def sky(tmp_path_factory):
-    """The simulated cones, the synthetic fields and the HATS catalogue made of them."""
+def client():
+    """A 2-worker LocalCluster for hats-import (as in CI)."""
     from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as lc, Client(lc) as c:
+        yield c
+
+
+def _import_hats(parts: list[pd.DataFrame], root, name: str, client):
+    """``parts`` written as one HATS catalogue ``root/hats/<name>`` by hats-import
+    (``pipeline_with_client``)."""
     from hats_import import ImportArguments, pipeline_with_client
 
+    raw = root / f"input_{name}"
+    raw.mkdir()
+    for i, part in enumerate(parts):
+        part.to_parquet(raw / f"part{i}.parquet", index=False)
+    args = ImportArguments(output_artifact_name=name, output_path=root / "hats",
+                           input_file_list=sorted(raw.glob("*.parquet")), file_reader="parquet",
+                           ra_column="ra", dec_column="dec", sort_columns="source_id",
+                           highest_healpix_order=8, pixel_threshold=2000, progress_bar=False,
+                           resume=False, tmp_dir=root / f"tmp_{name}")
+    pipeline_with_client(args, client)
+    return root / "hats" / name
+
+
+@pytest.fixture(scope="module")
+def sky(tmp_path_factory, client):
+    """The simulated cones, the synthetic fields and the HATS catalogue made of them."""
     root = tmp_path_factory.mktemp("hats")
     sim = SimSource(_sim_cfg(root))
     rows = {n: cluster_row(sim._full_table(), n) for n in SIM_CLUSTERS}
@@ -107,18 +131,8 @@ def sky(tmp_path_factory):
     parts = [*cones.values(), *(f for _, f in fields.values())]
     everything = pd.concat(parts, ignore_index=True)
     assert everything["source_id"].is_unique
-    raw = root / "input"
-    raw.mkdir()
-    for i, part in enumerate(parts):
-        part.to_parquet(raw / f"part{i}.parquet", index=False)
-    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as lc, Client(lc) as client:
-        args = ImportArguments(output_artifact_name="gaia_test", output_path=root / "hats",
-                               input_file_list=sorted(raw.glob("*.parquet")), file_reader="parquet",
-                               ra_column="ra", dec_column="dec", sort_columns="source_id",
-                               highest_healpix_order=8, pixel_threshold=2000, progress_bar=False,
-                               resume=False, tmp_dir=root / "tmp")
-        pipeline_with_client(args, client)
-    return {"root": root, "catalog": root / "hats" / "gaia_test", "rows": rows, "cones": cones,
+    catalog = _import_hats(parts, root, "gaia_test", client)
+    return {"root": root, "catalog": catalog, "rows": rows, "cones": cones,
             "fields": fields, "n": len(everything)}
 
 
@@ -209,3 +223,23 @@ def test_catalogues_come_from_the_delegate(sky, tmp_path):
         source.cluster_table()          # DATA_DIR has no CG20 table: the local source says so
     with pytest.raises(OCMembersError, match="hats_catalogues"):
         _hats_cfg(sky).replace(source={"hats_catalogues": "vizier"})
+
+
+def test_real_m67_extract_through_hats_equals_the_local_source(shared_data, tmp_path, client):
+    """The real Gaia DR3 extract of M67 (DATA_DIR) as a HATS catalogue: the hats cone is the
+    local source's cone, and the catalogues are the local source's."""
+    from ocmembers.sources.local import LocalSource, read_gaia_table
+
+    local = LocalSource(load_config(source="local", local_dir=str(shared_data),
+                                    output_dir=str(tmp_path / "out")))
+    extract = read_gaia_table(local.cone_file("NGC_2682"))
+    catalog = _import_hats([extract], tmp_path, "m67", client)
+    cfg = load_config(source="hats", local_dir=str(shared_data), output_dir=str(tmp_path / "out"))
+    source = HatsSource(cfg.replace(source={"hats_catalog": str(catalog)}))
+    row = cluster_row(source.cluster_table(), "NGC_2682")
+    pd.testing.assert_frame_equal(source.cluster_table(), local.cluster_table())
+    want = local.cone(row).sort_values("source_id", kind="mergesort").reset_index(drop=True)
+    got = source.cone(row)
+    assert len(got) > 1000
+    pd.testing.assert_frame_equal(got, want)
+    assert source.catalogue_query("clusters").endswith(local.catalogue_query("clusters"))
