@@ -243,3 +243,11 @@ def test_real_m67_extract_through_hats_equals_the_local_source(shared_data, tmp_
     assert len(got) > 1000
     pd.testing.assert_frame_equal(got, want)
     assert source.catalogue_query("clusters").endswith(local.catalogue_query("clusters"))
+
+
+def test_cone_read_inside_a_dask_worker_task(sky, client):
+    """A per-cluster task reads its own cone on the worker (compute in the task), the same rows."""
+    row = sky["rows"]["NGC_752"]
+    source = HatsSource(_hats_cfg(sky))                       # nothing read yet: ships as a name
+    got = client.submit(source.cone, row, pure=False).result(timeout=120)
+    pd.testing.assert_frame_equal(got, source.cone(row))
