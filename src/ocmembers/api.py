@@ -35,7 +35,8 @@ from ocmembers.method.columns import CG20_RENAME, CLUSTER_COLUMNS, cluster_row, 
 from ocmembers.method.membership import cluster_seed, evaluate_sets, probability_summary
 from ocmembers.method.sets import ClusterSelection, build_sets
 from ocmembers.sources import get_source
-from ocmembers.sources.cone_file import read_cone_file
+from ocmembers.method.gaia_names import CONE_REQUIRED, canonical_gaia_table
+from ocmembers.sources.cone_file import read_cone_file, read_table_file
 from ocmembers.sources.member_lists import UNITS, member_table
 from ocmembers.sources.models import check_config, load_model_spec
 from ocmembers.sources.positional import crossmatch_positional
@@ -65,23 +66,37 @@ def _table_to_frame(table: Any) -> pd.DataFrame:
 
 
 def cone_frame(cone: Any) -> pd.DataFrame:
-    """A cone as a DataFrame with lower-case Gaia column names.
+    """A cone as a DataFrame with the ``gaiadr3.gaia_source`` column names.
 
     Parameters
     ----------
     cone : DataFrame, astropy Table or path
         A path is read by :func:`ocmembers.sources.cone_file.read_cone_file`
         (CSV, Parquet, VOTable, FITS, ECSV); a Table's masked float columns
-        become NaN, as that reader does.
+        become NaN, as that reader does. Every input goes through
+        :func:`ocmembers.method.gaia_names.canonical_gaia_table`: the archive's
+        names in any case, VizieR I/355 and I/350 names, derived magnitudes.
+
+    Raises
+    ------
+    MissingColumnsError
+        One error naming the input and every missing quantity with its spellings.
     """
     if isinstance(cone, (str, Path)):
-        return read_cone_file(cone)
-    if isinstance(cone, pd.DataFrame):
-        df = cone
-    elif hasattr(cone, "colnames"):
-        df = _table_to_frame(cone)
+        return read_cone_file(cone, require=CONE_REQUIRED)
+    return canonical_gaia_table(_plain_frame(cone, "cone"), f"cone ({type(cone).__name__})")
+
+
+def _plain_frame(table: Any, what: str) -> pd.DataFrame:
+    """A DataFrame, Table or path as a DataFrame with lower-case names (no Gaia renaming)."""
+    if isinstance(table, (str, Path)):
+        return read_table_file(table)
+    if isinstance(table, pd.DataFrame):
+        df = table
+    elif hasattr(table, "colnames"):
+        df = _table_to_frame(table)
     else:
-        raise TypeError(f"cone: expected a DataFrame, an astropy Table or a path, got {type(cone).__name__}")
+        raise TypeError(f"{what}: expected a DataFrame, an astropy Table or a path, got {type(table).__name__}")
     if any(str(c) != str(c).lower() for c in df.columns):
         df = df.rename(columns=lambda c: str(c).lower())
     return df
@@ -207,11 +222,11 @@ def _run(cone: Any, cluster: Any, model: Any, cfg: Config, training_members: Any
     if training_members is None:
         training_members = _training_members(cone, name, cfg, catalogues)
     else:
-        training_members = cone_frame(training_members)
+        training_members = _plain_frame(training_members, "training_members")
     if isochrone is None:
         isochrone = _isochrone(row, cfg)
     elif not isinstance(isochrone, pd.DataFrame):
-        isochrone = cone_frame(isochrone)
+        isochrone = _plain_frame(isochrone, "isochrone")
     sets = build_sets(cone, training_members, row, isochrone, cfg)
     table = evaluate_sets(sets.candidates, sets.members, sets.params, sets.isochrone_curve, clf,
                           cfg.membership, name, threads=threads)

@@ -8,15 +8,35 @@ import numpy as np
 import pandas as pd
 
 from ocmembers.exceptions import TableParseError
+from ocmembers.method.gaia_names import canonical_gaia_table
 
-__all__ = ["read_cone_file"]
+__all__ = ["read_cone_file", "read_table_file"]
 
 
-def read_cone_file(path: str | Path) -> pd.DataFrame:
-    """A Gaia cone as the archive exports it: CSV, Parquet, VOTable, FITS or ECSV.
+def read_cone_file(path: str | Path, require: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A Gaia DR3 cone from a file (CSV, Parquet, VOTable, FITS or ECSV) in canonical names.
 
-    Column names are lower-cased (the archive's VOTable and FITS exports use
-    the ``gaia_source`` names; some tools upper-case them).
+    The columns may be spelled as the Gaia archive, VizieR I/355 or I/350,
+    astroquery or HATS/LSDB spell them, in any case; they are renamed and the
+    derivable ones derived by :func:`ocmembers.method.gaia_names.canonical_gaia_table`.
+    ``require`` names the canonical columns that must then be present
+    (:data:`ocmembers.method.gaia_names.CONE_REQUIRED` for a cone to run the
+    method on, as :func:`ocmembers.api.members` asks).
+
+    Raises
+    ------
+    TableParseError
+        The file does not exist or cannot be read.
+    MissingColumnsError
+        One error naming the file and every missing quantity with its spellings.
+    """
+    return canonical_gaia_table(read_table_file(path), f"cone file {path}", require)
+
+
+def read_table_file(path: str | Path) -> pd.DataFrame:
+    """A table from a file, columns lower-cased and otherwise as written (no Gaia renaming).
+
+    For tables that are not Gaia cones: member lists, isochrones.
     """
     path = Path(path)
     if not path.is_file():

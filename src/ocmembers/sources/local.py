@@ -29,9 +29,10 @@ import pandas as pd
 from ocmembers.sources.cache import sha256_file
 from ocmembers.exceptions import EmptyConeError, OCMembersError, TableParseError
 from ocmembers.sources.base import DataSource
-from ocmembers.method.columns import (CG20_RENAME, CLUSTER_COLUMNS, GAIA_COLUMNS, GAIA_REQUIRED,
+from ocmembers.method.columns import (CG20_RENAME, CLUSTER_COLUMNS, GAIA_COLUMNS,
                       normalise_cluster_name, require_columns)
 from ocmembers.method.cuts import apply_cone_cuts
+from ocmembers.method.gaia_names import CONE_REQUIRED, canonical_gaia_table
 from ocmembers.sources.parsec import local_isochrone
 from ocmembers.sources.positional import crossmatch_positional
 
@@ -72,7 +73,7 @@ def read_cluster_table(path: str | Path) -> pd.DataFrame:
     if path.suffix == ".tsv":
         raw = _read_vizier_tsv(path)
     elif path.suffix in (".vot", ".xml", ".fits"):
-        raw = read_gaia_table(path)
+        raw = _read_table(path)
     else:
         raw = pd.read_csv(path)
     raw = raw.rename(columns={c: CG20_RENAME[c] for c in raw.columns if c in CG20_RENAME})
@@ -113,8 +114,20 @@ def read_member_list(path: str | Path, *, id_column: str = "source_id") -> pd.Da
     return out
 
 
-def read_gaia_table(path: str | Path) -> pd.DataFrame:
-    """Read a ``gaia_source`` extract as the archive exports it (CSV, Parquet, VOTable, FITS, ECSV)."""
+def read_gaia_table(path: str | Path, require: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read a Gaia DR3 extract (CSV, Parquet, VOTable, FITS, ECSV) into the ``gaia_source`` names.
+
+    Any spelling of :data:`ocmembers.method.gaia_names.GAIA_SPELLINGS` (the
+    archive's in any case, VizieR's) is accepted and renamed, and derivable
+    columns are derived (:func:`ocmembers.method.gaia_names.canonical_gaia_table`);
+    ``require`` names the columns that must then be present (one
+    :class:`MissingColumnsError` naming the file otherwise).
+    """
+    return canonical_gaia_table(_read_table(path), f"Gaia table {path}", require)
+
+
+def _read_table(path: str | Path) -> pd.DataFrame:
+    """A table file with lower-cased column names, otherwise as written."""
     path = Path(path)
     if not path.is_file():
         raise TableParseError(f"Gaia table {path} does not exist")
@@ -192,8 +205,7 @@ class LocalSource(DataSource):
     # -- cones ---------------------------------------------------------------
     def cone(self, cluster: pd.Series) -> pd.DataFrame:
         path = self.cone_file(cluster["name"])
-        table = read_gaia_table(path)
-        require_columns(table, GAIA_REQUIRED, f"cluster {cluster['name']}: {path}")
+        table = canonical_gaia_table(_read_table(path), f"cluster {cluster['name']}: {path}", CONE_REQUIRED)
         cut = apply_cone_cuts(table, cluster, radius_pc=self.cfg.cone.radius_pc, n_sigma=self.cfg.cone.n_sigma)
         if len(cut) == 0:
             raise EmptyConeError(f"cluster {cluster['name']}: no source of {path} passes the cone cuts")

@@ -43,9 +43,10 @@ from ocmembers.api import members_from_cone
 from ocmembers.config import Config
 from ocmembers.exceptions import ConfigError
 from ocmembers.method.columns import normalise_cluster_name
+from ocmembers.method.gaia_names import CONE_REQUIRED
 from ocmembers.method.membership import probability_summary
 from ocmembers.sources import cache
-from ocmembers.sources.cone_file import read_cone_file
+from ocmembers.sources.cone_file import read_cone_file, read_table_file
 from ocmembers.sources.member_lists import write_members
 from ocmembers.stages.membership_run import load_model, member_list, torch_threads
 from ocmembers.stages.membership_run import member_meta as _meta
@@ -86,8 +87,8 @@ def main(args, cfg: Config) -> None:
         return
     if not args.cluster:
         raise ConfigError("--cone needs --cluster NAME (the catalogued cluster the cone is centred on)")
-    cone = read_cone_file(args.cone)
-    tm = read_cone_file(args.training_members) if args.training_members else None
+    cone = read_cone_file(args.cone, require=CONE_REQUIRED)
+    tm = read_table_file(args.training_members) if args.training_members else None
     model = load_model(cfg)
     cats = None
     if all(p.is_file() for p in catalogue_paths(cfg).values()):
