@@ -79,9 +79,10 @@ def test_stage_times_recorded_and_reported(tmp_path, capsys):
     assert s["train"]["runs"] == 2
     assert abs(s["train"]["wall_s"] - sum(r["wall_s"] for r in recs)) < 1e-9
     capsys.readouterr()
-    assert main(["report", "--source", "sim", "--output-dir", out]) == 0
+    # the report names the failed train run and exits 1 (it used to exit 0 here)
+    assert main(["report", "--source", "sim", "--output-dir", out]) == 1
     err = capsys.readouterr().err
-    assert "train" in err and "total" in err
+    assert "train: its last run" in err and "total" in err and "no cluster failed" not in err
     assert len(read_timings(cfg)) == 2                    # the report itself is not timed
 
 

@@ -293,6 +293,25 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"membership.n_samples must be >= 1, got {cfg.membership.n_samples}")
     if cfg.model.n_support < 1:
         raise ConfigError(f"model.n_support must be >= 1, got {cfg.model.n_support}")
+    for name in cfg.clusters.names:
+        check_cluster_name(name, "clusters.names (CLUSTERS)")
+
+
+def check_cluster_name(name: str, where: str) -> str:
+    """``name`` if it can be a file name under the output directory, else a :class:`ConfigError`.
+
+    Cluster names become parts of product paths (``members/<cluster>.parquet``):
+    a name with a path separator, a leading dot or a control character could
+    write outside ``OUTPUT_DIR`` (``CLUSTERS='../../x'``), so it is refused before
+    any work.
+    """
+    s = str(name)
+    bad = (not s.strip() or s.strip().startswith(".") or any(c in s for c in "/\\")
+           or any(ord(c) < 32 for c in s))
+    if bad:
+        raise ConfigError(f"{where}: {s!r} is not a cluster name (no path separators, leading dots "
+                          "or control characters; catalogue names look like NGC_2682)")
+    return s
 
 
 def load_config(path: str | os.PathLike | None = None, *,

@@ -100,9 +100,22 @@ def for_each_cluster(cfg: Config, names: Sequence[str], func: Callable[[Config, 
 
 
 def _write_report(cfg: Config, report: StageReport) -> None:
+    """``reports/<stage>.json``: this run's clusters replace their own entries; the entries of
+    clusters other runs processed (another ``CLUSTERS`` subset) are kept."""
     from ocmembers.sources.cache import write_json
-    write_json({"stage": report.stage, "done": sorted(report.done), "up_to_date": sorted(report.skipped),
-                "failed": dict(sorted(report.failed.items()))}, cfg.out_dir / "reports" / f"{report.stage}.json")
+    path = cfg.out_dir / "reports" / f"{report.stage}.json"
+    old: dict = {}
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            old = {}
+    mine = set(report.done) | set(report.skipped) | set(report.failed)
+    keep = {k: [n for n in old.get(k, []) if n not in mine] for k in ("done", "up_to_date")}
+    failed = {n: why for n, why in old.get("failed", {}).items() if n not in mine} | report.failed
+    write_json({"stage": report.stage, "done": sorted(keep["done"] + report.done),
+                "up_to_date": sorted(keep["up_to_date"] + report.skipped),
+                "failed": dict(sorted(failed.items()))}, path)
 
 
 def failed_clusters(cfg: Config, stage: str) -> dict[str, str]:
@@ -121,6 +134,16 @@ def print_failures(cfg: Config) -> int:
             for name, why in failed.items():
                 print(f"  {name}: {why}", file=sys.stderr)
             n += len(failed)
+    # a stage that failed as a whole (bad config, every cluster failed, a crash) is in the
+    # timings, not in the per-cluster reports: its last run's exit status counts too
+    last: dict[str, dict] = {}
+    for rec in read_timings(cfg):
+        last[rec.get("stage", "?")] = rec
+    for stage, rec in last.items():
+        if rec.get("status", 0) not in (0, None):
+            print(f"{stage}: its last run ({rec.get('started_utc', '?')}, clusters "
+                  f"{rec.get('clusters', 'all')}) exited with status {rec['status']}", file=sys.stderr)
+            n += 1
     if n == 0:
         print("no cluster failed in any stage", file=sys.stderr)
     return n
