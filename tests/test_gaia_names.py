@@ -149,3 +149,27 @@ def test_vizier_file_gives_the_same_probabilities(m67, shared_data, tmp_path):
     assert len(got) > 100
     np.testing.assert_array_equal(np.asarray(got["source_id"]), np.asarray(ref["source_id"]))
     np.testing.assert_array_equal(np.asarray(got["probability"]), np.asarray(ref["probability"]))
+
+
+@pytest.mark.shared_data
+def test_repeated_identical_rows_are_dropped_and_conflicting_ones_refused(m67, tmp_path, caplog):
+    from ocmembers.exceptions import TableParseError
+    twice = pd.concat([m67, m67.iloc[:40]], ignore_index=True)     # two overlapping queries
+    path = tmp_path / "twice.csv"
+    twice.to_csv(path, index=False)
+    with caplog.at_level("WARNING"):
+        got = read_cone_file(path)
+    assert len(got) == len(m67) and got["source_id"].is_unique
+    assert got.attrs["n_duplicates_dropped"] == 40
+    assert "40 repeated row(s)" in caplog.text and str(path) in caplog.text
+    _equal(got[m67.columns.tolist()], read_cone_file(_csv(m67, tmp_path / "once.csv"))[m67.columns.tolist()])
+    clash = twice.copy()
+    clash.loc[len(m67), "parallax"] += 0.5                         # the same star, other values
+    clash.to_csv(path, index=False)
+    with pytest.raises(TableParseError, match=r"twice.csv: 1 source_id\(s\) appear more than once with different"):
+        read_cone_file(path)
+
+
+def _csv(frame: pd.DataFrame, path):
+    frame.to_csv(path, index=False)
+    return path

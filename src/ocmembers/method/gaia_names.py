@@ -87,10 +87,10 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from ocmembers.exceptions import MissingColumnsError
+from ocmembers.exceptions import MissingColumnsError, TableParseError
 from ocmembers.method.preprocessing import PREPROCESS_REQUIRED
 
-__all__ = ["GAIA_SPELLINGS", "DR3_VEGA_ZERO_POINTS", "CONE_REQUIRED", "canonical_gaia_table",
+__all__ = ["GAIA_SPELLINGS", "DR3_VEGA_ZERO_POINTS", "CONE_REQUIRED", "canonical_gaia_table", "drop_duplicate_sources",
            "spellings_of"]
 
 log = logging.getLogger(__name__)
@@ -226,4 +226,35 @@ def canonical_gaia_table(table: pd.DataFrame, what: str,
                                   f"the method needs: {'; '.join(parts)}{tip}")
     if "source_id" in out.columns and out["source_id"].dtype.kind in "iu":
         out["source_id"] = out["source_id"].astype("int64")
+    return drop_duplicate_sources(out, what)
+
+
+def drop_duplicate_sources(table: pd.DataFrame, what: str) -> pd.DataFrame:
+    """``table`` with one row per ``source_id``.
+
+    A source listed twice with the same values (overlapping queries concatenated)
+    is kept once, with a warning and the count in ``attrs["n_duplicates_dropped"]``;
+    a source listed twice with different values is refused: which row is the star
+    cannot be known, and keeping both would give it two probabilities.
+
+    Raises
+    ------
+    TableParseError
+        Naming ``what``, the number of conflicting ``source_id`` and a few of them.
+    """
+    if "source_id" not in table.columns:
+        return table
+    dup = table["source_id"].duplicated(keep=False).to_numpy()
+    if not dup.any():
+        return table
+    rows = table.loc[dup]
+    differs = rows.groupby("source_id").nunique(dropna=False).gt(1).any(axis=1)
+    if differs.any():
+        ids = ", ".join(str(i) for i in differs.index[differs][:5])
+        raise TableParseError(f"{what}: {int(differs.sum())} source_id(s) appear more than once with "
+                              f"different values (e.g. {ids}); keep one row per source")
+    n = int(table["source_id"].duplicated().sum())
+    log.warning("%s: %d repeated row(s) of the same source_id with the same values dropped", what, n)
+    out = table.drop_duplicates("source_id", keep="first").reset_index(drop=True)
+    out.attrs = {**table.attrs, "n_duplicates_dropped": n}
     return out
