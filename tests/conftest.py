@@ -35,3 +35,19 @@ def tmp_cfg(tmp_path, shared_data):
     """A local-source configuration writing under a temporary directory."""
     from ocmembers import load_config
     return load_config(source="local", local_dir=str(shared_data), output_dir=str(tmp_path / "data"))
+
+
+def run_sim_chain(conf: Path, data: Path, out: Path, chain: tuple[str, ...]):
+    """Run the CLI stages ``chain`` on the sim source with config file ``conf``; return
+    ``(stage, cfg)``: a function running one more stage with the same settings, and the config."""
+    from ocmembers.cli import main
+    from ocmembers.config import load_config
+
+    base = ["--source", "sim", "--data-dir", str(data), "--output-dir", str(out), "--config", str(conf)]
+
+    def stage(name: str, *extra: str) -> int:
+        return main([name, *base, *extra])
+
+    for s in chain:
+        assert stage(s) == 0, s
+    return stage, load_config(str(conf), source="sim", local_dir=str(data), output_dir=str(out))

@@ -11,8 +11,7 @@ import json
 
 import pytest
 
-from ocmembers.cli import main
-from ocmembers.config import load_config
+from conftest import run_sim_chain
 from ocmembers.sources import cache
 from ocmembers.stages import products
 
@@ -39,14 +38,7 @@ n_samples = 5
 """.replace("'", '"'))
     data, out = tmp_path / "datadir", tmp_path / "out"
     data.mkdir()
-    base = ["--source", "sim", "--data-dir", str(data), "--output-dir", str(out), "--config", str(conf)]
-
-    def stage(name, *extra):
-        return main([name, *base, *extra])
-
-    for s in CHAIN:
-        assert stage(s) == 0, s
-    cfg = load_config(str(conf), source="sim", local_dir=str(data), output_dir=str(out))
+    stage, cfg = run_sim_chain(conf, data, out, CHAIN)
     return {"stage": stage, "cfg": cfg}
 
 

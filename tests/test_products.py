@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import run_sim_chain
 from ocmembers.cli import main
 from ocmembers.config import load_config
 from ocmembers.exceptions import CacheCorruptedError, OCMembersError
@@ -62,14 +63,7 @@ def run_dir(tmp_path):
     data.mkdir()
     conf = _toml(tmp_path / "run.toml", model, data)
     out = tmp_path / "out"
-    base = ["--source", "sim", "--data-dir", str(data), "--output-dir", str(out), "--config", str(conf)]
-
-    def stage(name, *extra):
-        return main([name, *base, *extra])
-
-    for s in CHAIN:
-        assert stage(s) == 0, s
-    cfg = load_config(str(conf), source="sim", local_dir=str(data), output_dir=str(out))
+    stage, cfg = run_sim_chain(conf, data, out, CHAIN)
     return {"stage": stage, "cfg": cfg, "data": data, "tmp": tmp_path}
 
 

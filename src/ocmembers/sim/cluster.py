@@ -1,48 +1,7 @@
 r"""A simulated Gaia DR3 cone around one CG20 cluster: cluster + field + measurement.
 
-Cluster
--------
-* Isochrone of the CG20 age (``log_age``) at ``[isochrone] metallicity_z``
-  (:func:`ocmembers.sim.isochrones.cluster_isochrone`), distance from the
-  CG20 parallax (:func:`true_distance_pc`),
-  extinction :math:`A_0` = ``a0`` applied per star through its
-  :math:`T_{eff}` (:mod:`ocmembers.sim.extinction`).
-* Masses from the Kroupa (2001) IMF between the mass that reaches
-  :math:`G_{lim}+1` and the heaviest living star, a fraction
-  ``[sim] binary_fraction`` of unresolved binaries. Old clusters have lost
-  low-mass stars (evaporation, mass segregation into an unobserved halo):
-  the present-day mass function is the IMF times :math:`m^{\Delta}`,
-  :math:`\Delta = \min(\Delta_{max}, k\,t/{\rm Gyr})` (``[sim]
-  pdmf_tilt_per_gyr`` :math:`k = 0.35`, ``pdmf_tilt_max`` 1.5), a
-  phenomenological choice that reproduces the ratio of turn-off to
-  main-sequence stars of the real DR3 M67 extract (``figures/fig_sim_vs_gaia.py``).
-* Number of stars: CG20's ``n_members`` (:math:`n_{0.7}`, members with
-  :math:`G < 18`) times ``[sim] n_members_factor`` (1.8: CG20's
-  :math:`p \ge 0.7` DR2 lists hold about half the :math:`G < 18` members
-  Gaia DR3 shows, e.g. 598 against about 1100 in the real M67 extract),
-  divided by the fraction of the drawn population with :math:`G < 18`,
-  computed on a pilot sample.
-* Positions: a King (1962) (``[sim] profile = "king62"``, :math:`r_t/r_c`
-  = ``king_concentration``) or Plummer core plus an extended Plummer halo
-  (``halo_fraction`` of the stars, scale ``halo_scale`` times the core
-  scale), in 3D, scaled so that the projected half-number radius equals the
-  CG20 ``r50`` at ``dist_pc``. Each star's own distance gives its parallax
-  (depth spread for nearby clusters).
-* Velocities: the mean space velocity from the CG20 proper motions at
-  ``dist_pc`` and a radial velocity from Galactic rotation at the cluster,
-  plus an isotropic internal dispersion :math:`\sigma_v`. Proper motions are
-  the projections of each star's velocity at its own position and distance,
-  so perspective effects (expansion/contraction, gradients across the field)
-  come out exactly. :math:`\sigma_v` is derived from CG20's observed
-  dispersions (bright members, Gaia DR2):
-  :math:`\sigma_{int}^2 = \bar\sigma_{obs}^2 - \langle\epsilon^2_{DR2}\rangle
-  - \sigma_{persp}^2`, with :math:`\epsilon_{DR2} = 2\times` the DR3
-  proper-motion uncertainty (DR2's 22-month baseline; Lindegren et al. 2021
-  report a factor 2-2.5 improvement), the median of :math:`\epsilon^2` over
-  the pilot's :math:`G<18` members (a robust dispersion, as CG20's is
-  dominated by the many faint members), and :math:`\sigma_{persp}` the spread produced
-  by projection alone; :math:`\sigma_v = 4.74\,d_{kpc}\,\sigma_{int}`, at
-  least ``[sim] min_sigma_v_kms``.
+Cluster: the model and draws of :mod:`ocmembers.sim.cluster_model` (its docstring
+holds the physics: isochrone, mass function, numbers, profile, velocities).
 
 Field and measurement: :mod:`ocmembers.sim.galaxy`, :mod:`ocmembers.sim.errors`.
 The cone is then cut exactly as the archive query of Sect. 2.1 of van

@@ -1,25 +1,10 @@
 r"""Ground-truth benchmark on the simulated sky (``make truthbench``).
 
-No published membership study can report precision and recall against the
-truth; on the simulated sky (``SOURCE=sim``) we can. For each cluster, the
-member list (``members/<cluster>.parquet`` of the pipeline, and the T22-like
-HDBSCAN list) is lined up with the truth table of its cone
-(:meth:`ocmembers.sim.source.SimSource.truth`), and for each probability
-threshold :math:`p_{min}` (``[membership] thresholds``: 0.1, 0.5, 0.9)
-
-.. math::
-
-    P = \frac{TP}{TP + FP}, \qquad R = \frac{TP}{TP + FN}, \qquad
-    F_1 = \frac{2PR}{P + R},
-
-where a source is *selected* when :math:`p \ge p_{min}` and *true* when it
-is a star of the simulated cluster (``is_member``); :math:`TP, FP, FN` count
-selected-true, selected-false and unselected-true sources of the cone. The
-counts are made overall and in bins of the true :math:`G` (to
-:math:`G = 21`) and of the projected distance from the centre (pc). The
-universe is the cone (Eqs. 1-2), as for the method: true members outside it
-cannot be recovered by anyone and are not counted. Empty denominators give
-NaN, never 0 or 1.
+For each simulated cluster, the member list (``members/<cluster>.parquet`` of the
+pipeline, and the T22-like HDBSCAN list) is lined up with the truth table of its cone
+(:meth:`ocmembers.sim.source.SimSource.truth`) and scored by
+:func:`ocmembers.sim.metrics.benchmark_cluster` (the metrics and their bins are
+defined there) at each ``[membership] thresholds`` value.
 
 T22-like members outside the Eq. 1-2 cone (HDBSCAN ran on the wider field)
 are left out of its counts. Outputs (``<out_dir>/truthbench/``): ``truthbench.csv`` (every number),
