@@ -136,15 +136,15 @@ def test_flux_errors_from_magnitude_errors_and_derived_columns(m67):
 def test_vizier_file_gives_the_same_probabilities(m67, shared_data, tmp_path):
     import ocmembers
     from ocmembers import load_config
-    pytest.importorskip("torch")
+    import importlib.util
+    import os
+    if importlib.util.find_spec("gaia_oc_amd") is None and not os.environ.get("CI"):
+        pytest.skip("the published model (gaia-oc-amd==0.2.1) is not installed")
     cfg = load_config(source="local", local_dir=str(shared_data), output_dir=str(tmp_path / "data"))
     archive, vizier = tmp_path / "m67.csv", tmp_path / "m67_vizier.csv"
     m67.to_csv(archive, index=False)
     _vizier(m67).to_csv(vizier, index=False)
-    try:
-        ref = ocmembers.members(archive, "NGC_2682", "vg23", config=cfg, n_samples=5)
-    except Exception as exc:  # noqa: BLE001 - as tests/test_api.py: the published model may be absent
-        pytest.skip(f"the published model is not installed: {exc}")
+    ref = ocmembers.members(archive, "NGC_2682", "vg23", config=cfg, n_samples=5)
     got = ocmembers.members(vizier, "NGC_2682", "vg23", config=cfg, n_samples=5)
     assert len(got) > 100
     np.testing.assert_array_equal(np.asarray(got["source_id"]), np.asarray(ref["source_id"]))
