@@ -105,14 +105,11 @@ def test_config_change_reruns_only_the_stage_that_reads_it(run_dir, capsys):
     assert _summary(capsys.readouterr().err, "members").startswith("members: 1 done, 0 up to date")
 
 
-def test_changed_data_dir_file_is_seen(run_dir, capsys):
+def test_changed_data_dir_file_is_seen(run_dir, capsys, shared_data):
     """(b) a catalogue file that appears or changes in DATA_DIR redoes the catalogues and the cone."""
     from ocmembers.stages.runner import record
     stage, cfg, data = run_dir["stage"], run_dir["cfg"], run_dir["data"]
-    from tests.conftest import shared_data_dir
-    src = shared_data_dir() / "catalogues" / "cg20_table1.csv"
-    if not src.is_file():
-        pytest.skip("no shared data")
+    src = shared_data / "catalogues" / "cg20_table1.csv"      # the fixture fails under CI without it
     (data / "catalogues").mkdir()
     table = data / "catalogues" / "cg20_table1.csv"
     shutil.copy(src, table)
@@ -139,12 +136,9 @@ def test_changed_data_dir_file_is_seen(run_dir, capsys):
     assert set(record(cfg, "cones")) == {"stage", "config", "inputs", "code"}
 
 
-def test_local_cone_file_change_is_seen(tmp_path, capsys):
+def test_local_cone_file_change_is_seen(tmp_path, capsys, shared_data):
     """(b) the local source: a changed extract in DATA_DIR/gaia/cones refetches that cone."""
-    from tests.conftest import shared_data_dir
-    real = shared_data_dir() / "gaia" / "cones" / "NGC_2682.csv"
-    if not real.is_file():
-        pytest.skip("no shared data")
+    real = shared_data / "gaia" / "cones" / "NGC_2682.csv"   # the fixture fails under CI without it
     from ocmembers.method.columns import cluster_row
     from ocmembers.sim.source import embedded_cluster_table
     from ocmembers.stages import cones
