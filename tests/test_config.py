@@ -56,3 +56,48 @@ def test_frozen_and_digest_changes_with_content():
         a.training.seed = 1  # type: ignore[misc]
     assert a.digest("training") == b.digest("training")
     assert a.digest() != b.digest()
+
+
+@pytest.mark.parametrize("text, match", [
+    ("[membership]\nn_samples = '100'\n", r"\[membership\] n_samples: expected an integer, got '100'"),
+    ("[membership]\nn_samples = 50.5\n", r"\[membership\] n_samples: expected an integer"),
+    ("[cone]\nradius_pc = true\n", r"\[cone\] radius_pc: expected a number, got True"),
+    ("[membership]\ncorrelate_g_colour = 1\n", r"correlate_g_colour: expected true or false"),
+    ("[training]\nclass_weights = [1.0, 'five']\n", r"class_weights: expected a list of numbers"),
+    ("[samples]\ntest_clusters = 'NGC_752'\n", r"test_clusters: expected a list of strings"),
+    ("[methods]\nxd_bootstrap = 'many'\n", r"\[methods\] xd_bootstrap: expected an integer"),
+])
+def test_every_value_is_type_checked_at_load(tmp_path, text, match):
+    """Issue 11 item 5: a wrong type is refused when the config loads, naming the key and the type."""
+    f = tmp_path / "bad.toml"
+    f.write_text(text)
+    with pytest.raises(ConfigError, match=match):
+        load_config(f)
+
+
+def test_integers_widen_to_floats(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text("[cone]\nradius_pc = 40\n")
+    cfg = load_config(f)
+    assert cfg.cone.radius_pc == 40.0 and isinstance(cfg.cone.radius_pc, float)
+
+
+def test_set_parses_by_the_key_type():
+    cfg = load_config(overrides=["source.cmd_version=3.8", "samples.test_clusters=NGC_752, NGC_2682",
+                                 "membership.thresholds=0.2,0.7", "membership.n_samples=30",
+                                 "source.gaia_table='gaiadr3.gaia_source'", "membership.exclude_self=false"])
+    assert cfg.source.cmd_version == "3.8"                       # a string key keeps the text
+    assert cfg.samples.test_clusters == ("NGC_752", "NGC_2682")  # comma-separated list
+    assert cfg.membership.thresholds == (0.2, 0.7)
+    assert cfg.membership.n_samples == 30 and cfg.membership.exclude_self is False
+    assert cfg.source.gaia_table == "gaiadr3.gaia_source"
+
+
+@pytest.mark.parametrize("item, match", [
+    ("membership.n_samples=abc", r"\[membership\] n_samples: expected an integer, got 'abc'"),
+    ("membership.exclude_self=yes", r"exclude_self: expected true or false"),
+    ("membership.nsamples=3", r"unknown key.*nsamples"),
+])
+def test_set_refuses_a_wrong_type(item, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config(overrides=[item])

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import tomllib
+import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -245,17 +246,98 @@ def _default_toml() -> dict[str, Any]:
     return tomllib.loads(text)
 
 
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    """The resolved field types of a section's dataclass (the module uses string annotations)."""
+    return typing.get_type_hints(cls)
+
+
+def _expected(hint: Any) -> str:
+    if typing.get_origin(hint) is tuple:
+        (elem, *_rest) = typing.get_args(hint)
+        return f"a list of {_TYPE_NAMES.get(elem, str(elem)).replace('an ', '').replace('a ', '')}s"
+    return _TYPE_NAMES.get(hint, str(hint))
+
+
+def _check_value(section: str, key: str, value: Any, hint: Any) -> Any:
+    """``value`` as the type of ``[section] key``, or a :class:`ConfigError` naming both.
+
+    TOML already types what it reads; this refuses what does not fit (a string
+    for a number, a float for an integer, a bool anywhere but a flag) and
+    widens an integer to a float, so that every section holds what its
+    dataclass says before any work starts.
+    """
+    def bad() -> ConfigError:
+        return ConfigError(f"[{section}] {key}: expected {_expected(hint)}, got {value!r} "
+                           f"({type(value).__name__})")
+
+    if typing.get_origin(hint) is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise bad()
+        elem = typing.get_args(hint)[0]
+        try:
+            return tuple(_check_value(section, key, v, elem) for v in value)
+        except ConfigError:
+            raise bad() from None
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise bad()
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad()
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad()
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise bad()
+        return value
+    return value
+
+
 def _coerce(cls: type, section: str, values: dict[str, Any]) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = set(values) - set(fields)
     if unknown:
         raise ConfigError(f"unknown key(s) in [{section}]: {', '.join(sorted(unknown))}")
-    kwargs = {}
-    for name, value in values.items():
-        if isinstance(value, list):
-            value = tuple(value)
-        kwargs[name] = value
+    hints = _hints(cls)
+    kwargs = {name: _check_value(section, name, value, hints[name]) for name, value in values.items()}
     return cls(**kwargs)
+
+
+def _parse_override(section: str, key: str, value: str) -> Any:
+    """The value of ``--set section.key=value``, parsed by the key's type.
+
+    A string key takes the text as written (``--set source.cmd_version=3.8``
+    stays ``"3.8"``; surrounding quotes are removed); a list key takes a TOML
+    list or comma-separated items (``--set samples.test_clusters=NGC_752,NGC_2682``);
+    a number or flag is read as TOML, so ``--set membership.n_samples=abc`` is
+    refused naming the key. An unknown section or key is left for
+    :func:`_build` to refuse.
+    """
+    cls = next((f.default_factory for f in dataclasses.fields(Config) if f.name == section), None)
+    hint = _hints(cls).get(key) if cls is not None else None  # type: ignore[arg-type]
+    text = value.strip()
+    quoted = len(text) >= 2 and text[0] == text[-1] and text[0] in "'\""
+    if hint is str:
+        return text[1:-1] if quoted else text
+    if typing.get_origin(hint) is tuple and not text.startswith("["):
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        elem = typing.get_args(hint)[0]
+        return [t.strip("'\"") if elem is str else _toml_scalar(t) for t in items]
+    return _toml_scalar(text)
+
+
+def _toml_scalar(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
 
 
 def _build(base: dict[str, Any], *updates: dict[str, Any]) -> Config:
@@ -337,7 +419,13 @@ def load_config(path: str | os.PathLike | None = None, *,
         Where products land (default ``data``), as ``<output_dir>/<source>/``.
     overrides : sequence of str
         ``section.key=value`` settings (``--set`` on the command line, ``MODEL``
-        in the Makefile); the value is read as TOML, or as a string.
+        in the Makefile), parsed by the key's type (:func:`_parse_override`).
+
+    Raises
+    ------
+    ConfigError
+        An unknown section or key, or a value of the wrong type, naming the key
+        and the type it needs (every value is checked here, before any work).
     """
     base = _default_toml()
     updates: list[dict[str, Any]] = []
@@ -369,10 +457,6 @@ def load_config(path: str | os.PathLike | None = None, *,
         section, dot, name = key.strip().partition(".")
         if not sep or not dot or not name:
             raise ConfigError(f"--set expects section.key=value, got {item!r}")
-        try:
-            parsed = tomllib.loads(f"v = {value}")["v"]
-        except tomllib.TOMLDecodeError:
-            parsed = value
-        cli.setdefault(section, {})[name] = parsed
+        cli.setdefault(section, {})[name] = _parse_override(section, name, value)
     updates.append(cli)
     return _build(base, *updates)
