@@ -149,3 +149,42 @@ def test_http_status_sources():
 def test_retries_must_be_positive():
     with pytest.raises(ValueError, match="retries"):
         with_retries(lambda: 1, what="q", retries=0, backoff_s=1.0)
+
+
+def test_exhausted_retries_point_to_the_offline_routes(waits):
+    func = Faulty(*[requests.ConnectionError("Name or service not known")] * 4)
+    with pytest.raises(ArchiveError) as err:
+        with_retries(func, what="VizieR J/A+A/640/A1/table1", retries=4, backoff_s=1.0,
+                     sleep=waits.append)
+    msg = str(err.value)
+    assert "\n" not in msg and "failed after 4 tries" in msg and "VizieR" in msg
+    for route in ("make demo", "SOURCE=sim", "SOURCE=local"):
+        assert route in msg, route
+
+
+def test_a_refused_request_gives_no_offline_hint(waits):
+    with pytest.raises(ArchiveError) as err:
+        with_retries(Faulty(http_error(400)), what="x", retries=4, backoff_s=1.0, sleep=waits.append)
+    assert "make demo" not in str(err.value)
+
+
+def test_make_all_offline_stops_at_the_catalogues_with_the_hint(tmp_path, monkeypatch, capsys):
+    # `make all` without network: the first stage (VizieR) gives up after its tries, one line,
+    # exit status 1, naming the routes that work offline
+    import astroquery.vizier
+
+    class NoNetwork:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def query_constraints(self, **kwargs):
+            raise requests.ConnectionError("Failed to resolve 'vizier.cds.unistra.fr'")
+
+    monkeypatch.setattr(astroquery.vizier, "Vizier", NoNetwork)
+    from ocmembers.cli import main
+    status = main(["catalogues", "--source", "archive", "--output-dir", str(tmp_path),
+                   "--set", "source.backoff_s=0"])
+    lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("ocmembers catalogues")]
+    assert status == 1 and len(lines) == 1, lines
+    assert "failed after 4 tries" in lines[0] and "vizier.cds.unistra.fr" in lines[0]
+    assert "make demo" in lines[0] and "SOURCE=sim" in lines[0] and "SOURCE=local" in lines[0]

@@ -16,7 +16,9 @@ that cannot be parsed, an empty result) fails at once. Either way the error
 that leaves :func:`with_retries` is an :class:`~ocmembers.exceptions.ArchiveError`
 naming what was being fetched (the cluster, catalogue or isochrone grid) and
 the last cause, so that :func:`ocmembers.stages.runner.for_each_cluster` reports it
-against the right cluster and goes on with the others.
+against the right cluster and goes on with the others. Once every try of a
+transient failure is spent, the message also names the routes that need no
+network (:data:`OFFLINE_HINT`: ``make demo``, ``SOURCE=sim``, ``SOURCE=local``).
 
 Errors of ocmembers itself (:class:`~ocmembers.exceptions.OCMembersError`,
 e.g. :class:`~ocmembers.exceptions.EmptyConeError`) pass through unchanged,
@@ -39,7 +41,7 @@ from ocmembers.exceptions import ArchiveError, OCMembersError
 
 __all__ = [
     "ServiceUnavailableError", "with_retries", "is_transient", "is_service_error",
-    "http_status",
+    "http_status", "OFFLINE_HINT",
 ]
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,10 @@ T = TypeVar("T")
 RETRY_STATUSES: frozenset[int] = frozenset({408, 425, 429})
 
 _STATUS_IN_TEXT = re.compile(r"(?<![\d.])([45]\d\d)(?![\d.])")
+#: Appended to the error once every try failed: the routes that need no network.
+OFFLINE_HINT = ("; offline? `make demo` (the simulated sky), or SOURCE=sim, or SOURCE=local "
+                "DATA_DIR=<the files at hand> need no network")
+
 #: Phrases of TAP/ADQL errors that no retry can fix.
 _QUERY_ERROR_WORDS = ("adql", "syntax", "parse error", "cannot parse", "unknown column",
                       "column not found", "table not found", "does not exist", "invalid query")
@@ -187,7 +193,7 @@ def with_retries(func: Callable[[], T], *, what: str, retries: int, backoff_s: f
                                    "itself was refused)") from exc
             if attempt == retries - 1:
                 raise ArchiveError(f"{what}: failed after {retries} tries; last error: "
-                                   f"{_describe(exc)}") from exc
+                                   f"{_describe(exc)}{OFFLINE_HINT}") from exc
             wait = backoff_s * 2.0 ** attempt
             log.warning("%s: try %d of %d failed (%s); retrying in %.1f s", what, attempt + 1,
                         retries, _describe(exc), wait)
