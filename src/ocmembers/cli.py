@@ -6,13 +6,15 @@ with options of its own (:data:`OPTIONS`). The parser is built without
 importing any stage (``--help`` loads neither torch nor pandas); only the stage
 that runs is imported.
 Exit status: 0 success, 1 a stage failed (the message names the cluster and
-the cause), 2 bad configuration or input (an unreachable ``--scheduler`` too),
-3 the stage is not built yet.
+the cause; a full disk too), 2 bad configuration or input (a missing file, an
+output path under a file, an unreachable ``--scheduler``), 3 the stage is not
+built yet. Errors are one line naming the file, key or cluster, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import sys
@@ -156,9 +158,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OCMembersError as exc:
         print(f"ocmembers {args.stage}: error: {exc}", file=sys.stderr)
         status = 1
+    except OSError as exc:
+        message, status = os_error_message(exc)
+        print(f"ocmembers {args.stage}: {message}", file=sys.stderr)
     finally:
-        # wall and CPU time of every stage run, for the report (not of `report` itself)
-        if cfg is not None and args.stage in _TIMED and not getattr(args, "list", False):
+        # wall and CPU time of every stage run, for the report (not of `report` itself, nor of
+        # `members --cone`, a user's own file: it writes only its --output, never reports/)
+        if (cfg is not None and args.stage in _TIMED and not getattr(args, "list", False)
+                and getattr(args, "cone", None) is None):
             from ocmembers.stages.runner import record_timing
             try:
                 record_timing(cfg, args.stage, wall_s=time.perf_counter() - t0, cpu_s=_cpu_seconds() - c0,
@@ -166,6 +173,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             except OSError:
                 pass
     return status
+
+
+#: errno values that mean the input or the paths given are wrong (exit 2), not that a stage failed
+_BAD_PATH_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.EACCES,
+                              errno.EPERM, errno.EROFS, errno.ENAMETOOLONG, errno.ELOOP})
+
+
+def os_error_message(exc: OSError) -> tuple[str, int]:
+    """One line for a failed read or write, naming the path, and the exit status.
+
+    A missing file, a path under a file, a directory where a file is expected, no
+    permission: 2 (bad input). A full disk or an I/O error: 1 (the stage failed;
+    writes are atomic, so nothing written before is lost or left half-written).
+    """
+    code = 2 if exc.errno in _BAD_PATH_ERRNOS or isinstance(exc, FileNotFoundError) else 1
+    if exc.filename is None:               # our own messages already name the path
+        return f"error: {exc}", code
+    where = str(exc.filename) + (f" -> {exc.filename2}" if exc.filename2 else "")
+    what = exc.strerror or type(exc).__name__
+    if exc.errno == errno.ENOSPC:
+        what += " (free space on that disk, or write elsewhere)"
+    elif exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        what += " (a file is in the way of a directory of the path)"
+    return f"error: {where}: {what}", code
 
 
 def _cpu_seconds() -> float:
