@@ -191,12 +191,34 @@ def test_fetch_cone_retries_transient_failures(cfg, cone_table):
 def test_fetch_cone_gives_up_naming_the_cluster(cfg):
     waits: list[float] = []
     client = DummyGaia(requests.ConnectionError("Connection refused"))
-    with pytest.raises(ArchiveError, match=r"cluster NGC_2682: Gaia cone: failed after 4 tries.*"
+    with pytest.raises(ArchiveError, match=r"cluster NGC_2682: Gaia cone from the Gaia archive: failed after 4 tries.*"
                                            r"Connection refused"):
         gaia.fetch_cone("q", cfg=cfg, client=client, what="cluster NGC_2682: Gaia cone",
                         sleep=waits.append)
     assert len(client.calls) == cfg.source.retries == 4
     assert waits == [2.0, 4.0, 8.0]
+
+
+def test_dns_and_network_errors_of_the_tap_client_are_retried_naming_the_host(cfg):
+    """Issue 11 item 5: astroquery's TAP client raises a bare socket.gaierror for a failed DNS
+    lookup (checked on this network-less machine); it is retried like VizieR's lost connections
+    and the message names the host."""
+    import errno
+    import socket
+    waits: list[float] = []
+    client = DummyGaia(socket.gaierror(-2, "Name or service not known"),
+                       OSError(errno.ENETUNREACH, "Network is unreachable"),
+                       socket.gaierror(-3, "Temporary failure in name resolution"))
+    client.host = "gea.esac.esa.int"
+    with pytest.raises(ArchiveError, match=r"cluster NGC_2682: Gaia cone from gea.esac.esa.int: failed "
+                                           r"after 4 tries.*host name could not be resolved.*make demo"):
+        gaia.fetch_cone("q", cfg=cfg, client=client, what="cluster NGC_2682: Gaia cone", sleep=waits.append)
+    assert len(client.calls) == 4 and waits == [2.0, 4.0, 8.0]
+
+
+def test_the_tap_host_is_read_from_astroquery():
+    from astroquery.gaia import Gaia
+    assert gaia.tap_host(Gaia) == "gea.esac.esa.int"
 
 
 def test_bad_query_fails_at_once(cfg):

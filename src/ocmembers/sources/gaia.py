@@ -172,10 +172,31 @@ def _result_to_frame(result: Any) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+def tap_host(client: Any) -> str:
+    """The host a TAP client talks to (astroquery's ``gea.esac.esa.int``), for messages.
+
+    Read from astroquery's connection handler, or a ``host`` attribute of another
+    client; ``"the Gaia archive"`` when neither says.
+    """
+    host = getattr(client, "host", None)
+    if not host:
+        getter = getattr(client, "_TapPlus__getconnhandler", None)   # astroquery's TapPlus
+        try:
+            host = getter().get_host_url().split("/")[0].split(":")[0] if getter else None
+        except Exception:  # noqa: BLE001 - only for a message
+            host = None
+    return str(host) if host else "the Gaia archive"
+
+
 def run_adql(adql: str, *, cfg: Config, what: str, client: TapClient | None = None,
              sleep: Any = None, **job_kwargs: Any) -> pd.DataFrame:
-    """Run ``adql`` as an asynchronous TAP job, with retries; the result as a DataFrame."""
+    """Run ``adql`` as an asynchronous TAP job, with retries; the result as a DataFrame.
+
+    Connection, timeout and DNS failures are retried (:func:`ocmembers.sources.retry.is_transient`);
+    the messages name the TAP host.
+    """
     tap = client if client is not None else gaia_client(cfg)
+    what = f"{what} from {tap_host(tap)}"
 
     def attempt() -> pd.DataFrame:
         job = tap.launch_job_async(adql, **job_kwargs)

@@ -27,6 +27,7 @@ and programming errors (``TypeError``...) are not caught at all.
 
 from __future__ import annotations
 
+import errno
 import http.client
 import logging
 import re
@@ -55,6 +56,11 @@ _STATUS_IN_TEXT = re.compile(r"(?<![\d.])([45]\d\d)(?![\d.])")
 #: Appended to the error once every try failed: the routes that need no network.
 OFFLINE_HINT = ("; offline? `make demo` (the simulated sky), or SOURCE=sim, or SOURCE=local "
                 "DATA_DIR=<the files at hand> need no network")
+
+#: errno values of a network that is down or unreachable (worth another try, as a lost connection).
+_NETWORK_ERRNOS: frozenset[int] = frozenset({errno.ENETUNREACH, errno.ENETDOWN, errno.EHOSTUNREACH,
+                                             errno.EHOSTDOWN, errno.ETIMEDOUT, errno.ECONNRESET,
+                                             errno.ECONNREFUSED})
 
 #: Phrases of TAP/ADQL errors that no retry can fix.
 _QUERY_ERROR_WORDS = ("adql", "syntax", "parse error", "cannot parse", "unknown column",
@@ -113,6 +119,10 @@ def is_transient(exc: BaseException) -> bool:
                         socket.timeout, http.client.IncompleteRead, http.client.RemoteDisconnected,
                         requests.exceptions.ChunkedEncodingError)):
         return True
+    # astroquery's Gaia TAP client speaks http.client directly, so a failed DNS lookup or an
+    # unreachable network arrives as a bare OSError, not as requests' ConnectionError
+    if isinstance(exc, socket.gaierror) or (type(exc) is OSError and exc.errno in _NETWORK_ERRNOS):
+        return True
     name = type(exc).__name__
     if name in {"DALQueryError", "DALFormatError", "InvalidQueryError", "TableParseError"}:
         return False
@@ -139,6 +149,8 @@ def is_service_error(exc: BaseException) -> bool:
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, socket.gaierror):
+        return f"{type(exc).__name__}: {exc.strerror or exc} (the host name could not be resolved: no DNS or no network)"
     status = http_status(exc)
     where = f" (HTTP {status})" if status is not None and str(status) not in str(exc) else ""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
