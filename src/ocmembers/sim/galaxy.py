@@ -284,7 +284,9 @@ def simulate_field(ra0: float, dec0: float, radius_deg: float, rng: np.random.Ge
                    populations: tuple[Population, ...] = POPULATIONS,
                    prefilter: Callable[..., np.ndarray] | None = None,
                    chunk: int = 400_000,
-                   on_chunk: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> pd.DataFrame:
+                   on_chunk: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+                   m_min_fn: Callable[[pd.DataFrame, np.ndarray, np.ndarray], np.ndarray] | None = None,
+                   ) -> pd.DataFrame:
     """True properties of the field stars in a cone, brighter than about ``g_limit + 0.6``.
 
     Parameters
@@ -315,6 +317,11 @@ def simulate_field(ra0: float, dec0: float, radius_deg: float, rng: np.random.Ge
         Applied to each completed batch (e.g. the measurement and the cone
         cuts); what it returns is concatenated instead, so that a wide cone
         never holds all its field stars at once.
+    m_min_fn : callable, optional
+        ``m_min_fn(isochrone, d_mid_pc, a0_mid) -> m_min`` replaces the faintest
+        useful mass per distance bin that ``g_limit`` sets (the near-infrared
+        cones of :mod:`ocmembers.sim.vvv` reach stars fainter than Gaia); the
+        ``g_limit`` cut on completed stars still applies (pass ``inf`` for none).
 
     Returns
     -------
@@ -340,8 +347,11 @@ def simulate_field(ra0: float, dec0: float, radius_deg: float, rng: np.random.Ge
         g_abs = iso["Gmag"].to_numpy()
         ms = (iso["label"].to_numpy() == 1)
         # faintest useful mass at each distance (MS, G decreasing with mass)
-        g_lim_abs = g_limit + 0.6 - 5 * np.log10(d_mid / 10) - 0.6 * a0_mid
-        m_min = np.interp(-g_lim_abs, -g_abs[ms], mini[ms], left=mini[0], right=np.inf)
+        if m_min_fn is None:
+            g_lim_abs = g_limit + 0.6 - 5 * np.log10(d_mid / 10) - 0.6 * a0_mid
+            m_min = np.interp(-g_lim_abs, -g_abs[ms], mini[ms], left=mini[0], right=np.inf)
+        else:
+            m_min = np.asarray(m_min_fn(iso, d_mid, a0_mid), dtype=float)
         m_max = float(mini[-1])
         ok = m_min < m_max
         frac = np.zeros(d_mid.size)
