@@ -16,7 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def plot(tables: dict, out: Path, p_min: float = 0.1) -> None:
+def draw(tables: dict, p_min: float = 0.1):
+    """The figure: one row of four panels per cluster."""
     n = len(tables)
     fig, axes = plt.subplots(n, 4, figsize=(13, 3.0 * n), squeeze=False)
     for row, (name, t) in zip(axes, tables.items()):
@@ -31,12 +32,16 @@ def plot(tables: dict, out: Path, p_min: float = 0.1) -> None:
                 row[3].scatter(sel["g_rp"], sel["phot_g_mean_mag"], **kw)
         row[0].set_title(name.replace("_", " "))
         row[0].set_xlabel("ra [deg]"); row[0].set_ylabel("dec [deg]"); row[0].invert_xaxis()
-        row[1].set_xlabel("parallax [mas]"); row[1].set_ylabel("G"); row[1].invert_yaxis()
+        row[1].set_xlabel("parallax [mas]"); row[1].set_ylabel("$G$ [mag]"); row[1].invert_yaxis()
         row[2].set_xlabel(r"$\mu_{\alpha*}$ [mas/yr]"); row[2].set_ylabel(r"$\mu_\delta$ [mas/yr]")
-        row[3].set_xlabel(r"$G - G_{RP}$"); row[3].set_ylabel("G"); row[3].invert_yaxis()
+        row[3].set_xlabel(r"$G - G_{RP}$ [mag]"); row[3].set_ylabel("$G$ [mag]"); row[3].invert_yaxis()
         row[0].legend(markerscale=4, fontsize=7)
+    return fig
+
+
+def plot(tables: dict, out: Path, p_min: float = 0.1) -> None:
     from ocmembers.stages.plots import save_pdf_png
-    save_pdf_png(fig, out, dpi=120)
+    save_pdf_png(draw(tables, p_min), out, dpi=120)
 
 
 def main(argv: list[str] | None = None) -> None:

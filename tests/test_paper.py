@@ -21,16 +21,17 @@ from test_validate import _table  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _run_dir(tmp_path):
-    cfg = load_config(source="sim", output_dir=str(tmp_path / "data"))
-    cfg = cfg.replace(paths={"output_dir": str(tmp_path / "data"), "figures_dir": str(tmp_path / "figures"),
-                             "paper_dir": str(tmp_path / "paper")})
+def _run_dir(tmp_path, *, output="data", model="trained", test=("X",), counts=None):
+    out_dir = str(tmp_path / output)
+    cfg = load_config(source="sim", output_dir=out_dir)
+    cfg = cfg.replace(paths={"output_dir": out_dir, "figures_dir": str(tmp_path / "figures"),
+                             "paper_dir": str(tmp_path / "paper")}, membership={"model": model})
     stats, _ = summarise([_table()], cfg)
     out = cfg.out_dir
     (out / "validation").mkdir(parents=True)
     (out / "validation" / "statistics.json").write_text(json.dumps(stats))
-    (out / "samples.json").write_text(json.dumps({"train": ["A", "B"], "validation": ["C"], "test": ["X"],
-                                                   "counts": {}}))
+    (out / "samples.json").write_text(json.dumps({"train": ["A", "B"], "validation": ["C"], "test": list(test),
+                                                   "counts": counts or {}}))
     return cfg, stats
 
 
@@ -52,24 +53,236 @@ def test_every_macro_of_the_manuscript_is_generated(tmp_path):
     assert "T22-like" in rows["T22 members missed"][3]
 
 
-def test_pdf_builds(tmp_path):
+#: the selection notes of the full simulated run: the longest cells of Table 1
+LONG_COUNTS = {"train": {"all CG20 clusters": 2017, "distance < 2 kpc": 1047, ">= 80 members with p >= 1.0": 261,
+                         "not a test cluster": 118},
+               "test": {"has T22 list": 387, "in CG20": 380, ">= 20 members with p >= 1.0": 178,
+                        "cone within 50 pc": 147}}
+FIGURES = ("fig1_sets", "fig2_training", "fig3_venn", "fig4_clusters_t22", "figA2_architecture")
+
+
+def _need_latexmk():
     if shutil.which("latexmk") is None:
         if os.environ.get("CI"):
             pytest.fail("latexmk missing under CI (.ci/run installs it with scripts/install_tex.sh)")
         pytest.skip("needs latexmk (make installs it for the paper stage)")
-    cfg, _ = _run_dir(tmp_path)
+
+
+def _sources(tmp_path):
     paper = tmp_path / "paper"
-    paper.mkdir()
-    shutil.copy2(REPO / "paper" / "ms.tex", paper / "ms.tex")
-    from ocmembers.stages.products import figures_dir, run_key
+    paper.mkdir(exist_ok=True)
+    for name in ("ms.tex", "references.bib"):
+        shutil.copy2(REPO / "paper" / name, paper / name)
+    return paper
+
+
+def _figures(cfg, names=FIGURES):
+    from ocmembers.stages.products import figures_dir
     figs = figures_dir(cfg)
-    figs.mkdir(parents=True)
-    for name in ("fig1_sets", "fig2_training", "fig3_venn", "fig4_clusters_t22"):
+    figs.mkdir(parents=True, exist_ok=True)
+    for name in names:
         fig, ax = plt.subplots(figsize=(2, 2))
         ax.plot([0, 1])
         fig.savefig(figs / f"{name}.pdf")
         plt.close(fig)
+
+
+def _truth(cfg):
+    stats, _ = summarise([_table()], cfg)
+    (cfg.out_dir / "validation" / "truth_statistics.json").write_text(json.dumps(stats))
+
+
+def _overfull_pt(log: str) -> list[float]:
+    return [float(x) for x in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log)]
+
+
+def test_pdf_builds_with_its_reference_list_and_a_table_that_fits(tmp_path, capsys):
+    _need_latexmk()
+    cfg, _ = _run_dir(tmp_path, counts=LONG_COUNTS)
+    _sources(tmp_path)
+    _figures(cfg)
+    from ocmembers.stages.products import paper_paths
+    from ocmembers.sources import cache
     out = run(cfg)
-    assert out.is_file() and out.read_bytes()[:5] == b"%PDF-"
-    gen = (paper / "build" / run_key(cfg) / "generated" / "statistics.tex").read_text()
+    paths = paper_paths(cfg)
+    assert out == paths["pdf"] and out.read_bytes()[:5] == b"%PDF-"
+    cache.verify(out)                                    # a product with its manifest
+    assert (tmp_path / "paper" / "ms.pdf").read_bytes() == out.read_bytes()   # and the copy in paper/
+    build = paths["build"]
+    gen = (build / "generated" / "statistics.tex").read_text()
     assert "\\newcommand{\\nTestClusters}{1}" in gen
+    log = (build / "ms.log").read_text(errors="replace")
+    # Table 1 (the long selection notes) and everything else stays within the page
+    assert max(_overfull_pt(log), default=0.0) < 1.0, _overfull_pt(log)
+    assert "undefined" not in log.lower(), [x for x in log.splitlines() if "ndefined" in x]
+    # the reference list: bibtex ran and every cited paper is in it
+    bbl = (build / "ms.bbl").read_text()
+    for key in ("vanGroeningen2023", "Tarricq2022", "CantatGaudin2020", "Zaheer2017", "GaiaVallenari2023"):
+        assert f"{{{key}}}" in bbl, key
+
+
+def test_the_up_to_date_check_looks_at_the_pdf_itself(tmp_path, capsys):
+    # the container keeps paper/ inside itself: a record elsewhere must never stop the rebuild of
+    # a PDF that is not there
+    _need_latexmk()
+    cfg, _ = _run_dir(tmp_path)
+    _sources(tmp_path)
+    _figures(cfg)
+    pdf = run(cfg)
+    capsys.readouterr()
+    assert run(cfg) == pdf
+    assert "up to date" in capsys.readouterr().err
+    pdf.unlink()
+    (tmp_path / "paper" / "ms.pdf").unlink()
+    assert run(cfg).is_file() and "up to date" not in capsys.readouterr().err
+    assert (tmp_path / "paper" / "ms.pdf").is_file()
+    pdf.write_bytes(b"%PDF- corrupted")                  # does not verify: rebuilt
+    run(cfg)
+    assert "up to date" not in capsys.readouterr().err and pdf.read_bytes() != b"%PDF- corrupted"
+
+
+def test_published_model_pdf_claims_no_training_and_has_no_fig2_placeholder(tmp_path):
+    cfg, stats = _run_dir(tmp_path, model="vg23")
+    samples = json.loads((cfg.out_dir / "samples.json").read_text())
+    mac = macros(stats, samples, cfg)
+    assert mac["modelTrained"] == "0"
+    assert "published" in mac["abstractModel"] and "2 training" not in mac["abstractModel"]
+    assert "not used" in mac["selectionSplit"] and "2 training" not in mac["selectionSplit"]
+    assert "no training history" in mac["methodTraining"] and "\\ref{fig:training}" not in mac["methodTraining"]
+    rows = {r[0]: r for r in reproduction_rows(stats, samples, cfg)}
+    assert rows["training + validation clusters"][2] == "--" and rows["best epoch"][2] == "--"
+    assert "published model" in rows["training + validation clusters"][3]
+    trained = macros(stats, samples, _run_dir(tmp_path / "t")[0])
+    assert trained["modelTrained"] == "1" and "2 training and 1 validation" in trained["abstractModel"]
+    text = (REPO / "paper" / "ms.tex").read_text()
+    fig2 = text.index("fig2_training.pdf")
+    assert text.rfind("\\ifnum\\modelTrained=1", 0, fig2) > text.rfind("\\fi", 0, fig2)
+    if shutil.which("latexmk") is None:
+        return
+    _sources(tmp_path)
+    _figures(cfg, [f for f in FIGURES if f != "fig2_training"])   # the figures stage makes no Fig. 2
+    from ocmembers.stages.products import paper_paths
+    run(cfg)
+    build = paper_paths(cfg)["build"]
+    assert "fig:training" not in (build / "ms.aux").read_text()
+    assert "not made in this run" not in (build / "ms.log").read_text(errors="replace")
+
+
+def test_the_abstract_names_the_statistics_file_of_the_run(tmp_path):
+    cfg, stats = _run_dir(tmp_path, output="data/demo")
+    mac = macros(stats, {}, cfg)
+    plain = re.sub(r"\\texttt\{(.*)\}", r"\1", mac["statisticsFile"]).replace("\\allowbreak ", "").replace("\\_", "_")
+    from ocmembers.stages.products import statistics_path
+    assert plain == str(statistics_path(cfg)) and "/demo/sim/validation/statistics.json" in plain
+    text = (REPO / "paper" / "ms.tex").read_text()
+    assert "\\statisticsFile" in text and "validation/statistics.json" not in text
+
+
+def test_fig4_sentence_counts_the_clusters_the_figure_shows(tmp_path):
+    from ocmembers.stages.figures import figure_jobs
+    cfg, stats = _run_dir(tmp_path, test=("NGC_2682", "NGC_752", "Other_1"))
+    fig4 = {j.name: j for j in figure_jobs(cfg)}["fig4_clusters_t22"]
+    drawn = fig4.args[2:]
+    assert drawn == ["NGC_752", "NGC_2682"]
+    assert macros(stats, {}, cfg)["figFourClusters"] == "two clusters (NGC 752 and NGC 2682)"
+    cfg1, stats1 = _run_dir(tmp_path / "one", test=("Other_1",))
+    assert macros(stats1, {}, cfg1)["figFourClusters"] == "one cluster (Other 1)"
+    text = (REPO / "paper" / "ms.tex").read_text()
+    assert "four clusters" not in text and "\\figFourClusters" in text
+
+
+def test_no_generated_macro_swallows_the_space_after_it(tmp_path):
+    # "\methodTraining<newline>Membership" printed "Fig. 2.Membership": a control word eats the
+    # blank after it, so each generated macro followed by text needs "{}" or "\ "
+    cfg, stats = _run_dir(tmp_path)
+    names = sorted(macros(stats, {}, cfg), key=len, reverse=True)
+    text = re.sub(r"(?<!\\)%.*", "", (REPO / "paper" / "ms.tex").read_text())
+    bad = [m.group(0).strip() for name in names
+           for m in re.finditer(rf"\\{name}(?![A-Za-z])[ \t]*\n?[ \t]*(?=[A-Za-z(\[])", text)
+           if m.group(0) != f"\\{name}"]
+    assert not bad, bad
+
+
+def test_truth_venn_is_in_the_paper_when_the_truth_exists(tmp_path):
+    cfg, stats = _run_dir(tmp_path)
+    assert macros(stats, {}, cfg)["hasTruth"] == "0"
+    _truth(cfg)
+    mac = macros(stats, {}, cfg)
+    assert mac["hasTruth"] == "1" and mac["truthAllBoth"] == "2" and mac["truthAllPrecision"] == "0.400"
+    from ocmembers.stages.figures import figure_jobs
+    assert "fig3_venn_truth" in {j.name for j in figure_jobs(cfg)}
+    text = (REPO / "paper" / "ms.tex").read_text()
+    venn = text.index("fig3_venn_truth.pdf")
+    assert text.rfind("\\ifnum\\hasTruth=1", 0, venn) > text.rfind("\\fi", 0, venn)
+    if shutil.which("latexmk") is None:
+        return
+    _sources(tmp_path)
+    _figures(cfg, [*FIGURES, "fig3_venn_truth"])
+    from ocmembers.stages.products import paper_paths
+    run(cfg)
+    aux = (paper_paths(cfg)["build"] / "ms.aux").read_text()
+    assert "fig:venntruth" in aux
+
+
+def test_wall_time_is_that_of_the_last_run_not_the_sum_of_all(tmp_path):
+    cfg, stats = _run_dir(tmp_path)
+    reports = cfg.out_dir / "reports"
+    reports.mkdir()
+    runs = [("catalogues", 1000.0), ("sets", 2000.0), ("catalogues", 30.0), ("sets", 60.0), ("paper", 500.0)]
+    reports.joinpath("timings.jsonl").write_text("".join(
+        json.dumps({"stage": st, "wall_s": w, "cpu_s": w, "status": 0, "jobs": 1, "cpus": 2}) + "\n"
+        for st, w in runs))
+    row = {r[0]: r for r in reproduction_rows(stats, {}, cfg)}["wall time of the last run"]
+    assert row[2] == "90 s", row
+    assert "last run of each of catalogues, sets" in row[3]
+
+
+def test_references_hold_every_cited_paper(tmp_path):
+    cfg, stats = _run_dir(tmp_path)
+    bib = (REPO / "paper" / "references.bib").read_text()
+    keys = set(re.findall(r"@\w+\{([^,]+),", bib))
+    text = (REPO / "paper" / "ms.tex").read_text() + "".join(macros(stats, {}, cfg).values())
+    cited = {k.strip() for group in re.findall(r"\\cite[a-z]*(?:\[[^\]]*\])*\{([^}]+)\}", text)
+             for k in group.split(",")}
+    assert cited and cited <= keys, cited - keys
+    assert "\\bibliography{references}" in text
+
+
+def test_the_paper_stage_runs_for_a_user_who_cannot_write_paper(tmp_path, capsys):
+    """``docker run --user 1000:1000``: the image's paper/ belongs to root (it failed with
+    ``PermissionError: 'paper/build'``). The stage builds in the run's output directory; only the
+    convenience copy into paper/ is skipped, with a note."""
+    from ocmembers.cli import main
+    from ocmembers.stages.products import paper_paths
+    cfg, _ = _run_dir(tmp_path)
+    _figures(cfg)
+    paper = _sources(tmp_path)
+    if os.geteuid() == 0:
+        # root writes into any directory: the copies are refused another way (an OSError too)
+        (paper / "ms.pdf").mkdir()
+        (paper / "ms-sim.pdf").mkdir()
+    else:
+        paper.chmod(0o555)
+    try:
+        status = main(["paper", "--source", "sim", "--output-dir", str(tmp_path / "data"),
+                       "--set", f"paths.paper_dir={paper}", "--set", f"paths.figures_dir={tmp_path / 'figures'}"])
+    finally:
+        paper.chmod(0o755)
+    err = capsys.readouterr().err
+    assert not (paper / "build").exists() and sorted(p.name for p in paper.iterdir()) == sorted(
+        ["ms.tex", "references.bib", *(["ms.pdf", "ms-sim.pdf"] if os.geteuid() == 0 else [])])
+    if shutil.which("latexmk") is None:
+        assert status == 3 and "latexmk is not installed" in err, err
+        assert (paper_paths(cfg)["build"] / "generated" / "statistics.tex").is_file()
+    else:
+        assert status == 0, err
+        assert paper_paths(cfg)["pdf"].is_file() and "not copied to" in err
+
+
+def test_tex_packages_agree_across_the_stage_the_script_and_the_image():
+    from ocmembers.stages.paper import TEX_PACKAGES
+    dockerfile = (REPO / "Dockerfile").read_text()
+    apt = re.search(r'ARG APT_PACKAGES="([^"]+)"', dockerfile).group(1).split()
+    script = (REPO / "scripts" / "install_tex.sh").read_text()
+    listed = re.search(r"TEX_PACKAGES=\"([^\"]+)\"", script).group(1).split()
+    assert set(apt) - {"make"} == set(TEX_PACKAGES) == set(listed)

@@ -50,7 +50,7 @@ from ocmembers.sources import cache
 from ocmembers.stages.membership_run import EXCLUDE, SECTIONS, load_model, member_list
 from ocmembers.stages.products import (catalogue_cluster_names, catalogue_list_paths,
                                        catalogue_members_paths, catalogue_paths)
-from ocmembers.stages.runner import failed_clusters, for_each_cluster, record, sweep
+from ocmembers.stages.runner import failed_clusters, for_each_cluster, n_clusters, record, sweep
 
 __all__ = ["run", "main", "catalogue_names", "build_catalogue", "catalogue_record"]
 
@@ -68,7 +68,7 @@ def catalogue_names(cfg: Config) -> list[str]:
     failed = failed_clusters(cfg, "cones")
     kept = [n for n in names if n not in failed]
     if len(kept) < len(names):
-        print(f"({len(names) - len(kept)} cluster(s) without a cone left out; see "
+        print(f"({n_clusters(len(names) - len(kept))} without a cone left out; see "
               f"{cfg.out_dir / 'reports' / 'cones.json'})", file=sys.stderr)
     return kept
 
@@ -175,7 +175,7 @@ def run(cfg: Config):
         raise OCMembersError("catalogue_members: no cluster in the catalogue; run `ocmembers catalogues`")
     model = load_model(cfg)  # fail early, once, when the model is missing or does not fit
     sweep(paths["lists"], paths["dir"])
-    print(f"{STAGE}: {len(names)} cluster(s) of {catalogue_paths(cfg)['clusters']}, model "
+    print(f"{STAGE}: {n_clusters(len(names))} of {catalogue_paths(cfg)['clusters']}, model "
           f"{cfg.membership.model} ({model.model_id_})", file=sys.stderr)
     report = for_each_cluster(cfg, names, _one, STAGE)
     t_lists = time.perf_counter() - t0
@@ -216,7 +216,7 @@ def run(cfg: Config):
     t_cat = time.perf_counter() - t1
     n_rows = sum(rows.values())
     print(f"{STAGE}: {len(report.done)} list(s) done, {len(report.skipped)} up to date, "
-          f"{len(report.failed)} failed; catalogue {status}: {len(nonempty)} clusters, {n_rows} rows "
+          f"{len(report.failed)} failed; catalogue {status}: {n_clusters(len(nonempty))}, {n_rows} rows "
           f"-> {paths['catalogue']} (lsdb.open_catalog)", file=sys.stderr)
     print(f"{STAGE}: wall time: lists {t_lists:.1f} s, catalogue {t_cat:.1f} s, total "
           f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)

@@ -27,14 +27,15 @@ from pathlib import Path
 
 from ocmembers.config import Config
 from ocmembers.exceptions import OCMembersError
-from ocmembers.stages.products import fig1_cluster, figures_dir
+from ocmembers.stages.products import FIG4_CLUSTERS, cluster_role, fig1_cluster, fig4_clusters, figures_dir
 from ocmembers.sources import cache
-from ocmembers.stages.runner import PipelineError, cluster_names, product_sha, record, up_to_date
+from ocmembers.stages.runner import PipelineError, product_sha, record, up_to_date
 
-__all__ = ["run", "figure_jobs", "FIG4_CLUSTERS"]
+__all__ = ["run", "figure_jobs", "FIG4_CLUSTERS", "MEMBER_LABELS"]
 
-#: the clusters of Figs. 1 and 4 of van Groeningen et al. (2023)
-FIG4_CLUSTERS = ("NGC_2099", "NGC_752", "NGC_2682", "IC_4756")
+#: the legend of the members of Fig. 1's cluster, by its role in ``samples.json``
+MEMBER_LABELS = {"train": "training members", "validation": "validation members",
+                 "test": "catalogue members (support sets)", None: "catalogue members"}
 
 
 @dataclass
@@ -58,19 +59,18 @@ def figure_jobs(cfg: Config) -> list[FigureJob]:
     else:
         print(f"figures: no Fig. 2: [membership] model = {cfg.membership.model!r} was not trained in this run",
               file=sys.stderr)
-    evaluated = set(cluster_names(cfg, "test"))
     fig1 = fig1_cluster(cfg)
     if fig1:
         jobs.insert(0, FigureJob("fig1_sets", "fig_sets.py",
                                  [str(out / "sets" / fig1), str(out / "members" / f"{fig1}.parquet"),
-                                  str(fig / "fig1_sets.pdf")],
+                                  str(fig / "fig1_sets.pdf"), MEMBER_LABELS[cluster_role(cfg, fig1)]],
                                  [*(out / "sets" / fig1 / f"{k}.parquet" for k in
                                     ("members", "candidates", "non_members", "isochrone")),
                                   out / "sets" / fig1 / "params.json",
                                   # the probabilities are drawn when the cluster was evaluated (a
                                   # training cluster of the demo is not): an input only then
                                   *[m for m in (out / "members" / f"{fig1}.parquet",) if m.is_file()]]))
-    fig4 = [c for c in FIG4_CLUSTERS if c in evaluated] or sorted(evaluated)[:4]
+    fig4 = fig4_clusters(cfg)
     if fig4:
         jobs.append(FigureJob("fig4_clusters_t22", "fig_clusters_t22.py",
                               [str(out), str(fig / "fig4_clusters_t22.pdf"), *fig4],

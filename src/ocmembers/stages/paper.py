@@ -6,8 +6,17 @@ macros, names of letters only, as in Maneage / showyourwork's
 ``\\variable``) and ``generated/reproduction.tex`` (the published numbers of
 van Groeningen et al. 2023 beside ours, also as Markdown in
 ``validation/reproduction.md``). ``paper/ms.tex`` only ``\\input``s them, so a
-rerun updates the text. The build happens in ``paper/build/<run>/`` with the
-run's figures; the PDF is copied to ``paper/ms.pdf``.
+rerun updates the text; ``paper/references.bib`` holds the cited papers (bibtex,
+run by latexmk).
+
+The build happens in ``<output dir>/<source>/paper/build/`` (:func:`~ocmembers.stages.products.paper_paths`)
+with the run's figures, and the PDF is ``<output dir>/<source>/paper/ms.pdf``, with a manifest:
+both beside the run's other products, so whoever can write the run can build the
+paper (``docker run --user``), and the container's ``data/`` mount brings the PDF out.
+The PDF is rebuilt when it is missing, does not verify, or its record (the sha256
+of ``ms.tex``, ``references.bib``, the generated text and the figures; this
+module's code) differs. It is then copied to ``paper/ms.pdf`` and
+``paper/ms-<run>.pdf`` when that directory is writable (a note otherwise).
 """
 
 from __future__ import annotations
@@ -28,9 +37,17 @@ from ocmembers._version import __version__
 from ocmembers.sources.cache import atomic_path
 from ocmembers.config import Config
 from ocmembers.exceptions import OCMembersError, StageNotBuiltError
-from ocmembers.stages.products import fig1_cluster, figures_dir, run_key
+from ocmembers.stages.products import (fig1_cluster, fig4_clusters, figures_dir, paper_paths, run_key,
+                                       statistics_path, truth_statistics_path)
 
-__all__ = ["run", "macros", "reproduction_rows", "published"]
+__all__ = ["run", "macros", "reproduction_rows", "published", "TEX_PACKAGES", "write_generated"]
+
+#: the Debian packages of the paper stage: the Dockerfile's APT_PACKAGES (less make) and
+#: scripts/install_tex.sh install these (tests/test_paper.py checks that all three agree)
+TEX_PACKAGES = ("latexmk", "texlive-latex-base", "texlive-latex-recommended", "texlive-fonts-recommended")
+#: the manuscript's sources in ``[paths] paper_dir``
+SOURCES = ("ms.tex", "references.bib")
+_NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
 
 def published() -> dict[str, Any]:
@@ -86,22 +103,71 @@ def _n_params(cfg: Config) -> int | None:
         return None
 
 
-def _training_sentence(cfg: Config, h: dict[str, Any]) -> str:
+def _model_name(cfg: Config) -> str:
+    """The model of this run in words, for a model not trained by this run."""
     model = cfg.membership.model
     if model == "vg23":
-        return ("This run uses the published model of vG23 (DS10\\_v02, trained on 605 clusters of real "
-                "\\textit{Gaia} data; weights from the \\texttt{gaia-oc-amd} 0.2.1 package), so Fig.~\\ref{fig:training} "
-                "is not remade.")
-    if model != "trained":
-        name = Path(model).name.replace("_", "\\_")
-        return f"This run uses the model \\texttt{{{name}}} given in the configuration."
+        return ("the published model of vG23 (DS10\\_v02, trained by vG23 on real \\textit{Gaia} data; "
+                "weights from the \\texttt{gaia-oc-amd} 0.2.1 package)")
+    name = Path(model).name.replace("_", "\\_")
+    return f"the model \\texttt{{{name}}} given in the configuration (not trained in this run)"
+
+
+def _training_sentence(cfg: Config, h: dict[str, Any]) -> str:
+    if cfg.membership.model != "trained":
+        return (f"This run uses {_model_name(cfg)}: it brings no training history, so the training curves "
+                "(vG23 Fig.~2) are not shown.")
     return (f"It was trained for {_fmt(h['n_epochs'])} epochs; the best validation $F_1={_fmt(h['best_f1'], 3)}$ "
             f"was reached at epoch {_fmt(h['best_epoch'])} (vG23: 165), Fig.~\\ref{{fig:training}}.")
+
+
+def _words(n: int) -> str:
+    return _NUMBER_WORDS[n] if 0 <= n < len(_NUMBER_WORDS) else str(n)
+
+
+def _names(names: list[str]) -> str:
+    names = [n.replace("_", " ") for n in names]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _fig4_sentence(cfg: Config) -> str:
+    """What Fig. 4 shows: the clusters the figures stage draws (:func:`products.fig4_clusters`)."""
+    names = fig4_clusters(cfg)
+    if not names:
+        return "no cluster (none was evaluated)"
+    return f"{_words(len(names))} cluster{'' if len(names) == 1 else 's'} ({_names(names)})"
+
+
+def _tex_path(path: Path) -> str:
+    """A file name in typewriter type that may break after each ``/``."""
+    parts = [p.replace("\\", "/").replace("_", "\\_").replace("%", "\\%").replace("#", "\\#")
+             for p in str(path).split("/")]
+    return "\\texttt{" + "/\\allowbreak ".join(parts) + "}"
+
+
+def _truth_macros(cfg: Config) -> dict[str, str]:
+    """The comparison with the simulated truth (``hasTruth`` 1 when ``truth_statistics.json`` exists)."""
+    path = truth_statistics_path(cfg)
+    keys = ("truthAllOurs", "truthAllTrue", "truthAllBoth", "truthAllPrecision", "truthAllRecall",
+            "truthStrictOurs", "truthStrictTrue", "truthStrictBoth", "truthStrictPrecision", "truthStrictRecall")
+    if not path.is_file():
+        return {"hasTruth": "0", **{k: "--" for k in keys}}
+    t = json.loads(_verified(path).read_text())
+    out = {"hasTruth": "1"}
+    for part, key in (("All", "venn_all"), ("Strict", "venn_strict")):
+        v = t[key]
+        out[f"truth{part}Ours"], out[f"truth{part}True"], out[f"truth{part}Both"] = (
+            _fmt(v["ours"]), _fmt(v["t22"]), _fmt(v["both"]))
+        out[f"truth{part}Precision"] = _fmt(v["both"] / v["ours"], 3) if v["ours"] else "--"
+        out[f"truth{part}Recall"] = _fmt(v["both"] / v["t22"], 3) if v["t22"] else "--"
+    return out
 
 
 def macros(stats: dict[str, Any], samples: dict[str, Any], cfg: Config) -> dict[str, str]:
     """Name -> LaTeX text of every generated number (names of letters only)."""
     h = _history(cfg)
+    trained = cfg.membership.model == "trained"
+    n_train, n_val = len(samples.get("train", [])), len(samples.get("validation", []))
     m = stats["t22_missed"]
     fail = m["non_candidates_failing"]
     va, vs = stats["venn_all"], stats["venn_strict"]
@@ -113,12 +179,26 @@ def macros(stats: dict[str, Any], samples: dict[str, Any], cfg: Config) -> dict[
                    else "position after propagation to J2016.0")}[cfg.source.name]
     counts = samples.get("counts", {})
     note = "The roles of the clusters were given in the configuration." if "given in the configuration" in json.dumps(counts) else \
-        ("Offline, the member lists of Cantat-Gaudin et al.\\ (2018) stand in for those of CG20: fewer clusters "
+        ("Offline, the member lists of \\citet{CantatGaudin2018} stand in for those of CG20: fewer clusters "
          "reach the thresholds of $p=1$ members." if cfg.source.name != "archive" else "")
     out = {
         "ocmVersion": __version__, "ocmSource": cfg.source.name, "ocmCrossmatch": xm,
-        "nTrainClusters": _fmt(len(samples.get("train", []))), "nValClusters": _fmt(len(samples.get("validation", []))),
-        "nTrainValClusters": _fmt(len(samples.get("train", [])) + len(samples.get("validation", []))),
+        "statisticsFile": _tex_path(statistics_path(cfg)),
+        "modelTrained": "1" if trained else "0",
+        # who learned from which clusters: this run's training, or a model made elsewhere
+        "abstractModel": (f"a Deep Sets network learns, from reliable members of {_fmt(n_train)} training and "
+                          f"{_fmt(n_val)} validation clusters," if trained else
+                          "the published Deep Sets network of vG23 (DS10\\_v02, trained by vG23 on their clusters "
+                          "of real \\textit{Gaia} data, not retrained here) knows" if cfg.membership.model == "vg23"
+                          else f"a Deep Sets network, {_model_name(cfg)}, knows"),
+        "selectionSplit": (f"They are split 70/30 by cluster into {_fmt(n_train)} training and {_fmt(n_val)} "
+                           "validation clusters." if trained else
+                           f"No model was trained in this run (it uses {_model_name(cfg)}): the training and "
+                           "validation clusters selected here are not used."),
+        "figFourClusters": _fig4_sentence(cfg),
+        **_truth_macros(cfg),
+        "nTrainClusters": _fmt(n_train), "nValClusters": _fmt(n_val),
+        "nTrainValClusters": _fmt(n_train + n_val),
         "nTestClusters": _fmt(stats["n_clusters"]), "selectionNote": note,
         "nParams": _fmt(_n_params(cfg)), "nEpochs": _fmt(h["n_epochs"]), "bestEpoch": _fmt(h["best_epoch"]),
         "bestFOne": _fmt(h["best_f1"], 3), "nSamples": _fmt(cfg.membership.n_samples),
@@ -173,12 +253,16 @@ def reproduction_rows(stats: dict[str, Any], samples: dict[str, Any], cfg: Confi
            "archive": "against the T22 lists (VizieR J/A+A/659/A59)"}[cfg.source.name]
     sel_train = "; ".join(x for x in (src, member_note, steps("train")) if x)
     sel_test = "; ".join(x for x in (src, member_note, steps("test")) if x)
+    trained = cfg.membership.model == "trained"
+    not_trained = ("no training in this run: " + ("the published model of vG23 (DS10_v02)"
+                                                  if cfg.membership.model == "vg23" else "a given model"))
     return [
-        ("training + validation clusters", str(pub["n_train_validation_clusters"]), str(ntv), sel_train),
+        ("training + validation clusters", str(pub["n_train_validation_clusters"]),
+         str(ntv) if trained else "--", sel_train if trained else not_trained),
         ("test clusters", str(pub["n_test_clusters"]), str(stats["n_clusters"]), sel_test),
-        ("best epoch", str(pub["best_epoch"]), str(h["best_epoch"]),
+        ("best epoch", str(pub["best_epoch"]), _fmt(h["best_epoch"]) if trained else "--",
          f"early stopping, patience {cfg.training.patience}; Adam step {cfg.training.learning_rate:g} "
-         "(the authors' code: 1e-6, batch 32)"),
+         "(the authors' code: 1e-6, batch 32)" if trained else not_trained),
         ("clusters with 100% strict T22 recovered", str(pub["n_clusters_full_recovery"]), str(stats["n_clusters_full_recovery"]), ""),
         ("T22 members missed", pc(pub["fraction_t22_missed"]), pc(m["fraction_of_t22"]), ref),
         ("missed that are candidates", pc(pub["fraction_missed_candidates"]), pc(m["fraction_candidates"]), ""),
@@ -200,18 +284,30 @@ def reproduction_rows(stats: dict[str, Any], samples: dict[str, Any], cfg: Confi
     ]
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.2f} h"
+
+
 def _wall_time_row(cfg: Config) -> tuple[str, str, str, str]:
-    """Wall time of the stages that made this run (``reports/timings.jsonl``)."""
-    from ocmembers.stages.runner import read_timings, timing_summary
-    records = read_timings(cfg)
-    summary = timing_summary(cfg, records)
-    if not summary:
-        return ("wall time of the run", "--", "--", "no stage times recorded")
-    wall = sum(s["wall_s"] for s in summary.values())
-    cpus = sorted({r.get("cpus") for r in records if r.get("cpus")})
-    jobs = sorted({r.get("jobs") for r in records if r.get("jobs")})
-    return ("wall time of the run", "--", f"{wall / 3600:.2f} h",
-            f"sum over the recorded runs of {', '.join(summary)}; {'/'.join(map(str, cpus))} CPUs, "
+    """Wall time of the last run of each stage before this one (``reports/timings.jsonl``): the
+    run that made the products in this text, not the sum of every run ever recorded."""
+    from ocmembers.stages.runner import read_timings
+    last: dict[str, dict] = {}
+    for r in read_timings(cfg):
+        if r.get("stage") != "paper":
+            last.pop(r.get("stage"), None)   # keeps the order of the last runs
+            last[r.get("stage")] = r
+    if not last:
+        return ("wall time of the last run", "--", "--", "no stage times recorded")
+    wall = sum(float(r.get("wall_s", 0.0)) for r in last.values())
+    cpus = sorted({r.get("cpus") for r in last.values() if r.get("cpus")})
+    jobs = sorted({r.get("jobs") for r in last.values() if r.get("jobs")})
+    return ("wall time of the last run", "--", _duration(wall),
+            f"the last run of each of {', '.join(last)}; {'/'.join(map(str, cpus))} CPUs, "
             f"JOBS={'/'.join(map(str, jobs))}; vG23 give none")
 
 
@@ -234,7 +330,7 @@ def _write(path: Path, text: str) -> None:
 
 
 def write_generated(cfg: Config, gen_dir: Path) -> dict[str, str]:
-    stats_path = cfg.out_dir / "validation" / "statistics.json"
+    stats_path = statistics_path(cfg)
     if not stats_path.is_file():
         raise OCMembersError(f"paper: {stats_path} missing; run the validate stage")
     stats = json.loads(_verified(stats_path).read_text())
@@ -244,42 +340,89 @@ def write_generated(cfg: Config, gen_dir: Path) -> dict[str, str]:
     _write(gen_dir / "statistics.tex", "% generated by ocmembers.stages.paper -- do not edit\n" +
            "".join(f"\\newcommand{{\\{k}}}{{{v}}}\n" for k, v in mac.items()))
     rows = reproduction_rows(stats, samples, cfg)
+    # the table spans the page; the quantity and the note wrap within it (a plain tabular of
+    # these notes ran 549 pt off the page)
     tex = ["\\begin{table*}", "\\caption{Published numbers of vG23 and ours.}\\label{tab:repro}", "\\centering",
-           "\\begin{tabular}{llll}", "\\toprule", "quantity & vG23 & this run & note \\\\", "\\midrule"]
+           "\\small", "\\begin{tabularx}{\\textwidth}{@{}>{\\raggedright\\arraybackslash}p{0.27\\textwidth}ll"
+           ">{\\raggedright\\arraybackslash}X@{}}",
+           "\\toprule", "quantity & vG23 & this run & note \\\\", "\\midrule"]
     tex += [" & ".join(_tex_escape(c) for c in r) + " \\\\" for r in rows]
-    tex += ["\\bottomrule", "\\end{tabular}", "\\end{table*}", ""]
+    tex += ["\\bottomrule", "\\end{tabularx}", "\\end{table*}", ""]
     _write(gen_dir / "reproduction.tex", "\n".join(tex))
     md = ["| quantity | vG23 | this run | note |", "|---|---|---|---|"] + ["| " + " | ".join(r) + " |" for r in rows]
     _write(cfg.out_dir / "validation" / "reproduction.md", "\n".join(md) + "\n")
     return mac
 
 
-def run(cfg: Config) -> Path:
-    paper_dir = Path(cfg.paths.paper_dir)
-    src = paper_dir / "ms.tex"
-    if not src.is_file():
-        raise OCMembersError(f"paper: {src} not found (run from the repository root)")
-    build = paper_dir / "build" / run_key(cfg)
-    write_generated(cfg, build / "generated")
-    shutil.copy2(src, build / "ms.tex")
-    figs = build / "figures"
+def _copy_sources(paper_dir: Path, build: Path) -> None:
+    for name in SOURCES:
+        src = paper_dir / name
+        if not src.is_file():
+            raise OCMembersError(f"paper: {src} not found (run from the repository root, or set "
+                                 "[paths] paper_dir)")
+        shutil.copyfile(src, build / name)
+
+
+def _copy_figures(cfg: Config, figs: Path) -> None:
+    """The run's figures into the build, and only those (a figure no longer made is removed)."""
     figs.mkdir(parents=True, exist_ok=True)
-    for f in figures_dir(cfg).glob("*.pdf"):
-        shutil.copy2(f, figs / f.name)
+    current = {f.name: f for f in figures_dir(cfg).glob("*.pdf")}
+    for old in figs.glob("*.pdf"):
+        if old.name not in current:
+            old.unlink()
+    for name, f in current.items():
+        shutil.copyfile(f, figs / name)
+
+
+def _publish(cfg: Config, pdf: Path) -> None:
+    """Copy the PDF to ``paper/ms.pdf`` and ``paper/ms-<run>.pdf``, where that directory is writable."""
+    paper_dir = Path(cfg.paths.paper_dir)
+    for name in ("ms.pdf", f"ms-{run_key(cfg)}.pdf"):
+        try:
+            with atomic_path(paper_dir / name) as tmp:
+                shutil.copyfile(pdf, tmp)
+        except OSError as exc:
+            print(f"paper: not copied to {paper_dir / name} ({exc.strerror or exc}); the PDF is {pdf}",
+                  file=sys.stderr)
+            return
+
+
+def run(cfg: Config) -> Path:
+    """Write the generated text, build the PDF in the run's ``paper/build/`` (unless the PDF is
+    up to date) and return its path, ``<out_dir>/paper/ms.pdf``."""
+    from ocmembers.sources import cache
+    from ocmembers.stages.runner import record, up_to_date
+    paper_dir = Path(cfg.paths.paper_dir)
+    paths = paper_paths(cfg)
+    build, pdf = paths["build"], paths["pdf"]
+    if not (paper_dir / "ms.tex").is_file():
+        raise OCMembersError(f"paper: {paper_dir / 'ms.tex'} not found (run from the repository root)")
+    build.mkdir(parents=True, exist_ok=True)
+    write_generated(cfg, build / "generated")
+    _copy_sources(paper_dir, build)
+    _copy_figures(cfg, build / "figures")
+    inputs = {str(f.relative_to(build)): cache.sha256_file(f)
+              for f in sorted([*(build / n for n in SOURCES), *(build / "generated").glob("*.tex"),
+                               *(build / "figures").glob("*.pdf")])}
+    rec = record(cfg, "paper", inputs=inputs)
+    if up_to_date([pdf], rec):
+        print(f"paper: {pdf} up to date", file=sys.stderr)
+        _publish(cfg, pdf)
+        return pdf
     latexmk = shutil.which("latexmk")
     if latexmk is None:
-        raise StageNotBuiltError("paper: latexmk is not installed (Debian: apt-get install latexmk "
-                                 "texlive-latex-base texlive-latex-recommended texlive-publishers); "
+        raise StageNotBuiltError("paper: latexmk is not installed (Debian, as root: apt-get install "
+                                 f"{' '.join(TEX_PACKAGES)}; or bash scripts/install_tex.sh); "
                                  f"the generated text is in {build / 'generated'}")
-    r = subprocess.run([latexmk, "-pdf", "-interaction=nonstopmode", "-halt-on-error", "ms.tex"],
+    r = subprocess.run([latexmk, "-pdf", "-bibtex", "-interaction=nonstopmode", "-halt-on-error", "ms.tex"],
                        cwd=build, capture_output=True, text=True)
     if r.returncode != 0:
         log = (build / "ms.log")
         tail = log.read_text(errors="replace").splitlines()[-25:] if log.is_file() else r.stdout.splitlines()[-25:]
-        raise OCMembersError("paper: LaTeX failed:\n" + "\n".join(tail))
-    out = paper_dir / "ms.pdf"
-    with atomic_path(out) as tmp:
+        raise OCMembersError(f"paper: LaTeX failed in {build}:\n" + "\n".join(tail))
+    with atomic_path(pdf) as tmp:
         shutil.copyfile(build / "ms.pdf", tmp)
-    shutil.copyfile(build / "ms.pdf", paper_dir / f"ms-{run_key(cfg)}.pdf")
-    print(f"paper: {out}", file=sys.stderr)
-    return out
+    cache.write_manifest(pdf, source=cfg.source.name, query="paper ms.tex", record=rec)
+    _publish(cfg, pdf)
+    print(f"paper: {pdf}", file=sys.stderr)
+    return pdf

@@ -1,6 +1,7 @@
 """Fig. 1 of van Groeningen et al. (2023): the sets of one cluster in four panels.
 
-Training members (blue), candidates (orange) and non-members (grey) in
+Members (blue; "training members" by default, or what ``member_label`` says they are),
+candidates (orange) and non-members (grey) in
 
 * sky position (Galactic l, b; top left),
 * parallax against G (top right),
@@ -95,7 +96,8 @@ def _isochrone_band(ax: Axes, curve_frame: pd.DataFrame, params: Any) -> None:
 
 
 def plot_cluster_sets(sets: Any, probabilities: Any = None, ax: Any = None, *,
-                      title: str | None = None, boundaries: bool = True) -> Figure:
+                      title: str | None = None, boundaries: bool = True,
+                      member_label: str = "training members") -> Figure:
     """Draw Fig. 1 (or, with probabilities, a Fig. 4-like panel set) for one cluster.
 
     Parameters
@@ -112,6 +114,9 @@ def plot_cluster_sets(sets: Any, probabilities: Any = None, ax: Any = None, *,
     title : str, optional
     boundaries : bool
         Draw the zero-uncertainty boundaries (needs ``params``).
+    member_label : str
+        The legend of the members: what they are for this cluster (``"validation members"``
+        for a validation cluster; the figures stage reads the role from ``samples.json``).
 
     Returns
     -------
@@ -142,10 +147,10 @@ def plot_cluster_sets(sets: Any, probabilities: Any = None, ax: Any = None, *,
                            rasterized=True, zorder=1, label="candidates")
         mx, my = _xy(d["members"], x, y)
         if p is None:
-            a.scatter(mx, my, s=8, c="tab:blue", lw=0, zorder=2, label="training members")
+            a.scatter(mx, my, s=8, c="tab:blue", lw=0, zorder=2, label=member_label)
         else:  # open red circles, so that they do not read as a probability
             a.scatter(mx, my, s=14, facecolors="none", edgecolors="tab:red", lw=0.6, zorder=2,
-                      label="training members")
+                      label=member_label)
         a.set_xlabel(_LABELS[x])
         a.set_ylabel(_LABELS[y])
     cmd, plx_ax, pm_ax = axes[3], axes[1], axes[2]
@@ -187,11 +192,11 @@ def plot_cluster_sets(sets: Any, probabilities: Any = None, ax: Any = None, *,
 
 
 def save_cluster_plot(sets: Any, probabilities: Any, path: str | Path, *, title: str | None = None,
-                      dpi: int = 120) -> Path:
+                      dpi: int = 120, member_label: str = "training members") -> Path:
     """Draw :func:`plot_cluster_sets` and write it atomically (format from the suffix)."""
     from ocmembers.sources.cache import atomic_path
     path = Path(path)
-    fig = plot_cluster_sets(sets, probabilities, title=title)
+    fig = plot_cluster_sets(sets, probabilities, title=title, member_label=member_label)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=dpi)
     return path

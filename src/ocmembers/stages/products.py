@@ -22,7 +22,9 @@ catalogue_members    ``catalogue_members/clusters/<cluster>.*``,  :func:`catalog
                      ``catalogue_members/members/`` (HATS),
                      ``catalogue_members/members.json``
 validate             ``validation/statistics.json``               :func:`load_statistics`
+                     (sim: ``validation/truth_statistics.json``)  :func:`truth_statistics_path`
 figures              ``figures/<run>/``                           :func:`figures_dir`
+paper                ``paper/ms.pdf``, ``paper/build/``           :func:`paper_paths`
 ===================  ===========================================  ==============
 """
 
@@ -47,13 +49,16 @@ __all__ = [
     "model_paths", "checkpoint_path", "members_paths", "load_members", "statistics_path",
     "load_statistics", "load_samples", "catalogue_cluster_names", "catalogue_list_paths",
     "catalogue_members_paths",
-    "run_key", "figures_dir", "fig1_cluster", "samples_path",
+    "run_key", "figures_dir", "fig1_cluster", "samples_path", "FIG4_CLUSTERS", "fig4_clusters",
+    "cluster_role", "truth_statistics_path", "paper_paths",
 ]
 
 #: the catalogue products of the ``catalogues`` stage
 CATALOGUES: tuple[str, ...] = ("clusters", "train_members", "t22_members")
 #: the cluster of Fig. 1 in the paper
 FIG1_CLUSTER = "NGC_2527"
+#: the clusters of Fig. 4 of van Groeningen et al. (2023)
+FIG4_CLUSTERS = ("NGC_2099", "NGC_752", "NGC_2682", "IC_4756")
 
 
 # -- catalogues --------------------------------------------------------------
@@ -202,6 +207,11 @@ def statistics_path(cfg: Config) -> Path:
     return cfg.out_dir / "validation" / "statistics.json"
 
 
+def truth_statistics_path(cfg: Config) -> Path:
+    """The statistics against the truth (``validate`` on the simulated sky only)."""
+    return cfg.out_dir / "validation" / "truth_statistics.json"
+
+
 def load_statistics(cfg: Config) -> dict:
     """``validation/statistics.json``, verified."""
     path = statistics_path(cfg)
@@ -232,3 +242,28 @@ def fig1_cluster(cfg: Config) -> str | None:
         return FIG1_CLUSTER
     done = sorted(n for n in cluster_names(cfg, "test") if params_path(cfg, n).is_file())
     return done[0] if done else None
+
+
+def fig4_clusters(cfg: Config) -> list[str]:
+    """The clusters of Fig. 4: those of the paper's Fig. 4 that were evaluated, else the first four
+    evaluated clusters (the figures stage draws them, the paper stage counts them)."""
+    evaluated = set(cluster_names(cfg, "test"))
+    return [c for c in FIG4_CLUSTERS if c in evaluated] or sorted(evaluated)[:4]
+
+
+def cluster_role(cfg: Config, name: str) -> str | None:
+    """``train``, ``validation`` or ``test``: the role of ``name`` in ``samples.json`` (None: none)."""
+    path = samples_path(cfg)
+    if not path.is_file():
+        return None
+    samples = cache.read_json(path) if cache.manifest_path(path).is_file() else json.loads(path.read_text())
+    return next((role for role in ("train", "validation", "test") if name in samples.get(role, [])), None)
+
+
+def paper_paths(cfg: Config) -> dict[str, Path]:
+    """The paper stage's products, under the run's output directory: ``pdf``
+    (``paper/ms.pdf``, with its manifest) and ``build`` (``paper/build/``, where latexmk
+    runs). They sit beside the other products, so whoever can write the run can build
+    the paper, and a container's ``data/`` mount brings the PDF out."""
+    root = cfg.out_dir / "paper"
+    return {"pdf": root / "ms.pdf", "build": root / "build"}

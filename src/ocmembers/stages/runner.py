@@ -37,9 +37,16 @@ from ocmembers.exceptions import OCMembersError
 from ocmembers.sources.executor import map_clusters
 
 __all__ = ["PipelineError", "StageReport", "for_each_cluster", "cluster_names", "up_to_date", "record",
-           "code_version", "input_shas", "product_sha", "sweep"]
+           "code_version", "input_shas", "product_sha", "sweep", "n_clusters"]
 
 log = logging.getLogger(__name__)
+
+
+def n_clusters(n: int, role: str = "") -> str:
+    """``"1 test cluster"``, ``"264 clusters"``: a count of clusters in words (``role`` ``all`` or
+    empty: no qualifier)."""
+    kind = f"{role} " if role and role != "all" else ""
+    return f"{n} {kind}cluster{'' if n == 1 else 's'}"
 
 
 class PipelineError(OCMembersError):
@@ -94,7 +101,7 @@ def for_each_cluster(cfg: Config, names: Sequence[str], func: Callable[[Config, 
     _write_report(cfg, report)
     all_failed = bool(report.failed) and not (report.done or report.skipped)
     if report.failed and (raise_on_failure or (raise_on_failure is None and all_failed)):
-        raise PipelineError(f"{desc}: {len(report.failed)} of {len(names)} cluster(s) failed: "
+        raise PipelineError(f"{desc}: {len(report.failed)} of {n_clusters(len(names))} failed: "
                             + ", ".join(sorted(report.failed)))
     return report
 
@@ -130,7 +137,7 @@ def print_failures(cfg: Config) -> int:
     for path in sorted((cfg.out_dir / "reports").glob("*.json")):
         failed = json.loads(path.read_text()).get("failed", {})
         if failed:
-            print(f"{path.stem}: {len(failed)} cluster(s) failed:", file=sys.stderr)
+            print(f"{path.stem}: {n_clusters(len(failed))} failed:", file=sys.stderr)
             for name, why in failed.items():
                 print(f"  {name}: {why}", file=sys.stderr)
             n += len(failed)
@@ -233,7 +240,7 @@ def cluster_names(cfg: Config, role: str = "all", *, retry_failed_cones: bool = 
     if failed:
         kept = [n for n in names if n not in failed]
         if len(kept) < len(names):
-            print(f"({len(names) - len(kept)} {role} cluster(s) without a cone left out; see "
+            print(f"({n_clusters(len(names) - len(kept), role)} without a cone left out; see "
                   f"{cfg.out_dir / 'reports' / 'cones.json'})", file=sys.stderr)
         return kept
     return names

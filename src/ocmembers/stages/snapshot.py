@@ -32,7 +32,7 @@ from ocmembers._version import __version__
 from ocmembers.sources.cache import atomic_path
 from ocmembers.config import Config
 from ocmembers.exceptions import CacheCorruptedError, OCMembersError
-from ocmembers.stages.products import figures_dir, run_key
+from ocmembers.stages.products import figures_dir, paper_paths, run_key
 
 __all__ = ["run", "write_snapshot", "restore_snapshot", "main"]
 
@@ -82,7 +82,9 @@ def write_snapshot(cfg: Config, *, with_raw: bool = False, allow_dirty: bool = F
                 tar.addfile(member, code_tar.extractfile(member) if member.isfile() else None)
         entries = [(p, f"data/{cfg.source.name}/{p.relative_to(cfg.out_dir)}") for p in _files(cfg, with_raw)]
         entries += [(p, f"figures/{p.name}") for p in sorted(figures_dir(cfg).glob("*")) if p.is_file()]
-        pdf = Path(cfg.paths.paper_dir) / f"ms-{run_key(cfg)}.pdf"
+        pdf = paper_paths(cfg)["pdf"]                  # the paper stage's product (a copy in paper/)
+        if not pdf.is_file():
+            pdf = Path(cfg.paths.paper_dir) / f"ms-{run_key(cfg)}.pdf"
         if pdf.is_file():
             entries.append((pdf, "paper/ms.pdf"))
         for path, arc in entries:

@@ -43,7 +43,7 @@ from ocmembers.exceptions import OCMembersError
 from ocmembers.sources import cache
 from ocmembers.stages.products import (SET_NAMES, load_members, load_params, members_paths, params_path,
                                        set_path, statistics_path)
-from ocmembers.stages.runner import cluster_names, product_sha, record, sweep, up_to_date
+from ocmembers.stages.runner import cluster_names, n_clusters, product_sha, record, sweep, up_to_date
 
 __all__ = ["run", "cluster_comparison", "summarise", "load_cone_table"]
 
@@ -266,7 +266,7 @@ def run(cfg: Config) -> dict[str, Any]:
               f"-> {out / 'truth_statistics.json'}", file=sys.stderr)
     _write_csv(per, out / "clusters.csv", src, query, rec)
     cache.write_json_product(stats, statistics_path(cfg), source=src, query=query, record=rec)  # last
-    print(f"validate: {stats['n_clusters']} clusters -> {statistics_path(cfg)}", file=sys.stderr)
+    print(f"validate: {n_clusters(stats['n_clusters'])} -> {statistics_path(cfg)}", file=sys.stderr)
     print("validate: 1 done, 0 up to date", file=sys.stderr)
     return stats
 

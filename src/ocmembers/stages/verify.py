@@ -37,6 +37,7 @@ STAGE_DIRS: dict[str, tuple[str, ...]] = {
     # the lists and the catalogue's manifest (the HATS files are hashed in members.json)
     "catalogue_members": ("catalogue_members/clusters", "catalogue_members/members.json"),
     "validate": ("validation",),
+    "paper": ("paper/ms.pdf",),
 }
 #: files a stage writes beside its products that are not products (no manifest expected)
 _NOT_PRODUCTS = ("*.manifest.json", "*.meta.json", "*.png", "checkpoint.pt", ".*", "reproduction.md")
