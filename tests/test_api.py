@@ -80,7 +80,15 @@ def _same(a, b):
 def test_members_table_units_and_meta(m67):
     from astropy.table import Table
     t = m67["ref"]
-    assert isinstance(t, Table) and len(t) == 1446 and len(np.unique(t["source_id"])) == len(t)
+    # one row per input row (1494 in the file), 1426 evaluated after the cone cuts (issue 11 item 4)
+    assert isinstance(t, Table) and len(t) == 1494 and len(np.unique(t["source_id"])) == len(t)
+    status = np.asarray(t["status"])
+    assert dict(zip(*np.unique(status, return_counts=True))) == t.meta["status_counts"]
+    assert t.meta["status_counts"]["cut_eq1_2"] == 33 and t.meta["status_counts"]["missing_photometry"] == 1
+    evaluated = np.isin(status, ["candidate", "training_member", "dubious_member"])
+    assert evaluated.sum() == 1426 and np.isnan(np.asarray(t["probability"], float)[~evaluated]).all()
+    assert t["status"].info.meta["ucd"] == "meta.code.status" and t["ra"].info.meta["ucd"] == "pos.eq.ra;meta.main"
+    t = t[evaluated]
     units = {"ra": "deg", "dec": "deg", "parallax": "mas", "parallax_error": "mas", "pmra": "mas / yr",
              "pmdec_error": "mas / yr", "phot_g_mean_mag": "mag", "g_rp": "mag", "f_r": "pc"}
     for col, unit in units.items():
@@ -140,8 +148,9 @@ def test_membership_proba_is_the_member_list_probability(m67):
     from ocmembers.api import members_from_cone
     cfg = m67["cfg"].replace(membership={"n_samples": N_SAMPLES})
     table, sets = members_from_cone(m67["cone"], "NGC_2682", m67["model"], cfg, catalogues=m67["cats"],
-                                    return_sets=True)
+                                    return_sets=True, every_source=True)
     _same(table, m67["ref"])
+    table = table.loc[table["probability"].notna()]
     p = m67["model"].membership_proba(sets.candidates, sets.members, sets.params, sets.isochrone_curve,
                                       n_samples=N_SAMPLES, seed=2023, name="NGC_2682")
     by_id = pd.Series(p, index=sets.candidates["source_id"].to_numpy())
@@ -188,4 +197,5 @@ def test_readme_python_api_example_runs(shared_data, monkeypatch, capsys):
     monkeypatch.chdir(REPO)
     exec(compile(code.replace("../shared/data", str(shared_data)), "README.md", "exec"), {})
     out = capsys.readouterr().out
-    assert "NGC_2682 vg23-DS10_v02" in out and "1446 candidates" in out and "with p >= 0.5" in out
+    assert "NGC_2682 vg23-DS10_v02" in out and "1494 rows" in out and "'cut_eq1_2': 33" in out
+    assert "with p >= 0.5" in out

@@ -28,11 +28,14 @@ import pandas as pd
 
 from ocmembers._version import __version__
 from ocmembers.config import Config, load_config
-from ocmembers.exceptions import ConfigError, OCMembersError
+from ocmembers.exceptions import ConfigError, OCMembersError, TableParseError
 from ocmembers.method.classifier import DeepSetsClassifier
 from ocmembers.method.columns import as_frame
 from ocmembers.method.columns import CG20_RENAME, CLUSTER_COLUMNS, cluster_row, normalise_cluster_name
-from ocmembers.method.membership import cluster_seed, evaluate_sets, probability_summary
+from ocmembers.method.accounting import account_for_every_source
+from ocmembers.method.cuts import (angular_separation_deg, cone_cut_status, cone_radius_deg, cone_window,
+                                  sky_centre_deg)
+from ocmembers.method.membership import OUTPUT_COLUMNS, cluster_seed, evaluate_sets, probability_summary
 from ocmembers.method.sets import ClusterSelection, build_sets
 from ocmembers.sources import get_source
 from ocmembers.method.gaia_names import CONE_REQUIRED, canonical_gaia_table
@@ -212,13 +215,66 @@ def _isochrone(row: pd.Series, cfg: Config) -> pd.DataFrame:
 # ---------------------------------------------------------------------------
 # The one path
 # ---------------------------------------------------------------------------
+def _what(cone: Any) -> str:
+    return f"cone file {cone}" if isinstance(cone, (str, Path)) else f"cone ({type(cone).__name__})"
+
+
+def _check_cone_holds_cluster(cone: pd.DataFrame, row: pd.Series, cfg: Config, what: str) -> None:
+    """A :class:`ConfigError` with the separation when no source of ``cone`` lies within the
+    cone radius (``[cone] radius_pc``) of the cluster's catalogued centre."""
+    try:
+        ra, dec, dist = float(row["ra"]), float(row["dec"]), float(row["dist_pc"])
+    except (KeyError, TypeError, ValueError):
+        return
+    if not (math.isfinite(ra) and math.isfinite(dec) and math.isfinite(dist) and dist > 0):
+        return                                   # a cluster given without a position
+    name = str(row["name"])
+    radius = cone_radius_deg(cfg.cone.radius_pc, dist)
+    sep = angular_separation_deg(cone["ra"].to_numpy(float), cone["dec"].to_numpy(float), ra, dec)
+    if not np.isfinite(sep).any():
+        raise ConfigError(f"{what}: no source has a finite ra and dec")
+    if np.nanmin(sep) <= radius:
+        return
+    c_ra, c_dec = sky_centre_deg(cone["ra"].to_numpy(float), cone["dec"].to_numpy(float))
+    centre = float(angular_separation_deg(np.array([c_ra]), np.array([c_dec]), ra, dec)[0])
+    raise ConfigError(
+        f"{what} does not contain cluster {name}: its centre (ra {c_ra:.3f}, dec {c_dec:.3f} deg) is "
+        f"{centre:.2f} deg from {name} (ra {ra:.3f}, dec {dec:.3f} deg) and its nearest source "
+        f"{float(np.nanmin(sep)):.2f} deg, beyond the cone radius of {radius:.2f} deg "
+        f"({cfg.cone.radius_pc:g} pc at {dist:.0f} pc); is it the cone of another cluster?")
+
+
+def _cone_cuts(cone: pd.DataFrame, row: pd.Series, cfg: Config) -> tuple[np.ndarray, str]:
+    """Per source ``""``/``outside_cone``/``cut_eq1_2`` (Sect. 2.1, Eqs. 1-2, as the pipeline's
+    cones are cut), and what was applied, for the metadata. A cluster without the member
+    dispersions (parameters given by hand, the VizieR subset of CG20) cannot be cut: every
+    source goes on, and the metadata say why."""
+    try:
+        window = cone_window(row, radius_pc=cfg.cone.radius_pc, n_sigma=cfg.cone.n_sigma)
+    except (TableParseError, ValueError) as exc:
+        return np.full(len(cone), "", dtype=object), f"not applied ({exc})"
+    return cone_cut_status(cone, window), (f"radius {cfg.cone.radius_pc:g} pc ({window.radius_deg:.4f} deg) "
+                                           f"and Eqs. 1-2 at {cfg.cone.n_sigma:g} sigma of the catalogue")
+
+
 def _run(cone: Any, cluster: Any, model: Any, cfg: Config, training_members: Any, isochrone: Any,
-         catalogues: Mapping[str, pd.DataFrame] | None, threads: int | None, check_model: bool
-         ) -> tuple[pd.DataFrame, ClusterSelection, DeepSetsClassifier]:
+         catalogues: Mapping[str, pd.DataFrame] | None, threads: int | None, check_model: bool,
+         every_source: bool = False
+         ) -> tuple[pd.DataFrame, ClusterSelection, DeepSetsClassifier, dict[str, Any]]:
     clf = _model(model, cfg, check_model)
     row = _cluster(cluster, cfg, catalogues)
     name = str(row["name"])
+    what = _what(cone)
     cone = cone_frame(cone)
+    report: dict[str, Any] = {}
+    inside = cone
+    if every_source:
+        _check_cone_holds_cluster(cone, row, cfg, what)
+        cut, report["cone_cuts"] = _cone_cuts(cone, row, cfg)
+        inside = cone.loc[cut == ""].reset_index(drop=True)
+        if len(inside) == 0:
+            raise ConfigError(f"{what}: none of its {len(cone)} sources passes the cone cuts of cluster "
+                              f"{name} ({report['cone_cuts']}); is it the cone of this cluster?")
     if training_members is None:
         training_members = _training_members(cone, name, cfg, catalogues)
     else:
@@ -227,16 +283,24 @@ def _run(cone: Any, cluster: Any, model: Any, cfg: Config, training_members: Any
         isochrone = _isochrone(row, cfg)
     elif not isinstance(isochrone, pd.DataFrame):
         isochrone = _plain_frame(isochrone, "isochrone")
-    sets = build_sets(cone, training_members, row, isochrone, cfg)
+    sets = build_sets(inside, training_members, row, isochrone, cfg)
     table = evaluate_sets(sets.candidates, sets.members, sets.params, sets.isochrone_curve, clf,
                           cfg.membership, name, threads=threads)
-    return table, sets, clf
+    if every_source:
+        ids = training_members["source_id"] if "source_id" in training_members.columns else []
+        table = account_for_every_source(cone, table, sets.non_members, sets.dropped, cut,
+                                         cone.attrs.get("duplicate_ids", []), ids,
+                                         [*OUTPUT_COLUMNS, "status"])
+        report["n_input_rows"] = int(len(table))
+        report["status_counts"] = {k: int(v) for k, v in table["status"].value_counts().sort_index().items()}
+    return table, sets, clf, report
 
 
 def members_from_cone(cone: Any, cluster: Any, model: DeepSetsClassifier | str | Path,
                       cfg: Config, training_members: Any = None, isochrone: Any = None, *,
                       catalogues: Mapping[str, pd.DataFrame] | None = None,
-                      threads: int | None = None, return_sets: bool = False
+                      threads: int | None = None, return_sets: bool = False,
+                      every_source: bool = False
                       ) -> pd.DataFrame | tuple[pd.DataFrame, ClusterSelection]:
     """Membership probabilities for a Gaia DR3 cone around a cluster, as a DataFrame.
 
@@ -268,6 +332,13 @@ def members_from_cone(cone: Any, cluster: Any, model: DeepSetsClassifier | str |
         Intra-op threads of the network.
     return_sets : bool
         Also return the :class:`ocmembers.method.sets.ClusterSelection` (for plots).
+    every_source : bool
+        A user's own cone: first check that it holds the cluster, apply the cone
+        radius and Eqs. 1-2 of the catalogued cluster, and return one row per
+        input row with its ``status`` (:mod:`ocmembers.method.accounting`);
+        ``attrs["report"]`` holds the status counts and the cuts applied.
+        Default: the candidates only, as the pipeline's ``members`` stage
+        writes them (its cones are cut already).
 
     Returns
     -------
@@ -282,8 +353,9 @@ def members_from_cone(cone: Any, cluster: Any, model: DeepSetsClassifier | str |
         A name not in the catalogue, a catalogue that cannot be read, or
         cluster parameters that lack a required value.
     """
-    table, sets, _ = _run(cone, cluster, model, cfg, training_members, isochrone, catalogues, threads,
-                          check_model=True)
+    table, sets, _, report = _run(cone, cluster, model, cfg, training_members, isochrone, catalogues,
+                                  threads, check_model=True, every_source=every_source)
+    table.attrs["report"] = report
     return (table, sets) if return_sets else table
 
 
@@ -355,11 +427,15 @@ def members(cone: Any, cluster: Any, model: DeepSetsClassifier | str | Path = "v
     Returns
     -------
     astropy.table.Table
-        One row per candidate (Eqs. 3-5, training members included), sorted
-        by ``source_id``: the Gaia columns, the features, the flags and
-        ``probability`` (Sect. 3.4), with units (deg, mas, mas / yr, mag, pc)
-        and descriptions; ``meta`` names the cluster, the model, the seed,
-        ``n_samples``, ``n_support`` and the software version.
+        One row per input row, sorted by ``source_id``: the Gaia columns, the
+        features, the flags, ``status`` (why a row was or was not evaluated:
+        :mod:`ocmembers.method.accounting`) and ``probability`` (Sect. 3.4;
+        NaN where not evaluated), with units (deg, mas, mas / yr, mag, pc),
+        UCDs and descriptions. The cone is first cut as the pipeline cuts
+        its cones (the 50 pc radius and Eqs. 1-2 of the catalogued cluster;
+        ``meta["cone_cuts"]`` says what was applied). ``meta`` names the
+        cluster, the model, the seed, ``n_samples``, ``n_support``, the
+        software version and the counts per status.
 
     Raises
     ------
@@ -369,7 +445,8 @@ def members(cone: Any, cluster: Any, model: DeepSetsClassifier | str | Path = "v
         A name that is not in the catalogue (with the closest names).
     ConfigError
         A catalogue or isochrone that the source cannot give (the message says
-        what to pass instead), or cluster parameters that lack a value.
+        what to pass instead), cluster parameters that lack a value, or a cone
+        that does not contain the cluster (with the separation).
 
     Examples
     --------
@@ -383,7 +460,7 @@ def members(cone: Any, cluster: Any, model: DeepSetsClassifier | str | Path = "v
     change = {k: v for k, v in (("n_samples", n_samples), ("seed", seed)) if v is not None}
     if change:
         cfg = cfg.replace(membership=change)
-    table, sets, clf = _run(cone, cluster, model, cfg, training_members, isochrone, catalogues, threads,
-                            check_model=given)
-    return member_table(table, member_table_meta(cfg, str(sets.params.name), clf, table))
+    table, sets, clf, report = _run(cone, cluster, model, cfg, training_members, isochrone, catalogues,
+                                    threads, check_model=given, every_source=True)
+    return member_table(table, {**member_table_meta(cfg, str(sets.params.name), clf, table), **report})
 

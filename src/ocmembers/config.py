@@ -96,6 +96,7 @@ class SelectionConfig:
     delta_g_extra: float = 0.8
     member_probability: float = 1.0
     min_members: int = 5
+    member_clip_sigma: float = 10.0
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,8 @@ from ocmembers.exceptions import MissingColumnsError, TableParseError
 from ocmembers.method.columns import cluster_label
 
 __all__ = ["CONE_PARAMETERS", "ConeWindow", "cone_radius_deg", "pm_radius", "parallax_half_width",
-           "cone_window", "cone_mask", "apply_cone_cuts", "angular_separation_deg"]
+           "cone_window", "cone_mask", "apply_cone_cuts", "angular_separation_deg", "cone_cut_status",
+           "sky_centre_deg"]
 
 #: Cluster-table columns the cone needs (canonical names of :mod:`ocmembers.method.columns`).
 CONE_PARAMETERS: tuple[str, ...] = ("ra", "dec", "dist_pc", "pmra", "pmra_std", "pmdec",
@@ -136,6 +137,34 @@ def cone_mask(sources: pd.DataFrame, window: ConeWindow) -> np.ndarray:
                    sources["pmdec"].to_numpy(float) - window.pmdec)
     dplx = np.abs(sources["parallax"].to_numpy(float) - window.parallax)
     return (sep <= window.radius_deg) & (dpm <= window.pm_max) & (dplx <= window.parallax_max)
+
+
+def cone_cut_status(sources: pd.DataFrame, window: ConeWindow) -> np.ndarray:
+    """Why each source is outside the cone of ``window``: ``""`` (inside, or not testable for a
+    NaN), ``"outside_cone"`` (farther than the cone radius from the centre) or ``"cut_eq1_2"``
+    (inside the radius, but failing Eq. 1 or Eq. 2). The tests of :func:`cone_mask`, kept apart
+    for the report of every source."""
+    sep = angular_separation_deg(sources["ra"].to_numpy(float), sources["dec"].to_numpy(float),
+                                 window.ra, window.dec)
+    dpm = np.hypot(sources["pmra"].to_numpy(float) - window.pmra,
+                   sources["pmdec"].to_numpy(float) - window.pmdec)
+    dplx = np.abs(sources["parallax"].to_numpy(float) - window.parallax)
+    out = np.full(len(sources), "", dtype=object)
+    # a NaN is not a cut: the source goes on, and build_sets reports it as missing astrometry
+    out[(dpm > window.pm_max) | (dplx > window.parallax_max)] = "cut_eq1_2"
+    out[sep > window.radius_deg] = "outside_cone"
+    return out
+
+
+def sky_centre_deg(ra_deg: np.ndarray, dec_deg: np.ndarray) -> tuple[float, float]:
+    """Direction (ra, dec), degrees, of the mean unit vector of finite positions (NaN if none)."""
+    r, d = np.deg2rad(np.asarray(ra_deg, float)), np.deg2rad(np.asarray(dec_deg, float))
+    ok = np.isfinite(r) & np.isfinite(d)
+    if not ok.any():
+        return math.nan, math.nan
+    r, d = r[ok], d[ok]
+    x, y, z = np.mean(np.cos(d) * np.cos(r)), np.mean(np.cos(d) * np.sin(r)), np.mean(np.sin(d))
+    return float(np.rad2deg(np.arctan2(y, x)) % 360.0), float(np.rad2deg(np.arctan2(z, np.hypot(x, y))))
 
 
 def apply_cone_cuts(sources: pd.DataFrame, cluster: pd.Series, *, radius_pc: float,

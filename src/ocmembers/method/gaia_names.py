@@ -233,7 +233,8 @@ def drop_duplicate_sources(table: pd.DataFrame, what: str) -> pd.DataFrame:
     """``table`` with one row per ``source_id``.
 
     A source listed twice with the same values (overlapping queries concatenated)
-    is kept once, with a warning and the count in ``attrs["n_duplicates_dropped"]``;
+    is kept once, with a warning and the count in ``attrs["n_duplicates_dropped"]`` (the
+    ``source_id`` of each dropped repeat in ``attrs["duplicate_ids"]``);
     a source listed twice with different values is refused: which row is the star
     cannot be known, and keeping both would give it two probabilities.
 
@@ -256,5 +257,6 @@ def drop_duplicate_sources(table: pd.DataFrame, what: str) -> pd.DataFrame:
     n = int(table["source_id"].duplicated().sum())
     log.warning("%s: %d repeated row(s) of the same source_id with the same values dropped", what, n)
     out = table.drop_duplicates("source_id", keep="first").reset_index(drop=True)
-    out.attrs = {**table.attrs, "n_duplicates_dropped": n}
+    repeated = table["source_id"].to_numpy()[table["source_id"].duplicated().to_numpy()]
+    out.attrs = {**table.attrs, "n_duplicates_dropped": n, "duplicate_ids": [int(i) for i in repeated]}
     return out

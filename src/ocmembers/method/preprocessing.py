@@ -64,7 +64,28 @@ from ocmembers.method.columns import GAIA_REQUIRED, require_columns
 __all__ = [
     "PREPROCESS_REQUIRED", "REFERENCE_N_OBS", "ZP_OK", "ZP_CLIPPED", "ZP_NONE",
     "PhotometricErrorModel", "load_error_model", "parallax_zero_point", "preprocess_cone",
+    "ASTROMETRY_COLUMNS", "PLAUSIBLE_RANGES", "astrometry_quality",
 ]
+
+#: The astrometry every source needs for Eqs. 3-4 and the features (archive names).
+ASTROMETRY_COLUMNS: tuple[str, ...] = ("ra", "dec", "pmra", "pmra_error", "pmdec", "pmdec_error",
+                                       "parallax", "parallax_error")
+
+#: Ranges outside which a value is an error of the file, not a measurement: no star has a
+#: parallax beyond 1000 mas (Proxima Centauri: 768 mas) or a proper motion beyond 20 arcsec/yr
+#: (Barnard's star, the largest: 10.4 arcsec/yr); an error is positive; a correlation lies in
+#: [-1, 1]; a DR3 magnitude lies in [-2, 25] (the brightest DR3 sources are near G = 2, the
+#: faintest near G = 21; 99 or -999 are fill values).
+PLAUSIBLE_RANGES: dict[str, tuple[float, float]] = {
+    "ra": (-360.0, 360.0), "dec": (-90.0, 90.0),
+    "parallax": (-1000.0, 1000.0), "pmra": (-20000.0, 20000.0), "pmdec": (-20000.0, 20000.0),
+    "parallax_error": (0.0, 1000.0), "pmra_error": (0.0, 20000.0), "pmdec_error": (0.0, 20000.0),
+    "parallax_pmra_corr": (-1.0, 1.0), "parallax_pmdec_corr": (-1.0, 1.0), "pmra_pmdec_corr": (-1.0, 1.0),
+    "phot_g_mean_mag": (-2.0, 25.0), "phot_rp_mean_mag": (-2.0, 25.0),
+}
+
+#: Columns whose lower bound is excluded (an error of exactly 0 is not a measurement).
+_OPEN_BELOW = frozenset({"parallax_error", "pmra_error", "pmdec_error"})
 
 #: Columns a cone needs for preprocessing (archive names).
 PREPROCESS_REQUIRED: tuple[str, ...] = tuple(dict.fromkeys(GAIA_REQUIRED + (
@@ -195,6 +216,36 @@ def _ecliptic_latitude(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
     from astropy.coordinates import BarycentricTrueEcliptic, SkyCoord
     c = SkyCoord(ra=ra * u.deg, dec=dec * u.deg, frame="icrs").transform_to(BarycentricTrueEcliptic())
     return c.lat.deg
+
+
+def astrometry_quality(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """Which sources lack astrometry, and which have values no star can have.
+
+    Returns
+    -------
+    missing : ndarray of bool
+        A NaN in :data:`ASTROMETRY_COLUMNS` (2-parameter solutions; dropped as before).
+    implausible : ndarray of bool
+        Not missing, but an infinite value or one outside :data:`PLAUSIBLE_RANGES`
+        in any column of it that the table has.
+    counts : dict
+        Implausible sources per column, for the message that names them.
+    """
+    astro = table[list(ASTROMETRY_COLUMNS)].to_numpy(float)
+    missing = np.isnan(astro).any(axis=1)
+    bad = np.zeros(len(table), bool)
+    counts: dict[str, int] = {}
+    for col, (lo, hi) in PLAUSIBLE_RANGES.items():
+        if col not in table.columns:
+            continue
+        v = table[col].to_numpy(float)
+        low_ok = v > lo if col in _OPEN_BELOW else v >= lo
+        wrong = ~np.isnan(v) & ~(low_ok & (v <= hi))      # +-inf fails both bounds
+        wrong &= ~missing
+        if wrong.any():
+            counts[col] = int(wrong.sum())
+            bad |= wrong
+    return missing, bad, counts
 
 
 def preprocess_cone(cone: pd.DataFrame, *, cluster: str) -> pd.DataFrame:

@@ -5,11 +5,18 @@ r"""Members, candidates and non-members of one cluster (Sects. 2.2-2.4, 3.1).
 1. Preprocess the cone (:func:`ocmembers.method.preprocessing.preprocess_cone`) and
    drop the sources without full astrometry (2-parameter solutions, missing
    proper motion or parallax errors): they cannot be judged by Eqs. 3-4 nor
-   given features. Counts go to ``ClusterSelection.counts``.
+   given features. Sources with values no star can have (infinite, an error
+   <= 0, a proper motion beyond 20 arcsec/yr...:
+   :data:`ocmembers.method.preprocessing.PLAUSIBLE_RANGES`) are dropped too,
+   with a warning naming the columns. Counts go to ``ClusterSelection.counts``,
+   the ``source_id`` of each dropped source and why to ``ClusterSelection.dropped``.
 2. Training members: the cone sources whose DR3 ``source_id`` is in the
    member list (CG20 members with p >= ``[selection] member_probability``,
    mapped from DR2 by the ``crossmatch`` stage; matches flagged ``ambiguous``
-   are not used). Fewer than ``[selection] min_members`` raise
+   are not used). Members far from the others in proper motion or parallax
+   (:func:`ocmembers.method.selection.outlying_members`, ``[selection]
+   member_clip_sigma``) are not used, so one wrong star cannot move the
+   weighted means. Fewer than ``[selection] min_members`` raise
    :class:`~ocmembers.exceptions.TooFewMembersError`.
 3. The isochrone is shifted to the cluster (distance modulus, A0) and
    densified; the cluster parameters and Deltas follow from the members
@@ -51,14 +58,16 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from ocmembers.exceptions import TooFewMembersError
+from ocmembers.exceptions import EmptyConeError, TooFewMembersError
 from ocmembers.method.columns import require_columns
 from ocmembers.method.features import add_features
 from ocmembers.method.isochrones import IsochroneCurve, shift_isochrone
-from ocmembers.method.preprocessing import preprocess_cone
-from ocmembers.method.selection import ClusterParams, candidate_conditions, cluster_parameters
+from ocmembers.method.preprocessing import ASTROMETRY_COLUMNS, astrometry_quality, preprocess_cone
+from ocmembers.method.selection import (ClusterParams, candidate_conditions, cluster_parameters,
+                                        outlying_members)
 
 __all__ = ["ClusterSelection", "build_sets", "members_of", "SET_NAMES"]
 
@@ -66,7 +75,7 @@ log = logging.getLogger(__name__)
 
 SET_NAMES = ("members", "candidates", "non_members")
 
-_ASTROMETRY = ("ra", "dec", "pmra", "pmra_error", "pmdec", "pmdec_error", "parallax", "parallax_error")
+_ASTROMETRY = ASTROMETRY_COLUMNS
 
 
 @dataclass
@@ -79,6 +88,10 @@ class ClusterSelection:
     params: ClusterParams
     curve: pd.DataFrame
     counts: dict[str, int] = field(default_factory=dict)
+    #: ``source_id`` and ``status`` of the cone sources not in the three sets (missing_photometry,
+    #: missing_astrometry, implausible) and of the training members not used (outlying_member,
+    #: which stay in the sets as ordinary sources)
+    dropped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({"source_id": [], "status": []}))
 
     @property
     def isochrone_curve(self) -> IsochroneCurve:
@@ -130,13 +143,27 @@ def build_sets(cone: pd.DataFrame, members_dr3: pd.DataFrame, cluster_row: pd.Se
     """
     name = str(cluster_row["name"])
     sel = cfg.selection
-    table = cone if "parallax_raw" in cone.columns else preprocess_cone(cone, cluster=name)
+    raw_ids = None if "parallax_raw" in cone.columns else cone["source_id"].to_numpy()
+    table = cone if raw_ids is None else preprocess_cone(cone, cluster=name)
     counts: dict[str, int] = {"cone": int(table.attrs.get("n_input", len(table)))}
     for k, v in table.attrs.get("dropped", {}).items():
         counts[f"dropped_{k}"] = int(v)
-    astro_ok = table[list(_ASTROMETRY)].notna().all(axis=1).to_numpy()
-    counts["dropped_no_astrometry"] = int((~astro_ok).sum())
-    table = table.loc[astro_ok].reset_index(drop=True)
+    missing, implausible, bad_columns = astrometry_quality(table)
+    counts["dropped_no_astrometry"] = int(missing.sum())
+    counts["dropped_implausible"] = int(implausible.sum())
+    if implausible.any():
+        log.warning("cluster %s: %d source(s) with values no star can have dropped (%s)", name,
+                    int(implausible.sum()), ", ".join(f"{c}: {n}" for c, n in bad_columns.items()))
+    dropped = [pd.DataFrame({"source_id": table.loc[m, "source_id"].to_numpy(), "status": status})
+               for m, status in ((missing, "missing_astrometry"), (implausible, "implausible"))]
+    if raw_ids is not None:                       # what the preprocessing dropped: no G or no G_RP
+        gone = raw_ids[~np.isin(raw_ids, table["source_id"].to_numpy())]
+        dropped.insert(0, pd.DataFrame({"source_id": gone, "status": "missing_photometry"}))
+    table = table.loc[~(missing | implausible)].reset_index(drop=True)
+    if len(table) == 0:
+        raise EmptyConeError(f"cluster {name}: none of the {counts['cone']} sources of the cone has full "
+                             f"astrometry ({', '.join(_ASTROMETRY)}; {counts['dropped_no_astrometry']} "
+                             f"with a NaN, {counts['dropped_implausible']} with impossible values)")
 
     require_columns(members_dr3, ["source_id"], f"training members of cluster {name}")
     ids = members_dr3
@@ -150,6 +177,20 @@ def build_sets(cone: pd.DataFrame, members_dr3: pd.DataFrame, cluster_row: pd.Se
             f"cluster {name}: {int(is_member.sum())} of {counts['members_listed']} training members "
             f"(p >= {sel.member_probability}) are in the cone with full astrometry, fewer than "
             f"[selection] min_members = {sel.min_members}")
+    # one wrong star in the list must not move the weighted means of Eq. 7
+    where = np.flatnonzero(is_member)
+    outliers = where[outlying_members(table.iloc[where], float(getattr(sel, "member_clip_sigma", 0.0)))]
+    counts["members_outlying"] = int(outliers.size)
+    if outliers.size:
+        log.warning("cluster %s: %d training member(s) beyond %g robust dispersions in proper motion or "
+                    "parallax not used (source_id %s)", name, outliers.size, sel.member_clip_sigma,
+                    ", ".join(str(i) for i in table["source_id"].to_numpy()[outliers[:5]]))
+        is_member[outliers] = False
+        if is_member.sum() < sel.min_members:
+            raise TooFewMembersError(f"cluster {name}: {int(is_member.sum())} training members left after "
+                                     f"{outliers.size} outlier(s), fewer than [selection] min_members = "
+                                     f"{sel.min_members}")
+    outlier_ids = table["source_id"].to_numpy()[outliers]
 
     curve_frame = shift_isochrone(iso_table, float(cluster_row["dist_mod"]), float(cluster_row["a0"]),
                                   max_label=cfg.isochrone.max_label, max_step_mag=cfg.isochrone.max_step_mag,
@@ -169,5 +210,7 @@ def build_sets(cone: pd.DataFrame, members_dr3: pd.DataFrame, cluster_row: pd.Se
                   dubious_members=int((is_member & ~cand).sum()))
     for t in (members, candidates, non_members):
         t.attrs = {}
+    dropped.append(pd.DataFrame({"source_id": outlier_ids, "status": "outlying_member"}))
     return ClusterSelection(members=members, candidates=candidates, non_members=non_members, params=params,
-                       curve=curve_frame, counts=counts)
+                            curve=curve_frame, counts=counts,
+                            dropped=pd.concat(dropped, ignore_index=True))

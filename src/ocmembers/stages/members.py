@@ -47,7 +47,7 @@ from ocmembers.method.gaia_names import CONE_REQUIRED
 from ocmembers.method.membership import probability_summary
 from ocmembers.sources import cache
 from ocmembers.sources.cone_file import read_cone_file, read_table_file
-from ocmembers.sources.member_lists import write_members
+from ocmembers.sources.member_lists import MEMBER_FORMATS, member_table, write_member_file, write_members
 from ocmembers.stages.membership_run import load_model, member_list, torch_threads
 from ocmembers.stages.membership_run import member_meta as _meta
 from ocmembers.stages.plots import save_cluster_plot
@@ -95,25 +95,33 @@ def main(args, cfg: Config) -> None:
         cats = load_catalogues(cfg)   # this run's catalogues, when it has them; else the data source
     iso_path = isochrone_path(cfg, normalise_cluster_name(args.cluster))
     iso = load_isochrone(cfg, iso_path.stem) if iso_path.is_file() else None
+    if args.output and Path(args.output).suffix.lower() not in MEMBER_FORMATS:
+        raise ConfigError(f"--output {args.output}: unknown suffix {Path(args.output).suffix!r}; use one of "
+                          f"{', '.join(sorted(MEMBER_FORMATS))}")
     table, sets = members_from_cone(cone, args.cluster, model, cfg, training_members=tm, isochrone=iso,
-                                    catalogues=cats, threads=torch_threads(cfg), return_sets=True)
+                                    catalogues=cats, threads=torch_threads(cfg), return_sets=True,
+                                    every_source=True)
+    report = table.attrs.get("report", {})
     name = str(sets.params.name)
     out = Path(args.output) if args.output else members_paths(cfg, name)[1]
     shas = {Path(args.cone).name: cache.sha256_file(args.cone)}
-    meta = _meta(cfg, name, model, shas, table)
-    if out.suffix == ".csv":
-        with cache.atomic_path(out) as tmp:
-            table.to_csv(tmp, index=False)
-    elif out.suffix == ".parquet":
+    meta = {**_meta(cfg, name, model, shas, table), **report}
+    suffix = out.suffix.lower()
+    if suffix == ".parquet":
         write_members(table, out, out.with_suffix(".ecsv"), meta)
-    else:
+    elif suffix == ".ecsv":
         write_members(table, out.with_suffix(".parquet"), out, meta)
-    print(f"members: {name}: {len(table)} candidates, "
+    else:                                        # .fits, .vot, .xml, .csv: that file alone
+        write_member_file(member_table(table, meta), out)
+    counts = report.get("status_counts", {})
+    print(f"members: {name}: {len(table)} input rows, "
+          + ", ".join(f"{v} {k}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])) + "; "
           + ", ".join(f"{v} with p >= {k[7:]}" for k, v in probability_summary(
               table["probability"].to_numpy(), cfg.membership.thresholds).items())
           + f" -> {out}", file=sys.stderr)
     if args.plot:
-        save_cluster_plot(sets, table, out.with_suffix(".png"), title=name)
+        evaluated = table.loc[table["probability"].notna()].reset_index(drop=True)
+        save_cluster_plot(sets, evaluated, out.with_suffix(".png"), title=name)
 
 
 def _plot_stage(cfg: Config) -> None:
