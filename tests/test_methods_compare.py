@@ -45,3 +45,53 @@ def test_unknown_method_is_a_configuration_error(capsys, tmp_path):
     from ocmembers.cli import main
     assert main(["compare", "--output-dir", str(tmp_path), "--methods", "kmeans_magic"]) == 2
     assert "unknown method" in capsys.readouterr().err
+
+
+def _fake_sim_run(monkeypatch, n_clusters_run):
+    """compare_sim as it returns for a method that selected nothing (precision undefined) and a
+    method that failed with a long message; the printing is what is tested."""
+    names = [f"C_{i}" for i in range(n_clusters_run)]
+    metrics = pd.DataFrame([{"cluster": c, "method": m, "variable": "all", "lo": np.nan, "hi": np.nan,
+                             "threshold": 0.5, "n_true": 50, "n_selected": k, "tp": k,
+                             "precision": np.nan if k == 0 else 1.0, "recall": k / 50,
+                             "f1": np.nan if k == 0 else 2 * k / (k + 50)}
+                            for c in names for m, k in (("upmask", 0), ("hdbscan_t22", 40))])
+    long = "no trained model at data/sim/model/model.pt: run `ocmembers train`, or use " + "x" * 300
+    timing = pd.DataFrame([{"cluster": c, "method": m, "status": st, "message": msg, "wall_s": 1.5,
+                            "n_members": k} for c in names
+                           for m, st, msg, k in (("upmask", "empty", "", 0), ("hdbscan_t22", "ok", "", 40),
+                                                 ("deep_sets", "error", long, 0))])
+    monkeypatch.setattr(compare, "compare_sim", lambda cfg, names, methods, model: (metrics, timing))
+    monkeypatch.setattr(compare, "_sim_figure", lambda metrics, path: None)
+
+
+def test_compare_table_states_the_threshold_and_prints_no_nan_or_padding(tmp_path, monkeypatch, capsys):
+    import argparse
+    _fake_sim_run(monkeypatch, 2)
+    cfg = load_config(source="sim", output_dir=str(tmp_path), clusters="C_0,C_1")
+    compare.main(argparse.Namespace(methods="upmask,hdbscan_t22,deep_sets", deep_sets_model=None), cfg)
+    out = capsys.readouterr().out
+    assert "p >= 0.5" in out and "compare_threshold" in out
+    assert "nan" not in out.lower()
+    upmask = [line.split() for line in out.splitlines() if line.split()[1:2] == ["upmask"]]
+    assert upmask[0][:4] == ["C_0", "upmask", "50", "0"] and upmask[0][4] == "--"   # precision undefined
+    assert max(len(line) for line in out.splitlines()) <= 120, max(out.splitlines(), key=len)
+    assert "C_0 deep_sets: no trained model" in out and "2 clusters" in out
+    assert (tmp_path / "sim" / "compare" / "timing.csv").read_text().count("x" * 300) == 2  # in full there
+
+
+def test_cluster_counts_are_worded_in_the_singular_and_plural():
+    from ocmembers.stages.runner import n_clusters
+    assert n_clusters(1) == "1 cluster" and n_clusters(264, "all") == "264 clusters"
+    assert n_clusters(1, "test") == "1 test cluster" and n_clusters(3, "train") == "3 train clusters"
+
+
+def test_compare_help_is_plain_text(capsys):
+    from ocmembers.cli import main
+    for argv in (["--help"], ["compare", "--help"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        text = capsys.readouterr().out
+        assert "``" not in text and ":func:" not in text and ":data:" not in text, text
+    main_help = text
+    assert "compare_threshold" in main_help

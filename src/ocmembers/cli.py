@@ -17,6 +17,7 @@ import argparse
 import errno
 import importlib
 import logging
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -42,7 +43,8 @@ STAGES: dict[str, tuple[str, str]] = {
     "figures": ("ocmembers.stages.figures", "every figure of the paper"),
     "paper": ("ocmembers.stages.paper", "the paper PDF with generated numbers"),
     "truthbench": ("ocmembers.stages.truthbench", "precision/recall against the simulated truth"),
-    "compare": ("ocmembers.stages.compare", "Deep Sets vs HDBSCAN, UPMASK, XDGMM+UPMASK"),
+    "compare": ("ocmembers.stages.compare", "Deep Sets vs HDBSCAN (T22), UPMASK and XDGMM+UPMASK on the same "
+                                            "cones; members at p >= [methods] compare_threshold"),
     "snapshot": ("ocmembers.stages.snapshot", "an archive ready for Zenodo"),
     "report": ("ocmembers.stages.report", "the clusters that failed in each stage's last run, and stage times"),
     "verify": ("ocmembers.stages.verify", "re-hash every product of the run against its manifest"),
@@ -113,8 +115,14 @@ def _load_stage(name: str):
         raise
 
 
+def _plain(text: str) -> str:
+    """reStructuredText markup (``literal``, :role:`x`) as plain text, for --help."""
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", text)
+    return re.sub(r"``([^`]+)``", r"\1", text)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ocmembers", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="ocmembers", description=_plain(__doc__.split("\n\n")[0]))
     parser.add_argument("--version", action="version", version=f"ocmembers {__version__}")
     sub = parser.add_subparsers(dest="stage", metavar="STAGE", required=True)
     for name, (module, help_) in STAGES.items():

@@ -332,6 +332,40 @@ def _write_csv(table: pd.DataFrame, path: Path) -> None:
         table.to_csv(tmp, index=False, float_format="%.4g")
 
 
+#: the widest a message is printed in the run table (the whole text is in ``timing.csv``)
+MESSAGE_WIDTH = 100
+
+
+def format_table(table: pd.DataFrame, float_format: str = "%.3f") -> str:
+    """``table`` as text for the terminal: undefined values (a method that selected nothing has no
+    precision) as ``--``, never ``NaN``; no column padded to the width of a long message."""
+    if table.empty:
+        return "(none)"
+    return table.to_string(index=False, na_rep="--", float_format=lambda x: float_format % x)
+
+
+def format_runs(timing: pd.DataFrame) -> str:
+    """The run table (cluster, method, status, wall time, members), then each method's message on a
+    line of its own (cut at :data:`MESSAGE_WIDTH` characters)."""
+    if timing.empty:
+        return "(no method ran)"
+    lines = [format_table(timing[["cluster", "method", "status", "wall_s", "n_members"]], "%.2f")]
+    for r in timing.itertuples():
+        msg = " ".join(str(r.message or "").split())
+        if msg:
+            cut = msg if len(msg) <= MESSAGE_WIDTH else msg[:MESSAGE_WIDTH - 3] + "..."
+            lines.append(f"  {r.cluster} {r.method}: {cut}")
+    return "\n".join(lines)
+
+
+def threshold_line(cfg: Config, names: list[str]) -> str:
+    """What the tables count: the threshold, and over how many clusters."""
+    from ocmembers.stages.runner import n_clusters
+    against = "against the simulated truth" if cfg.source.name == "sim" else "overlaps and agreement with T22"
+    return (f"compare: {n_clusters(len(names))}; members at p >= {cfg.methods.compare_threshold:g} "
+            f"([methods] compare_threshold); {against}")
+
+
 def main(args: argparse.Namespace, cfg: Config) -> None:
     """Run the comparison (``ocmembers compare``); errors are raised as :class:`OCMembersError`."""
     from ocmembers.exceptions import ConfigError
@@ -348,16 +382,17 @@ def main(args: argparse.Namespace, cfg: Config) -> None:
         metrics, timing = compare_sim(cfg, names, methods, model)
         _write_csv(metrics, out / "metrics.csv")
         _sim_figure(metrics, out / f"compare_{cfg.source.name}.png")
-        overall = metrics.loc[metrics["variable"] == "all"]
-        print(overall[["cluster", "method", "n_true", "n_selected", "precision", "recall", "f1"]]
-              .to_string(index=False, float_format="%.3f"))
+        print(threshold_line(cfg, names))
+        overall = metrics.loc[metrics["variable"] == "all"] if len(metrics) else metrics
+        cols = ["cluster", "method", "n_true", "n_selected", "precision", "recall", "f1"]
+        print(format_table(overall[cols] if len(overall) else overall))
     else:
         summary, timing = compare_real(cfg, names, methods, model)
         _write_csv(summary, out / "summary.csv")
-        print(summary.to_string(index=False, float_format="%.3f"))
+        print(threshold_line(cfg, names))
+        print(format_table(summary))
     _write_csv(timing, out / "timing.csv")
-    print(timing[["cluster", "method", "status", "wall_s", "n_members", "message"]]
-          .to_string(index=False, float_format="%.2f"))
+    print(format_runs(timing))
     write_json({"methods": methods, "clusters": names, "config": cfg.to_dict()["methods"],
                 "source": cfg.source.name}, out / "compare.json")
 
