@@ -18,6 +18,7 @@ van Groeningen, M. G. J., et al. 2023, A&A 675, A68.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,6 +36,7 @@ from ocmembers.method.columns import CG20_RENAME, CLUSTER_COLUMNS, cluster_row, 
 from ocmembers.method.accounting import account_for_every_source
 from ocmembers.method.cuts import (angular_separation_deg, cone_cut_status, cone_radius_deg, cone_window,
                                   sky_centre_deg)
+from ocmembers.method.preprocessing import astrometry_quality
 from ocmembers.method.membership import OUTPUT_COLUMNS, cluster_seed, evaluate_sets, probability_summary
 from ocmembers.method.sets import ClusterSelection, build_sets
 from ocmembers.sources import get_source
@@ -46,6 +48,8 @@ from ocmembers.sources.positional import crossmatch_positional
 
 if TYPE_CHECKING:  # pragma: no cover
     from astropy.table import Table
+
+log = logging.getLogger(__name__)
 
 __all__ = ["members", "members_from_cone", "cluster_parameters_row", "cone_frame", "member_table_meta"]
 
@@ -271,6 +275,13 @@ def _run(cone: Any, cluster: Any, model: Any, cfg: Config, training_members: Any
     if every_source:
         _check_cone_holds_cluster(cone, row, cfg, what)
         cut, report["cone_cuts"] = _cone_cuts(cone, row, cfg)
+        # a value no star can have is reported as such, before the cuts it would also fail
+        _, impossible, columns = astrometry_quality(cone)
+        if impossible.any():
+            log.warning("%s: %d source(s) with values no star can have not used (%s)", what,
+                        int(impossible.sum()), ", ".join(f"{c}: {n}" for c, n in columns.items()))
+            report["implausible_columns"] = columns
+        cut[impossible] = "implausible"
         inside = cone.loc[cut == ""].reset_index(drop=True)
         if len(inside) == 0:
             raise ConfigError(f"{what}: none of its {len(cone)} sources passes the cone cuts of cluster "

@@ -74,8 +74,9 @@ def account_for_every_source(cone: pd.DataFrame, evaluated: pd.DataFrame, non_me
         ``source_id`` and ``status`` of the sources the selection did not use
         (:attr:`ocmembers.method.sets.ClusterSelection.dropped`).
     cut_status : ndarray of str
-        Per row of ``cone``: ``""``, ``outside_cone`` or ``cut_eq1_2``
-        (:func:`ocmembers.method.cuts.cone_cut_status`).
+        Per row of ``cone``: ``""`` or the status of a row set aside before the selection
+        (``outside_cone``, ``cut_eq1_2``: :func:`ocmembers.method.cuts.cone_cut_status`;
+        ``implausible``).
     duplicate_ids : sequence of int
         The ``source_id`` of each repeated input row that was dropped (one entry per repeat).
     member_ids : sequence of int

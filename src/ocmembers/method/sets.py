@@ -161,15 +161,18 @@ def build_sets(cone: pd.DataFrame, members_dr3: pd.DataFrame, cluster_row: pd.Se
         dropped.insert(0, pd.DataFrame({"source_id": gone, "status": "missing_photometry"}))
     table = table.loc[~(missing | implausible)].reset_index(drop=True)
     if len(table) == 0:
-        raise EmptyConeError(f"cluster {name}: none of the {counts['cone']} sources of the cone has full "
-                             f"astrometry ({', '.join(_ASTROMETRY)}; {counts['dropped_no_astrometry']} "
-                             f"with a NaN, {counts['dropped_implausible']} with impossible values)")
+        nan = {c: int(cone[c].isna().sum()) for c in _ASTROMETRY if c in cone.columns and cone[c].isna().any()}
+        raise EmptyConeError(
+            f"cluster {name}: none of the {counts['cone']} sources of the cone has full astrometry: "
+            + (", ".join(f"{c} is NaN in {n}" for c, n in nan.items()) or "no NaN")
+            + (f"; impossible values in {', '.join(f'{c} ({n})' for c, n in bad_columns.items())}"
+               if bad_columns else ""))
 
     require_columns(members_dr3, ["source_id"], f"training members of cluster {name}")
     ids = members_dr3
     if "probability" in ids.columns:
         ids = ids.loc[ids["probability"] >= sel.member_probability]
-    is_member = table["source_id"].isin(ids["source_id"]).to_numpy()
+    is_member = table["source_id"].isin(ids["source_id"]).to_numpy().copy()
     counts["members_listed"] = int(ids["source_id"].nunique())
     counts["members_in_cone"] = int(is_member.sum())
     if is_member.sum() < sel.min_members:
