@@ -10,16 +10,18 @@
 # Online (pulls the base image by digest, wheels from PyPI + the CPU torch index):
 #   docker build -t ocmembers .
 # Offline (no registry; see scripts/build_image.sh, which `make image` runs):
-#   debootstrapped bookworm imported as ocmembers-base:bookworm, the locked
-#   files from a host wheelhouse (scripts/wheelhouse.sh), installed with
-#   pip --no-index --require-hashes:
-#   docker build --build-arg BASE_IMAGE=ocmembers-base:bookworm \
+#   bookworm debootstrapped from a dated snapshot.debian.org archive (SNAPSHOT) and
+#   imported as ocmembers-base:bookworm-<SNAPSHOT>, the locked files from a host
+#   wheelhouse (scripts/wheelhouse.sh), installed with pip --no-index --require-hashes:
+#   docker build --build-arg BASE_IMAGE=ocmembers-base:bookworm-20261120T000000Z \
 #                --build-arg WHEELHOUSE=wheelhouse -t ocmembers .
-# Run:
-#   docker run --rm ocmembers                 # make all
-#   docker run --rm ocmembers make demo       # simulated sky, no network
-#   docker run --rm -v "$PWD/data:/work/data" -v /path/to/shared/data:/shared/data:ro \
-#       ocmembers make all SOURCE=local
+# Run as yourself, with the products mounted (the PDF is data/<source>/paper/ms.pdf):
+#   mkdir -p data figures
+#   docker run --rm --user "$(id -u):$(id -g)" -v "$PWD/data:/work/data" \
+#       -v "$PWD/figures:/work/figures" ocmembers make demo
+#   docker run --rm --user "$(id -u):$(id -g)" -v "$PWD/data:/work/data" \
+#       -v "$PWD/figures:/work/figures" -v /path/to/shared/data:/shared/data:ro \
+#       ocmembers make all SOURCE=local DATA_DIR=/shared/data
 
 # python:3.11.13-slim-bookworm (Debian 12), pinned by digest.
 ARG BASE_IMAGE=python:3.11.13-slim-bookworm@sha256:86adf8dbadc3d6e82ee5dd2c74bec2e1c2467cdad47886280501df722372d2e1
@@ -49,6 +51,9 @@ RUN set -eu; \
 
 # ---- build stage: the virtual environment (the wheelhouse never reaches the image)
 FROM base AS build
+# The build stage stays behind as an untagged ~3 GB image (the layer cache of the next
+# build); the label finds it: docker image prune -f --filter label=org.ocmembers.stage=build
+LABEL org.ocmembers.stage=build
 # WHEELHOUSE: directory of the locked files inside the build context (offline
 # route, scripts/wheelhouse.sh); empty: from PyPI, torch from TORCH_INDEX (the
 # CPU build: the lock holds the hash of the CPU wheel only).
@@ -89,7 +94,13 @@ LABEL org.opencontainers.image.title="ocmembers" \
       org.opencontainers.image.licenses="MIT"
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build /work /work
-ENV PATH=/opt/venv/bin:$PATH \
+# Any user may run the image (docker run --user "$(id -u):$(id -g)", so that the files in the
+# mounts belong to the host user): the product directories are writable by all (sticky, as
+# /tmp), and HOME is /tmp (TeX's and matplotlib's caches); a mount replaces the directory.
+RUN mkdir -p /work/data /work/figures /work/paper \
+    && chmod 1777 /work/data /work/figures /work/paper
+ENV HOME=/tmp \
+    PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     MPLBACKEND=Agg \
     MPLCONFIGDIR=/tmp/matplotlib \

@@ -11,6 +11,9 @@
 #
 #   1. base image  $BASE_TAG   (skipped when it exists, unless REBUILD_BASE=1):
 #        debootstrap --variant=minbase bookworm $ROOTFS $MIRROR
+#        (pinned: $MIRROR is the Debian archive as it was at $SNAPSHOT, from
+#        snapshot.debian.org, so every build gets the same packages; the versions
+#        installed are written to /etc/ocmembers-base-packages.txt in the image)
 #        chroot: apt-get install --no-install-recommends python3.11 python3.11-venv
 #                <APT_PACKAGES of the Dockerfile>   (make, latexmk, TeX Live)
 #        tar -C $ROOTFS -c . | docker import - $BASE_TAG
@@ -26,23 +29,42 @@
 # Variables (environment, or on the make command line):
 #   IMAGE               image to build; also the first argument
 #                                                      (default: ocmembers:latest)
-#   BASE_TAG            local base image               (default: ocmembers-base:bookworm)
+#   SNAPSHOT            the dated Debian snapshot the base is built from
+#                                                      (default: 20261120T000000Z);
+#                       empty: the live MIRROR, NOT pinned (a warning says so)
+#   BASE_TAG            local base image               (default: ocmembers-base:bookworm-$SNAPSHOT,
+#                                                       ocmembers-base:bookworm-unpinned without one)
 #   ROOTFS              scratch dir for debootstrap, outside the repo
 #                                                      (default: /var/tmp/ocm-rootfs)
-#   MIRROR              Debian mirror                  (default: http://deb.debian.org/debian)
+#   MIRROR              Debian mirror                  (default: the snapshot,
+#                       http://snapshot.debian.org/archive/debian/$SNAPSHOT; without a
+#                       snapshot http://deb.debian.org/debian)
 #   WHEELHOUSE          wheel dir, relative to the repo root (inside the build
 #                       context)                       (default: wheelhouse)
 #   REBUILD_BASE=1      rebuild the base image even if it exists
 #   REFRESH_WHEELHOUSE=1  run scripts/wheelhouse.sh even if the wheelhouse is up to date
 #   KEEP_ROOTFS=1       keep $ROOTFS after the import
 #   DOCKER_BUILD_ARGS   extra arguments for `docker build` (e.g. --no-cache)
+#   PRUNE=1             remove the build stage's image afterwards (label
+#                       org.ocmembers.stage=build, ~3 GB; the next build then
+#                       reinstalls the lock instead of reusing that layer)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 IMAGE=${1:-${IMAGE:-ocmembers:latest}}
-BASE_TAG=${BASE_TAG:-ocmembers-base:bookworm}
+# the Debian archive as of this date (snapshot.debian.org): the pin of the offline base
+SNAPSHOT=${SNAPSHOT-20261120T000000Z}
+if [ -n "$SNAPSHOT" ]; then
+    MIRROR=${MIRROR:-http://snapshot.debian.org/archive/debian/$SNAPSHOT}
+    SECURITY=${SECURITY:-http://snapshot.debian.org/archive/debian-security/$SNAPSHOT}
+    BASE_TAG=${BASE_TAG:-ocmembers-base:bookworm-$SNAPSHOT}
+else
+    MIRROR=${MIRROR:-http://deb.debian.org/debian}
+    SECURITY=${SECURITY:-http://deb.debian.org/debian-security}
+    BASE_TAG=${BASE_TAG:-ocmembers-base:bookworm-unpinned}
+fi
 ROOTFS=${ROOTFS:-/var/tmp/ocm-rootfs}
-MIRROR=${MIRROR:-http://deb.debian.org/debian}
+PRUNE=${PRUNE:-0}
 SUITE=bookworm
 WHEELHOUSE=${WHEELHOUSE:-wheelhouse}
 REBUILD_BASE=${REBUILD_BASE:-0}
@@ -69,6 +91,10 @@ if [ "$REBUILD_BASE" = 1 ] || ! docker image inspect "$BASE_TAG" >/dev/null 2>&1
     apt_packages=$(sed -n 's/^ARG APT_PACKAGES="\(.*\)"$/\1/p' "$ROOT/Dockerfile")
     [ -n "$apt_packages" ] || die "no 'ARG APT_PACKAGES=\"...\"' line in $ROOT/Dockerfile"
     packages="python3.11 python3.11-venv $apt_packages"
+    if [ -z "$SNAPSHOT" ]; then
+        say "WARNING: SNAPSHOT is empty: the base comes from the live mirror $MIRROR and is NOT pinned" \
+            "(whatever bookworm it serves today); its package versions are recorded in the image"
+    fi
     say "debootstrap $SUITE into $ROOTFS from $MIRROR"
     t0=$(date +%s)
     rm -rf "$ROOTFS"
@@ -76,8 +102,10 @@ if [ "$REBUILD_BASE" = 1 ] || ! docker image inspect "$BASE_TAG" >/dev/null 2>&1
     cat >"$ROOTFS/etc/apt/sources.list" <<EOF
 deb $MIRROR $SUITE main
 deb $MIRROR $SUITE-updates main
-deb http://deb.debian.org/debian-security $SUITE-security main
+deb $SECURITY $SUITE-security main
 EOF
+    # a snapshot's Release files are old by design: their Valid-Until has passed
+    [ -z "$SNAPSHOT" ] || echo 'Acquire::Check-Valid-Until "false";' >"$ROOTFS/etc/apt/apt.conf.d/99snapshot"
     # No documentation or man pages in the image.
     cat >"$ROOTFS/etc/dpkg/dpkg.cfg.d/01-nodoc" <<'EOF'
 path-exclude=/usr/share/doc/*
@@ -96,6 +124,7 @@ EOF
     chroot "$ROOTFS" /usr/bin/env DEBIAN_FRONTEND=noninteractive LC_ALL=C \
         sh -ec "apt-get update -q && apt-get install -y -q --no-install-recommends $packages \
                 && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin"
+    chroot "$ROOTFS" dpkg-query -W -f='${Package} ${Version}\n' >"$ROOTFS/etc/ocmembers-base-packages.txt"
     umount "$ROOTFS/proc"
     trap - EXIT
     rm -f "$ROOTFS/usr/sbin/policy-rc.d"
@@ -106,6 +135,7 @@ EOF
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         --change 'ENV LANG=C.UTF-8' \
         --change 'CMD ["/bin/bash"]' \
+        --change "LABEL org.ocmembers.debian-snapshot=${SNAPSHOT:-unpinned}" \
         --message "debootstrap --variant=minbase $SUITE $MIRROR + $packages" \
         - "$BASE_TAG"
     [ "$KEEP_ROOTFS" = 1 ] || rm -rf "$ROOTFS"
@@ -140,3 +170,11 @@ docker build $DOCKER_BUILD_ARGS \
     -t "$IMAGE" "$ROOT"
 say "image built in $(( $(date +%s) - t0 )) s"
 docker image ls "$IMAGE"
+# The build stage (the venv with the wheelhouse, ~3 GB) stays behind as an untagged image:
+# it is the layer cache of the next build. PRUNE=1 removes it now.
+if [ "$PRUNE" = 1 ]; then
+    docker image prune -f --filter label=org.ocmembers.stage=build
+else
+    say "the build stage's image is kept as cache; remove it with:" \
+        "docker image prune -f --filter label=org.ocmembers.stage=build (and docker builder prune with BuildKit)"
+fi

@@ -286,3 +286,19 @@ def test_tex_packages_agree_across_the_stage_the_script_and_the_image():
     script = (REPO / "scripts" / "install_tex.sh").read_text()
     listed = re.search(r"TEX_PACKAGES=\"([^\"]+)\"", script).group(1).split()
     assert set(apt) - {"make"} == set(TEX_PACKAGES) == set(listed)
+
+
+def test_install_tex_as_a_user_installs_nothing_and_says_what_to_run(tmp_path):
+    # make paper runs scripts/install_tex.sh when latexmk is missing: only root may apt-get
+    import subprocess
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "id").write_text("#!/bin/sh\necho 1000\n")       # a user, not root
+    (bin_dir / "apt-get").write_text("#!/bin/sh\necho apt-get ran >&2\nexit 0\n")
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    r = subprocess.run(["/bin/bash", str(REPO / "scripts" / "install_tex.sh")], capture_output=True, text=True,
+                       env={"PATH": str(bin_dir)}, timeout=30)
+    assert r.returncode == 1 and "apt-get ran" not in r.stderr
+    from ocmembers.stages.paper import TEX_PACKAGES
+    assert f"sudo apt-get install {' '.join(TEX_PACKAGES)}" in r.stderr and "\n" not in r.stderr.strip()
