@@ -193,8 +193,9 @@ def macros(stats: dict[str, Any], samples: dict[str, Any], cfg: Config) -> dict[
                           else f"a Deep Sets network, {_model_name(cfg)}, knows"),
         "selectionSplit": (f"They are split 70/30 by cluster into {_fmt(n_train)} training and {_fmt(n_val)} "
                            "validation clusters." if trained else
-                           f"No model was trained in this run (it uses {_model_name(cfg)}): the training and "
-                           "validation clusters selected here are not used."),
+                           "No model was trained in this run, which uses " +
+                           ("the published model of vG23" if cfg.membership.model == "vg23" else "a given model") +
+                           ": the training and validation clusters selected here are not used."),
         "figFourClusters": _fig4_sentence(cfg),
         **_truth_macros(cfg),
         "nTrainClusters": _fmt(n_train), "nValClusters": _fmt(n_val),
