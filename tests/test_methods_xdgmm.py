@@ -88,3 +88,29 @@ def test_degenerate_data_no_library_crash():
 def test_no_compact_component_is_a_clear_error(fitted):
     with pytest.raises(MethodError, match="no compact"):
         compact_component(fitted, sum(N), min_stars=10 * sum(N))
+
+
+def test_closed_form_3x3_inverse_matches_lapack():
+    from ocmembers.method.xdgmm import _slogdet_inv
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(500, 4, 3, 3))
+    t = a @ np.swapaxes(a, -1, -2) + 0.1 * np.eye(3)
+    sign, logdet, inv = _slogdet_inv(t)
+    s2, l2 = np.linalg.slogdet(t)
+    np.testing.assert_array_equal(sign, s2)
+    np.testing.assert_allclose(logdet, l2, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(inv, np.linalg.inv(t), rtol=1e-8, atol=1e-8)
+
+
+def test_a_component_that_loses_its_stars_is_dropped(noisy):
+    """Start one component on a far outlier: EM removes it (n_dropped_) and fits the rest."""
+    x, s = noisy
+    x = np.concatenate([x, [[400.0, -400.0, 400.0]]])
+    s = np.concatenate([s, 1e-6 * np.eye(3)[None]])
+    xd = XDGMM(n_components=3, max_iter=300, random_state=0)
+    w, m, v = xd._init(x, np.random.default_rng(0))
+    m[2] = [1e4, 1e4, 1e4]                     # nowhere near any star
+    v[2] = 1e-4 * np.eye(3)
+    out = xd._em(x, s, w, m, v)
+    assert out[6] == 1 and len(out[0]) == 2
+    assert np.isclose(out[0].sum(), 1.0)

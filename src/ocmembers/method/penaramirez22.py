@@ -141,7 +141,8 @@ def penaramirez22_members(cone: pd.DataFrame, cluster: pd.Series, cfg: Any = Non
         comp = compact_component(xd, int(ok.sum()), mc.xd_min_component_stars)
     except MethodError as exc:
         raise MethodError(f"cluster {name}: {exc}") from exc
-    params["xd_components_used"] = xd.n_components
+    params["xd_components_used"] = int(len(xd.weights_))
+    params["xd_components_dropped"] = int(xd.n_dropped_)
     p_xd = np.zeros(n_all)
     p_xd[ok] = xd.bootstrap_membership(x[ok], s[ok], comp, mc.xd_bootstrap, seed=mc.seed)
     params.update({"xd_component": comp, "xd_converged": bool(xd.converged_), "xd_n_iter": xd.n_iter_,

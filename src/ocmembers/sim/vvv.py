@@ -14,6 +14,10 @@ weighting. This module simulates that data set:
   :mod:`ocmembers.sim.bulge` added and the faintest useful mass of each
   distance set by whichever of Gaia (``[sim] g_limit`` + 0.6) and VVV
   (:data:`KS_KEEP`) reaches fainter (:func:`faintest_mass`).
+* **Proper-motion window**: PR22's first cut (Sect. 3), sources within
+  :data:`PM_WINDOW_SIGMA` times the cluster's dispersion of its proper motion,
+  is applied as the field is simulated, after every source has been counted by
+  magnitude (``meta["counts"]``: Gaia G, 2MASS Ks, VVV Ks, combined Ks).
 * **Measurement**: Gaia DR3 (:func:`ocmembers.sim.errors.observe`, the same
   error model as the Gaia cones) for the stars Gaia detects; 2MASS and VVV
   photometry and VIRAC2 astrometry from :mod:`ocmembers.sim.nir`; the combined
@@ -59,7 +63,7 @@ from ocmembers.sim.nir import (BANDS, SURVEYS, TWOMASS, VVV, inverse_variance, m
                                twomass_from_gaia, vista_from_twomass, virac2_errors)
 
 __all__ = ["AREA_R50", "KS_KEEP", "NIR_COLUMNS", "VVVCone", "vvv_rng", "simulate_vvv_cone", "faintest_mass",
-           "combine", "radius_deg", "VVV_CONE_VERSION"]
+           "combine", "radius_deg", "VVV_CONE_VERSION", "PM_WINDOW_SIGMA", "COUNT_EDGES", "star_counts"]
 
 #: PR22 Sect. 2.2: the studied area of each cluster is a circle of 5 x r50.
 AREA_R50 = 5.0
@@ -70,6 +74,12 @@ KS_KEEP = VVV.m10["ks"] + VVV.m50_offset + 1.8
 G_MARGIN = 0.6
 #: Lowest mass drawn for the cluster (Msun).
 M_MIN = 0.08
+#: PR22 Sect. 3: sources more than 10 sigma (the cluster's proper-motion dispersion) from the
+#: cluster proper motion are removed first; the simulated field keeps only the others (after
+#: counting every source, :data:`COUNT_EDGES`), which bounds the cones of the widest clusters.
+PM_WINDOW_SIGMA = 10.0
+#: Magnitude bins of the star counts of each field (before the proper-motion window).
+COUNT_EDGES = {"g": np.arange(6.0, 22.51, 0.25), "ks": np.arange(4.0, 20.01, 0.25)}
 #: Bumped when a VVV cone changes for the same configuration.
 VVV_CONE_VERSION = 1
 
@@ -251,12 +261,28 @@ def simulate_vvv_cone(cluster: pd.Series, cfg: Config) -> VVVCone:
     cl = cl.loc[sep_cl <= radius].reset_index(drop=True)
     scan = ScanLaw.draw(r_gaia)
     s = cfg.sim
-    measured = [_measure(cl, scan, r_gaia, r_nir, s.g_limit, s.wobble_fraction)]
+    counts = {k: np.zeros(e.size - 1, dtype=np.int64) for k, e in
+              (("gaia_g", COUNT_EDGES["g"]), ("tmass_ks", COUNT_EDGES["ks"]), ("vvv_ks", COUNT_EDGES["ks"]),
+               ("ks", COUNT_EDGES["ks"]))}
+    n_members_area = [0]
+    window = _pm_window(cluster)
+
+    def windowed(meas: pd.DataFrame) -> pd.DataFrame:
+        """Count every measured source, keep those inside the proper-motion window."""
+        comb = combine(meas)
+        for key, col, edges in (("gaia_g", "phot_g_mean_mag", COUNT_EDGES["g"]), ("tmass_ks", "tmass_ks", None),
+                                ("vvv_ks", "vvv_ks", None), ("ks", "Ksmag", None)):
+            counts[key] += star_counts(comb[col].to_numpy(float), COUNT_EDGES["ks"] if edges is None else edges)
+        n_members_area[0] += int(meas["true_is_member"].sum())
+        keep = window(comb["pmra"].to_numpy(float), comb["pmdec"].to_numpy(float))
+        return meas.loc[keep].reset_index(drop=True)
+
+    measured = [windowed(_measure(cl, scan, r_gaia, r_nir, s.g_limit, s.wobble_fraction))]
     n_field = [0]
 
     def on_chunk(part: pd.DataFrame) -> pd.DataFrame:
         n_field[0] += len(part)
-        return _measure(part.assign(is_member=False), scan, r_gaia, r_nir, s.g_limit, s.wobble_fraction)
+        return windowed(_measure(part.assign(is_member=False), scan, r_gaia, r_nir, s.g_limit, s.wobble_fraction))
 
     measured.append(simulate_field(float(cluster["ra"]), float(cluster["dec"]), radius, r_field,
                                    g_limit=np.inf, density=s.field_density, binary_fraction=s.binary_fraction,
@@ -299,8 +325,30 @@ def simulate_vvv_cone(cluster: pd.Series, cfg: Config) -> VVVCone:
             "n_members": int(truth["is_member"].sum()), "n_field_generated": int(n_field[0]),
             "n_cluster_generated": int(model.n_stars), "true_distance_pc": float(phys["dist_pc"]),
             "isochrone": iso.attrs.get("provenance", ""), "version": VVV_CONE_VERSION,
-            "surveys": sorted(SURVEYS)}
+            "surveys": sorted(SURVEYS), "pm_window_sigma": PM_WINDOW_SIGMA,
+            "n_members_area": int(n_members_area[0]),
+            "area_deg2": float(2 * np.pi * (1 - np.cos(np.deg2rad(radius))) * (180 / np.pi) ** 2),
+            "counts": {"edges_g": COUNT_EDGES["g"].tolist(), "edges_ks": COUNT_EDGES["ks"].tolist(),
+                       **{k: v.tolist() for k, v in counts.items()}}}
     return VVVCone(name=name, cone=cone, truth=truth, meta=meta)
+
+
+def _pm_window(cluster: pd.Series):
+    """PR22's first cut: |pmra - pmra_cl| and |pmdec - pmdec_cl| within PM_WINDOW_SIGMA x the
+    cluster's dispersions (``pmra_std``, ``pmdec_std``); NaN proper motions are kept out."""
+    pm0 = float(cluster["pmra"]), float(cluster["pmdec"])
+    half = PM_WINDOW_SIGMA * float(cluster["pmra_std"]), PM_WINDOW_SIGMA * float(cluster["pmdec_std"])
+
+    def inside(pmra: np.ndarray, pmdec: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            return (np.abs(pmra - pm0[0]) <= half[0]) & (np.abs(pmdec - pm0[1]) <= half[1])
+    return inside
+
+
+def star_counts(mag: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Number of finite ``mag`` per bin of ``edges`` (sources outside the edges not counted)."""
+    mag = np.asarray(mag, dtype=float)
+    return np.histogram(mag[np.isfinite(mag)], bins=edges)[0].astype(np.int64)
 
 
 def _separation_deg(e0: np.ndarray, ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
