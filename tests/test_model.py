@@ -169,3 +169,44 @@ def test_forward_inference_equals_eval_forward():
     slow = net.forward_inference(x)          # autograd on: falls back to the eval-mode forward
     torch.testing.assert_close(slow, ref)
     assert net.training                      # mode restored
+
+
+@pytest.mark.parametrize("chunk,workers,threads", [(7, 1, 1), (64, 2, 1), (1000, 1, 2), (333, 3, 1)])
+def test_set_logits_exact_is_bitwise_one_big_call(chunk, workers, threads):
+    """Workers and threads change nothing in ``exact`` mode: bitwise the logits of the former
+    code (``forward_inference`` of the sets assembled ``chunk`` at a time); chunks of 32 sets or
+    more also give bitwise the logits of one call (MKL takes another path below)."""
+    from ocmembers.method.network import assemble_sets, set_logits
+    torch.manual_seed(5)
+    net = DeepSetsNet()
+    g = torch.Generator().manual_seed(1)
+    src, clus, pool = torch.randn(1500, 5, generator=g), torch.randn(3, generator=g), torch.randn(40, 5, generator=g)
+    sup = torch.randint(0, 40, (1500, 10), generator=g)
+    with torch.inference_mode():
+        old = torch.cat([net.eval().forward_inference(assemble_sets(src[i:i + chunk], clus, sup[i:i + chunk], pool))
+                         for i in range(0, 1500, chunk)])
+        one_call = net.forward_inference(assemble_sets(src, clus, sup, pool))
+    got = set_logits(net, src, clus, sup, pool, chunk=chunk, workers=workers, threads=threads)
+    assert torch.equal(got, old)
+    if chunk >= 32 and 1500 % chunk >= 32:
+        assert torch.equal(got, one_call)
+    assert set_logits(net, src[:0], clus, sup[:0], pool).shape == (0, 2)
+    with pytest.raises(ValueError, match="network mode"):
+        set_logits(net, src, clus, sup, pool, mode="fast")
+
+
+def test_set_logits_compiled_close_to_exact():
+    """The compiled graph (fused ELU by exp) agrees with the exact logits to float32 rounding,
+    with any chunk (the last one is padded) and does not depend on the worker count."""
+    from ocmembers.method.network import set_logits
+    torch.manual_seed(6)
+    net = DeepSetsNet()
+    g = torch.Generator().manual_seed(2)
+    src, clus, pool = torch.randn(2100, 5, generator=g), torch.randn(3, generator=g), torch.randn(60, 5, generator=g)
+    sup = torch.randint(0, 60, (2100, 10), generator=g)
+    exact = set_logits(net, src, clus, sup, pool, chunk=512)
+    one = set_logits(net, src, clus, sup, pool, chunk=512, threads=1, mode="compiled")
+    two = set_logits(net, src, clus, sup, pool, chunk=512, threads=1, workers=2, mode="compiled")
+    torch.testing.assert_close(one, exact, rtol=1e-4, atol=1e-4)
+    assert torch.equal(one, two)
+    assert torch.equal(one.argmax(1), exact.argmax(1))

@@ -50,7 +50,9 @@ authors' tool does not do this for evaluation).
 
 **Network.** The :math:`nS` sets go through the network in eval mode in
 chunks of ``batch_size`` sets, gathered from index arrays, with no loop over
-stars. Everything is seeded from one ``numpy.random.Generator``; the same
+stars (:func:`ocmembers.method.network.set_logits`: chunks that fit in the
+cache, evaluated by one worker per CPU; in the default ``exact`` mode the
+logits are bitwise those of one big call). Everything is seeded from one ``numpy.random.Generator``; the same
 seed gives the same probabilities.
 
 References
@@ -74,7 +76,7 @@ from ocmembers.exceptions import TooFewMembersError
 from ocmembers.method import features
 from ocmembers.method.columns import require_columns
 from ocmembers.method.instances import sample_support
-from ocmembers.method.network import CLUSTER_FEATURES, SOURCE_FEATURES, assemble_sets, inference
+from ocmembers.method.network import CLUSTER_FEATURES, SOURCE_FEATURES, set_logits
 
 __all__ = [
     "ASTROMETRY", "ASTROMETRY_CORR", "SAMPLED", "FeatureFunction", "astrometric_covariance",
@@ -201,7 +203,8 @@ def membership_probabilities(candidates: pd.DataFrame, members: np.ndarray,
                              own_member: np.ndarray | None = None,
                              correlate_g_colour: bool = True, n_support: int | None = None,
                              timings: dict[str, float] | None = None,
-                             threads: int | None = None, name: str = "cluster") -> np.ndarray:
+                             threads: int | None = None, network: str = "exact",
+                             name: str = "cluster") -> np.ndarray:
     """Membership probability of every row of ``candidates`` (Sect. 3.4).
 
     Parameters
@@ -233,8 +236,14 @@ def membership_probabilities(candidates: pd.DataFrame, members: np.ndarray,
         Filled with wall times (s) of ``sampling_features``, ``support_sets``
         and ``network``.
     threads : int, optional
-        torch intra-op threads for the network (``[membership] torch_threads``);
-        ``None`` or 0 keeps torch's setting.
+        CPUs for the network (``[membership] torch_threads``); ``None`` or 0:
+        torch's thread count. They run as that many workers of one intra-op
+        thread each (:func:`ocmembers.method.network.set_logits`), which gives
+        the same numbers and does not collapse when other processes share the
+        cores (OpenMP threads waiting on each other did: 16k sets/s instead of 200k).
+    network : str
+        ``exact`` (the default: the logits of ``net.eval()(x)``, bitwise) or
+        ``compiled`` (:data:`ocmembers.method.network.NETWORK_MODES`).
     name : str
         Cluster name for messages.
 
@@ -298,12 +307,10 @@ def membership_probabilities(candidates: pd.DataFrame, members: np.ndarray,
     t["support_sets"] += time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    member = torch.empty(src.shape[0], dtype=torch.bool)
-    with inference(model.network_, threads) as forward:
-        for start in range(0, src.shape[0], batch_size):
-            sl = slice(start, start + batch_size)
-            logits = forward(assemble_sets(src[sl], clus, support[sl], pool))
-            member[sl] = logits[:, 1] > logits[:, 0]       # softmax(member) > 0.5
+    workers = int(threads) if threads else torch.get_num_threads()
+    logits = set_logits(model.network_, src, clus, support, pool, chunk=batch_size, threads=1,
+                        workers=workers, mode=network)
+    member = logits[:, 1] > logits[:, 0]                   # softmax(member) > 0.5
     t["network"] += time.perf_counter() - t0
     out[idx] = member.numpy().reshape(idx.size, n_samples).mean(axis=1)
     return out
@@ -344,7 +351,8 @@ def evaluate_sets(candidates: pd.DataFrame, members: pd.DataFrame, params: Any, 
         Its set size ``n_support`` is the one used (the model defines it).
     settings
         The ``[membership]`` settings: ``n_samples``, ``seed``, ``batch_size``,
-        ``exclude_self``, ``correlate_g_colour``.
+        ``exclude_self``, ``correlate_g_colour`` and, if present, ``network``
+        (default ``exact``).
     name : str
         The cluster (its name seeds its random stream, :func:`cluster_seed`).
     threads : int, optional
@@ -367,7 +375,7 @@ def evaluate_sets(candidates: pd.DataFrame, members: pd.DataFrame, params: Any, 
         candidates, pool, cluster_feature_vector(params), model, feature_function(params, curve),
         n_samples=m.n_samples, seed=cluster_seed(m.seed, name), batch_size=m.batch_size,
         own_member=own, correlate_g_colour=m.correlate_g_colour, n_support=model.n_support,
-        threads=threads, timings=timings, name=name)
+        threads=threads, network=getattr(m, "network", "exact"), timings=timings, name=name)
     out = candidates.copy()
     out["probability"] = p
     if "training_member" not in out.columns:
