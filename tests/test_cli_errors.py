@@ -67,3 +67,10 @@ def test_members_cone_with_output_writes_nothing_into_the_cwd(cone_args, capsys,
     assert cli.main([*cone_args, "--model", "vg23", "--output", str(out)]) == 0
     assert out.is_file()
     assert list(cwd.iterdir()) == []                  # no data/<source>/reports/ here
+
+
+def test_a_cluster_name_with_a_path_is_refused_before_any_work(cone_args, capsys, tmp_path):
+    args = [a if a != "NGC_2682" else "../../x" for a in cone_args]
+    assert cli.main([*args, "--model", "vg23"]) == 2
+    assert "'../../x' is not a cluster name" in _one_line(capsys)
+    assert list(tmp_path.iterdir()) == []

@@ -29,10 +29,12 @@ import pandas as pd
 
 from ocmembers._version import __version__
 from ocmembers.config import Config, load_config
-from ocmembers.exceptions import ConfigError, OCMembersError, TableParseError
+from ocmembers.exceptions import (ConfigError, IsochroneRangeError, OCMembersError, TableParseError,
+                                  TooFewMembersError, UnknownClusterError)
 from ocmembers.method.classifier import DeepSetsClassifier
 from ocmembers.method.columns import as_frame
-from ocmembers.method.columns import CG20_RENAME, CLUSTER_COLUMNS, cluster_row, normalise_cluster_name
+from ocmembers.method.columns import (CG20_RENAME, CLUSTER_CATALOGUES, CLUSTER_COLUMNS, cluster_row,
+                                     normalise_cluster_name)
 from ocmembers.method.accounting import account_for_every_source
 from ocmembers.method.cuts import (angular_separation_deg, cone_cut_status, cone_radius_deg, cone_window,
                                   sky_centre_deg)
@@ -41,7 +43,9 @@ from ocmembers.method.membership import OUTPUT_COLUMNS, cluster_seed, evaluate_s
 from ocmembers.method.sets import ClusterSelection, build_sets
 from ocmembers.sources import get_source
 from ocmembers.method.gaia_names import CONE_REQUIRED, canonical_gaia_table
+from ocmembers.sources.archive import select_nearest_age
 from ocmembers.sources.cone_file import read_cone_file, read_table_file
+from ocmembers.sources.parsec import read_cmd_file
 from ocmembers.sources.member_lists import UNITS, member_table
 from ocmembers.sources.models import check_config, load_model_spec
 from ocmembers.sources.positional import crossmatch_positional
@@ -58,9 +62,11 @@ CLUSTER_REQUIRED: tuple[str, ...] = ("a0", "log_age")
 #: Name of a cluster given by parameters without a ``name``.
 UNNAMED = "cluster"
 
-_HINT = ("pass config=ocmembers.load_config(source=\"local\", local_dir=...) with a directory "
-         "laid out as ../shared/data (catalogues/, isochrones/), or give the cluster's parameters "
-         "(a dict with a0, log_age, dist_pc or dist_mod) and training_members= / isochrone=")
+_HINT = ("offline, read the files at hand: --source local --data-dir DIR (Python: config="
+         "ocmembers.load_config(source=\"local\", local_dir=DIR)), DIR laid out as ../shared/data "
+         "(catalogues/, isochrones/); or give the cluster's parameters (--cluster-params FILE or "
+         "--ra ... --dist-pc; Python: a dict with a0, log_age, dist_pc or dist_mod), its members "
+         "(--training-members; training_members=) and its isochrone (--isochrone; isochrone=)")
 
 
 # ---------------------------------------------------------------------------
@@ -174,9 +180,31 @@ def _catalogue(cfg: Config, product: str, given: Mapping[str, pd.DataFrame] | No
 
 
 def _cluster(cluster: Any, cfg: Config, catalogues: Mapping[str, pd.DataFrame] | None) -> pd.Series:
-    if isinstance(cluster, str):
-        return cluster_row(_catalogue(cfg, "clusters", catalogues, cluster), cluster)
-    return cluster_parameters_row(cluster)
+    """The catalogue row of a name (any spelling, an alternative or a common name), or the row of
+    parameters given. The catalogue is ``[source] cluster_catalogue`` (CG20, HR23, HR24)."""
+    if not isinstance(cluster, str):
+        return cluster_parameters_row(cluster)
+    which = cfg.source.cluster_catalogue
+    if which == "cg20":
+        table = _catalogue(cfg, "clusters", catalogues, cluster)
+    else:
+        try:
+            table = get_source(cfg).cluster_catalogue(which)
+        except (OCMembersError, OSError) as exc:
+            raise ConfigError(f"cluster {cluster}: the {CLUSTER_CATALOGUES[which]} table of source "
+                              f"{cfg.source.name!r} cannot be read ({exc}); {_HINT}") from exc
+    what = CLUSTER_CATALOGUES[which]
+    try:
+        return cluster_row(table, cluster, catalogue=what)
+    except UnknownClusterError:
+        if "aliases" in table.columns:
+            raise
+    # CG20 lists one name per cluster: look for the others in the Hunt & Reffert aliases
+    try:
+        aliases = get_source(cfg).cluster_aliases()
+    except (OCMembersError, OSError):
+        aliases = None
+    return cluster_row(table, cluster, aliases=aliases, catalogue=what)
 
 
 def _model(model: Any, cfg: Config, check: bool) -> DeepSetsClassifier:
@@ -192,20 +220,51 @@ def _model(model: Any, cfg: Config, check: bool) -> DeepSetsClassifier:
     return model
 
 
-def _training_members(cone: pd.DataFrame, name: str, cfg: Config,
+def _training_members(cone: pd.DataFrame, row: pd.Series | str, cfg: Config,
                       catalogues: Mapping[str, pd.DataFrame] | None) -> pd.DataFrame:
-    """The catalogue's members of ``name`` (p >= ``member_probability``) found in the cone by position."""
+    """The catalogue's members of the cluster (p >= ``member_probability``) found in the cone by
+    position. The member list (CG20) is searched under the row's name and, for a Hunt & Reffert
+    row, under each of its alternative names."""
+    name = str(row["name"]) if isinstance(row, pd.Series) else str(row)
     if name == UNNAMED:
         raise ConfigError("cluster given by parameters without a name: pass training_members= "
                           "(a table with the DR3 source_id of its members), or a name to look them up")
     tm = _catalogue(cfg, "train_members", catalogues, name)
-    tm = tm.loc[tm["cluster"] == name]
+    aliases = str(row.get("aliases", "") or "") if isinstance(row, pd.Series) else ""
+    listed = set(tm["cluster"].astype(str))
+    names = [n for n in (name, *(normalise_cluster_name(a) for a in aliases.split(",") if a.strip()))
+             if n in listed]
+    if not names:
+        raise ConfigError(f"cluster {name}: not in the training member list of source {cfg.source.name!r}"
+                          + (f" under any of its names ({name}, {aliases})" if aliases else "")
+                          + "; pass training_members= (--training-members FILE): a table with the DR3 "
+                            "source_id of its members")
+    tm = tm.loc[tm["cluster"] == names[0]]
     if "probability" in tm.columns:
         tm = tm.loc[tm["probability"] >= cfg.selection.member_probability]
     xm = crossmatch_positional(tm, cone, cfg)
     if "ambiguous" in xm.columns:
         xm = xm.loc[~xm["ambiguous"].astype(bool)]
-    return xm[["source_id"]].dropna().drop_duplicates()
+    out = xm[["source_id"]].dropna().drop_duplicates()
+    if len(out) == 0:
+        raise TooFewMembersError(
+            f"cluster {name}: none of the {len(tm)} catalogue members (p >= {cfg.selection.member_probability}) "
+            f"matches a source of the cone by position (within {cfg.crossmatch.max_sep_arcsec:g} arcsec); "
+            "is the cone around this cluster? (or pass training_members=)")
+    return out
+
+
+def _given_isochrone(isochrone: Any, row: pd.Series) -> pd.DataFrame:
+    """A user's isochrone: a DataFrame or a CMD output file; of several ages, the one nearest
+    the cluster's ``log_age`` (within 0.05 dex, the step of the PARSEC grids)."""
+    what = f"isochrone {isochrone}" if isinstance(isochrone, (str, Path)) else "isochrone"
+    grid = isochrone if isinstance(isochrone, pd.DataFrame) else read_cmd_file(isochrone)
+    if "logAge" not in grid.columns or grid["logAge"].round(4).nunique() <= 1:
+        return grid
+    try:
+        return select_nearest_age(grid, float(row["log_age"]), max_offset=0.05)
+    except IsochroneRangeError as exc:
+        raise ConfigError(f"cluster {row['name']}: {what}: {exc}") from exc
 
 
 def _isochrone(row: pd.Series, cfg: Config) -> pd.DataFrame:
@@ -287,13 +346,13 @@ def _run(cone: Any, cluster: Any, model: Any, cfg: Config, training_members: Any
             raise ConfigError(f"{what}: none of its {len(cone)} sources passes the cone cuts of cluster "
                               f"{name} ({report['cone_cuts']}); is it the cone of this cluster?")
     if training_members is None:
-        training_members = _training_members(cone, name, cfg, catalogues)
+        training_members = _training_members(cone, row, cfg, catalogues)
     else:
         training_members = _plain_frame(training_members, "training_members")
     if isochrone is None:
         isochrone = _isochrone(row, cfg)
-    elif not isinstance(isochrone, pd.DataFrame):
-        isochrone = _plain_frame(isochrone, "isochrone")
+    else:
+        isochrone = _given_isochrone(isochrone, row)
     sets = build_sets(inside, training_members, row, isochrone, cfg)
     table = evaluate_sets(sets.candidates, sets.members, sets.params, sets.isochrone_curve, clf,
                           cfg.membership, name, threads=threads)
@@ -333,9 +392,10 @@ def members_from_cone(cone: Any, cluster: Any, model: DeepSetsClassifier | str |
         Training members with DR3 ``source_id``. Default: the CG20 members of
         the catalogue (p >= ``[selection] member_probability``) matched to the
         cone by position (:func:`ocmembers.sources.positional.crossmatch_positional`).
-    isochrone : DataFrame, optional
-        The cluster's isochrone (CMD columns, absolute magnitudes); default
-        from the data source of ``cfg``.
+    isochrone : DataFrame or path, optional
+        The cluster's isochrone (CMD columns, absolute magnitudes; a CMD output
+        file, whose age nearest ``log_age`` is used); default from the data
+        source of ``cfg``.
     catalogues : mapping, optional
         ``clusters`` and ``train_members`` tables (as the ``catalogues`` stage
         writes them); default from the data source of ``cfg``.

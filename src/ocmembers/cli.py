@@ -59,12 +59,34 @@ OPTIONS: dict[str, list[tuple[tuple[str, ...], dict]]] = {
                             help="the model: 'trained' (default, model/model.pt), 'vg23' (the published "
                                  "DS10_v02 weights) or a path to a model.pt")),
         (("--cone",), dict(metavar="FILE", help="evaluate your own Gaia DR3 cone (CSV, Parquet, VOTable, "
-                                                "FITS, ECSV) around --cluster")),
-        (("--cluster",), dict(metavar="NAME", help="the catalogued cluster of --cone (CG20 name)")),
+                                                "FITS, ECSV; Gaia archive or VizieR I/355 names) around "
+                                                "--cluster. The cluster's parameters, members and isochrone "
+                                                "come from --source: the default 'archive' fetches them "
+                                                "(network); offline use --source local --data-dir DIR (a "
+                                                "directory laid out as ../shared/data), or give them: "
+                                                "--cluster-params/--ra..., --training-members, --isochrone")),
+        (("--cluster",), dict(metavar="NAME", help="the cluster of --cone: a catalogue name in any spelling, "
+                                                   "an alternative or common name (Pleiades, M67)")),
+        (("--catalogue",), dict(choices=("cg20", "hr23", "hr24"), help="with --cone: the catalogue of the "
+                                "cluster's parameters: Cantat-Gaudin+2020 (default), Hunt & Reffert 2023 or "
+                                "2024 ([source] cluster_catalogue)")),
+        (("--cluster-params",), dict(metavar="FILE", help="with --cone: the cluster's parameters from a TOML "
+                                     "file (keys name, ra, dec, parallax, pmra, pmdec, log_age, a0, dist_pc, "
+                                     "r50, and pmra_std, pmdec_std, parallax_std for the cuts of Eqs. 1-2)")),
+        *((("--" + k.replace("_", "-"),), dict(type=float, metavar=m, dest=f"param_{k}", help=h)) for k, m, h in (
+            ("ra", "DEG", "with --cone: the cluster's centre (ICRS)"), ("dec", "DEG", "(ICRS)"),
+            ("parallax", "MAS", "mean parallax"), ("pmra", "MAS_YR", "mean pmra (mu_alpha*)"),
+            ("pmdec", "MAS_YR", "mean pmdec"), ("log_age", "DEX", "log10 age/yr"),
+            ("a0", "MAG", "extinction A0"), ("dist_pc", "PC", "distance"), ("r50", "DEG", "half-member radius"))),
         (("--training-members",), dict(metavar="FILE", help="with --cone: training members with DR3 "
-                                                            "source_id (default: CG20, matched by position)")),
-        (("--output",), dict(metavar="FILE", help="with --cone: where to write the member list (.parquet, "
-                                                  ".ecsv or .csv; default <output-dir>/<source>/members/"
+                                                            "source_id, the support-set pool (default: CG20 "
+                                                            "members, matched by position)")),
+        (("--isochrone",), dict(metavar="FILE", help="with --cone: the cluster's isochrone, CMD output "
+                                                     "(PARSEC, Gaia EDR3 bands; the age nearest log_age is "
+                                                     "used), instead of the source's")),
+        (("--output",), dict(metavar="FILE", help="with --cone: where to write the member list, one row per "
+                                                  "input row with its status (.ecsv, .fits, .vot, .parquet "
+                                                  "or .csv; default <output-dir>/<source>/members/"
                                                   "<cluster>.ecsv)")),
         (("--plot",), dict(action="store_true", help="also draw the Fig. 1-style sets plot with the "
                                                      "probabilities (PNG beside the output)")),

@@ -51,6 +51,7 @@ class SourceConfig:
     cmd_max_ages: int = 400
     hats_catalog: str = "https://data.lsdb.io/hats/gaia_dr3"
     hats_catalogues: str = "local"
+    cluster_catalogue: str = "cg20"
 
 
 @dataclass(frozen=True)
@@ -362,6 +363,9 @@ def _build(base: dict[str, Any], *updates: dict[str, Any]) -> Config:
 def _validate(cfg: Config) -> None:
     if cfg.source.name not in SOURCES:
         raise ConfigError(f"source.name (SOURCE) must be one of {SOURCES}, got {cfg.source.name!r}")
+    if cfg.source.cluster_catalogue not in ("cg20", "hr23", "hr24"):
+        raise ConfigError("source.cluster_catalogue must be \"cg20\", \"hr23\" or \"hr24\", got "
+                          f"{cfg.source.cluster_catalogue!r}")
     if cfg.source.hats_catalogues not in ("local", "archive"):
         raise ConfigError("source.hats_catalogues must be \"local\" or \"archive\", got "
                           f"{cfg.source.hats_catalogues!r}")

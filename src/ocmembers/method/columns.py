@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 
 from ocmembers.exceptions import MissingColumnsError, UnknownClusterError
+from ocmembers.method.cluster_names import COMMON_KEYS, COMMON_NAMES, name_key
 
 __all__ = [
     "GAIA_COLUMNS", "GAIA_REQUIRED", "CLUSTER_COLUMNS", "MEMBER_COLUMNS",
-    "CG20_RENAME", "require_columns", "normalise_cluster_name", "cluster_row", "cluster_label", "as_frame",
+    "CG20_RENAME", "HR_RENAME", "CLUSTER_CATALOGUES", "require_columns", "normalise_cluster_name", "cluster_row", "cluster_label", "as_frame",
 ]
 
 #: Columns of ``gaiadr3.gaia_source`` that a cone carries (DESIGN.md).
@@ -77,6 +78,23 @@ CG20_RENAME: dict[str, str] = {
 }
 
 
+#: Hunt & Reffert 2023 (J/A+A/673/A114) and 2024 (J/A+A/686/A42) cluster tables, VizieR names.
+#: The 50th percentiles of the posteriors are the parameters; ``s_*`` are member dispersions.
+HR_RENAME: dict[str, str] = {
+    "Name": "name", "AllNames": "aliases", "RA_ICRS": "ra", "DE_ICRS": "dec", "GLON": "l", "GLAT": "b",
+    "r50": "r50", "N": "n_members", "pmRA": "pmra", "s_pmRA": "pmra_std", "pmDE": "pmdec",
+    "s_pmDE": "pmdec_std", "Plx": "parallax", "s_Plx": "parallax_std", "logAge50": "log_age",
+    "AV50": "a0", "MOD50": "dist_mod", "dist50": "dist_pc",
+}
+
+#: The cluster catalogues a user's cone can take its parameters from (``[source] cluster_catalogue``).
+CLUSTER_CATALOGUES: dict[str, str] = {
+    "cg20": "Cantat-Gaudin et al. 2020 (J/A+A/640/A1/table1)",
+    "hr23": "Hunt & Reffert 2023 (J/A+A/673/A114/clusters)",
+    "hr24": "Hunt & Reffert 2024 (J/A+A/686/A42/clusters)",
+}
+
+
 def require_columns(table: pd.DataFrame, columns: tuple[str, ...] | list[str], what: str) -> None:
     """Raise :class:`MissingColumnsError` naming ``what`` and the missing columns."""
     missing = [c for c in columns if c not in table.columns]
@@ -89,15 +107,55 @@ def normalise_cluster_name(name: str) -> str:
     return "_".join(str(name).strip().split())
 
 
-def cluster_row(table: pd.DataFrame, name: str) -> pd.Series:
-    """The row of cluster ``name`` in a canonical cluster table, or a clear error."""
+def _alias_index(table: pd.DataFrame) -> dict[str, int]:
+    """name key -> row position, from a table's ``aliases`` column (comma-separated names)."""
+    if "aliases" not in table.columns:
+        return {}
+    out: dict[str, int] = {}
+    for pos, text in enumerate(table["aliases"].fillna("").astype(str).to_numpy()):
+        for alias in text.split(","):
+            if alias.strip():
+                out.setdefault(name_key(alias), pos)
+    return out
+
+
+def cluster_row(table: pd.DataFrame, name: str, aliases: pd.DataFrame | None = None,
+                catalogue: str = "the cluster catalogue") -> pd.Series:
+    """The row of cluster ``name`` in a canonical cluster table, or a clear error.
+
+    ``name`` may be spelled in any case, with spaces or underscores, or be an
+    alternative name: of the table's own ``aliases`` column, of the ``aliases``
+    of another table (``name``, ``aliases``: the Hunt & Reffert ``AllNames``,
+    for a CG20 table that has none), or a common name
+    (:data:`ocmembers.method.cluster_names.COMMON_NAMES`: ``Pleiades``, ``M67``).
+    The row's ``name`` stays the catalogue's.
+    """
     key = normalise_cluster_name(name)
     hit = table.loc[table["name"] == key]
-    if len(hit) == 0:
-        close = difflib.get_close_matches(key, table["name"].astype(str).tolist(), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise UnknownClusterError(f"cluster {name!r} is not in the cluster catalogue{hint}")
-    return hit.iloc[0]
+    if len(hit):
+        return hit.iloc[0]
+    keys = table["name"].astype(str).map(name_key).to_numpy()
+    position = {k: i for i, k in reversed(list(enumerate(keys)))}
+    k = name_key(name)
+    if k in position:
+        return table.iloc[position[k]]
+    own = _alias_index(table)
+    if k in own:
+        return table.iloc[own[k]]
+    if aliases is not None and len(aliases):
+        other = _alias_index(aliases)
+        if k in other:
+            row = aliases.iloc[other[k]]
+            for alt in [str(row["name"]), *str(row.get("aliases", "")).split(",")]:
+                if alt.strip() and name_key(alt) in position:
+                    return table.iloc[position[name_key(alt)]]
+    if k in COMMON_KEYS and name_key(COMMON_KEYS[k]) in position:
+        return table.iloc[position[name_key(COMMON_KEYS[k])]]
+    pool = table["name"].astype(str).tolist() + [n for n in COMMON_NAMES if name_key(COMMON_NAMES[n]) in position]
+    close = difflib.get_close_matches(key, pool, n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise UnknownClusterError(f"cluster {name!r} is not in {catalogue} (by name, alternative name or "
+                              f"common name){hint}")
 
 
 def cluster_label(cluster: pd.Series) -> str:

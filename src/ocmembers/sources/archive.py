@@ -33,9 +33,10 @@ import pandas as pd
 
 from ocmembers.sources.cache import cached_bytes
 from ocmembers.config import Config
-from ocmembers.exceptions import ConfigError, IsochroneRangeError, TableParseError
+from ocmembers.exceptions import ConfigError, IsochroneRangeError, OCMembersError, TableParseError
 from ocmembers.sources import cmd, gaia, vizier
 from ocmembers.sources.base import DataSource
+from ocmembers.sources.cluster_tables import cluster_frame
 from ocmembers.sources.parsec import read_cmd
 from ocmembers.method.columns import cluster_label, require_columns
 
@@ -141,6 +142,29 @@ class ArchiveSource(DataSource):
 
     def cluster_table(self) -> pd.DataFrame:
         return self._catalogue("clusters")
+
+    def cluster_catalogue(self, which: str) -> pd.DataFrame:
+        """CG20, or a Hunt & Reffert table fetched from VizieR (:data:`ocmembers.sources.vizier.HR_TABLES`)."""
+        if which not in vizier.HR_TABLES:
+            return super().cluster_catalogue(which)
+        if which not in self._tables:
+            payload = vizier.hr_query(which)
+            table = vizier.fetch_vizier(payload, cfg=self.cfg, client=self._vizier, sleep=self._sleep,
+                                        what=f"cluster catalogue {which} (VizieR {payload['catalog']})")
+            self._tables[which] = cluster_frame(vizier.to_frame(table), f"VizieR {payload['catalog']}")
+        return self._tables[which].copy()
+
+    def cluster_aliases(self) -> pd.DataFrame | None:
+        """The alternative names of the local Hunt & Reffert file, else of VizieR's 2024 table
+        (None, with a warning, when VizieR cannot be reached: the aliases only help)."""
+        local = super().cluster_aliases()
+        if local is not None:
+            return local
+        try:
+            return self.cluster_catalogue("hr24")[["name", "aliases"]]
+        except OCMembersError as exc:
+            log.warning("alternative cluster names unavailable: %s", exc)
+            return None
 
     def training_members(self) -> pd.DataFrame:
         return self._catalogue("train_members")

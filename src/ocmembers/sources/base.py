@@ -7,6 +7,9 @@ import abc
 import pandas as pd
 
 from ocmembers.config import Config
+from ocmembers.exceptions import ConfigError, TableParseError
+from ocmembers.method.columns import CLUSTER_CATALOGUES
+from ocmembers.sources.cluster_tables import catalogue_file, read_cluster_table
 
 __all__ = ["DataSource"]
 
@@ -39,6 +42,35 @@ class DataSource(abc.ABC):
     @abc.abstractmethod
     def comparison_members(self) -> pd.DataFrame:
         """T22 members (Gaia (E)DR3 ids in ``source_id``) with ``MEMBER_COLUMNS``."""
+
+    def cluster_catalogue(self, which: str) -> pd.DataFrame:
+        """The cluster table a user's cone takes its parameters from (``[source] cluster_catalogue``).
+
+        ``cg20`` is :meth:`cluster_table`; ``hr23`` and ``hr24`` (Hunt & Reffert
+        2023, 2024) are read from ``catalogues/`` of ``[source] local_dir``
+        (``hunt2023_table.csv``, ``hunt2024_table.csv``); the archive source
+        fetches them from VizieR instead.
+        """
+        if which not in CLUSTER_CATALOGUES:
+            raise ConfigError(f"source.cluster_catalogue must be one of {', '.join(CLUSTER_CATALOGUES)}, "
+                              f"got {which!r}")
+        if which == "cg20":
+            return self.cluster_table()
+        path = catalogue_file(self.cfg.local_dir, which)
+        if path is None:
+            raise TableParseError(f"no {CLUSTER_CATALOGUES[which]} table in {self.cfg.local_dir}/catalogues "
+                                  f"(looked for {which} files: hunt2023_table.csv, hunt2024_table.csv)")
+        return read_cluster_table(path)
+
+    def cluster_aliases(self) -> pd.DataFrame | None:
+        """``name`` and ``aliases`` of the Hunt & Reffert catalogue (2024, else 2023) where at hand,
+        to find a CG20 cluster by another of its names (``Pleiades`` -> ``Melotte_22``); None if
+        neither is."""
+        for which in ("hr24", "hr23"):
+            path = catalogue_file(self.cfg.local_dir, which)
+            if path is not None:
+                return read_cluster_table(path)[["name", "aliases"]]
+        return None
 
     @abc.abstractmethod
     def catalogue_query(self, product: str) -> str:

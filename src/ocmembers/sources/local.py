@@ -19,18 +19,16 @@ product (:func:`apply_cone_cuts`).
 
 from __future__ import annotations
 
-import io
 import logging
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ocmembers.sources.cache import sha256_file
 from ocmembers.exceptions import EmptyConeError, OCMembersError, TableParseError
 from ocmembers.sources.base import DataSource
-from ocmembers.method.columns import (CG20_RENAME, CLUSTER_COLUMNS, GAIA_COLUMNS,
-                      normalise_cluster_name, require_columns)
+from ocmembers.sources.cluster_tables import read_cluster_table
+from ocmembers.method.columns import GAIA_COLUMNS, normalise_cluster_name, require_columns
 from ocmembers.method.cuts import apply_cone_cuts
 from ocmembers.method.gaia_names import CONE_REQUIRED, canonical_gaia_table
 from ocmembers.sources.parsec import local_isochrone
@@ -41,53 +39,6 @@ __all__ = ["LocalSource", "read_cluster_table", "read_member_list", "read_gaia_t
 log = logging.getLogger(__name__)
 
 CONE_SUFFIXES = (".parquet", ".csv", ".csv.gz", ".vot", ".xml", ".vot.gz", ".fits", ".fits.gz", ".ecsv")
-
-
-def _read_vizier_tsv(path: Path) -> pd.DataFrame:
-    """VizieR's TSV export: ``#`` comment lines, a header, a units line, a dashes line."""
-    lines = [ln for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
-
-    def dashes(ln: str) -> bool:
-        return set(ln.replace("\t", "").strip()) <= {"-"}
-
-    if len(lines) < 2:
-        raise TableParseError(f"{path}: not a VizieR TSV table (fewer than 2 non-comment lines)")
-    if len(lines) > 2 and dashes(lines[2]):      # header, units, dashes
-        body = [lines[0]] + lines[3:]
-    elif dashes(lines[1]):                       # header, dashes
-        body = [lines[0]] + lines[2:]
-    else:
-        body = lines
-    return pd.read_csv(io.StringIO("\n".join(body)), sep="\t")
-
-
-def read_cluster_table(path: str | Path) -> pd.DataFrame:
-    """Read CG20 table1 (CSV release or VizieR TSV/VOTable) into the canonical columns.
-
-    Columns absent from the file (the VizieR subset has no member
-    dispersions) come back as NaN; the stages that need them say so.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise TableParseError(f"cluster table {path} does not exist")
-    if path.suffix == ".tsv":
-        raw = _read_vizier_tsv(path)
-    elif path.suffix in (".vot", ".xml", ".fits"):
-        raw = _read_table(path)
-    else:
-        raw = pd.read_csv(path)
-    raw = raw.rename(columns={c: CG20_RENAME[c] for c in raw.columns if c in CG20_RENAME})
-    if "name" not in raw.columns:
-        raise TableParseError(f"{path}: no cluster-name column (Name or Cluster)")
-    table = pd.DataFrame({"name": raw["name"].astype(str).map(normalise_cluster_name)})
-    for col in CLUSTER_COLUMNS:
-        if col == "name":
-            continue
-        table[col] = pd.to_numeric(raw[col], errors="coerce") if col in raw.columns else np.nan
-    if table["name"].duplicated().any():
-        dups = table.loc[table["name"].duplicated(), "name"].tolist()[:5]
-        raise TableParseError(f"{path}: duplicated cluster names {dups}")
-    return table
 
 
 def read_member_list(path: str | Path, *, id_column: str = "source_id") -> pd.DataFrame:

@@ -48,7 +48,7 @@ from ocmembers.sources.retry import with_retries
 __all__ = [
     "CG20_TABLE1", "CG20_MEMBERS", "T22_MEMBERS", "CG20_TABLE1_COLUMNS", "CG20_MEMBER_COLUMNS",
     "T22_MEMBER_COLUMNS", "MEMBER_RENAME", "build_vizier_query", "query_text", "fetch_vizier",
-    "to_frame", "parse_cg20_table1", "parse_members", "catalogue_queries",
+    "to_frame", "parse_cg20_table1", "parse_members", "catalogue_queries", "hr_query", "HR_TABLES",
 ]
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,16 @@ log = logging.getLogger(__name__)
 CG20_TABLE1 = "J/A+A/640/A1/table1"
 CG20_MEMBERS = "J/A+A/640/A1/nodup"
 T22_MEMBERS = "J/A+A/659/A59/table2"
+
+HR23_CLUSTERS = "J/A+A/673/A114/clusters"
+HR24_CLUSTERS = "J/A+A/686/A42/clusters"
+#: Hunt & Reffert cluster tables by ``[source] cluster_catalogue``.
+HR_TABLES: dict[str, str] = {"hr23": HR23_CLUSTERS, "hr24": HR24_CLUSTERS}
+#: Columns requested from the Hunt & Reffert tables (VizieR names, ``HR_RENAME``).
+HR_COLUMNS: tuple[str, ...] = (
+    "Name", "AllNames", "Type", "RA_ICRS", "DE_ICRS", "GLON", "GLAT", "r50", "N", "pmRA", "s_pmRA",
+    "pmDE", "s_pmDE", "Plx", "s_Plx", "logAge50", "AV50", "MOD50", "dist50",
+)
 
 #: Columns requested from CG20 table1 (VizieR names).
 CG20_TABLE1_COLUMNS: tuple[str, ...] = (
@@ -119,6 +129,11 @@ def catalogue_queries() -> dict[str, dict[str, Any]]:
         "train_members": build_vizier_query(CG20_MEMBERS, CG20_MEMBER_COLUMNS),
         "t22_members": build_vizier_query(T22_MEMBERS, T22_MEMBER_COLUMNS),
     }
+
+
+def hr_query(which: str) -> dict[str, Any]:
+    """The request of the Hunt & Reffert cluster table ``which`` (``hr23`` or ``hr24``)."""
+    return build_vizier_query(HR_TABLES[which], HR_COLUMNS)
 
 
 def _pick_table(result: Any, catalog: str) -> Any:

@@ -36,11 +36,12 @@ from __future__ import annotations
 
 import logging
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
-from ocmembers.api import members_from_cone
-from ocmembers.config import Config
+from ocmembers.api import UNNAMED, members_from_cone
+from ocmembers.config import Config, check_cluster_name
 from ocmembers.exceptions import ConfigError
 from ocmembers.method.columns import normalise_cluster_name
 from ocmembers.method.gaia_names import CONE_REQUIRED
@@ -85,20 +86,32 @@ def main(args, cfg: Config) -> None:
         if args.plot:
             _plot_stage(cfg)
         return
-    if not args.cluster:
-        raise ConfigError("--cone needs --cluster NAME (the catalogued cluster the cone is centred on)")
+    if getattr(args, "catalogue", None):
+        cfg = cfg.replace(source={"cluster_catalogue": args.catalogue})
+    params = cluster_params_from_args(args)
+    if not args.cluster and params is None:
+        raise ConfigError("--cone needs --cluster NAME (a catalogued cluster) or the cluster's parameters "
+                          "(--cluster-params FILE, or --ra --dec --parallax --pmra --pmdec --log-age --a0 "
+                          "--dist-pc)")
+    if args.output and Path(args.output).suffix.lower() not in MEMBER_FORMATS:
+        raise ConfigError(f"--output {args.output}: unknown suffix {Path(args.output).suffix!r}; use one of "
+                          f"{', '.join(sorted(MEMBER_FORMATS))}")
+    if args.cluster:                       # it names the default output file: no path in it
+        check_cluster_name(args.cluster, "--cluster")
+    cluster: Any = args.cluster
+    if params is not None:                 # the user's parameters are the cluster (named by --cluster)
+        cluster = {"name": args.cluster or UNNAMED, **params}
     cone = read_cone_file(args.cone, require=CONE_REQUIRED)
     tm = read_table_file(args.training_members) if args.training_members else None
     model = load_model(cfg)
     cats = None
     if all(p.is_file() for p in catalogue_paths(cfg).values()):
         cats = load_catalogues(cfg)   # this run's catalogues, when it has them; else the data source
-    iso_path = isochrone_path(cfg, normalise_cluster_name(args.cluster))
-    iso = load_isochrone(cfg, iso_path.stem) if iso_path.is_file() else None
-    if args.output and Path(args.output).suffix.lower() not in MEMBER_FORMATS:
-        raise ConfigError(f"--output {args.output}: unknown suffix {Path(args.output).suffix!r}; use one of "
-                          f"{', '.join(sorted(MEMBER_FORMATS))}")
-    table, sets = members_from_cone(cone, args.cluster, model, cfg, training_members=tm, isochrone=iso,
+    iso = args.isochrone
+    if iso is None and args.cluster:
+        iso_path = isochrone_path(cfg, normalise_cluster_name(args.cluster))
+        iso = load_isochrone(cfg, iso_path.stem) if iso_path.is_file() else None
+    table, sets = members_from_cone(cone, cluster, model, cfg, training_members=tm, isochrone=iso,
                                     catalogues=cats, threads=torch_threads(cfg), return_sets=True,
                                     every_source=True)
     report = table.attrs.get("report", {})
@@ -122,6 +135,50 @@ def main(args, cfg: Config) -> None:
     if args.plot:
         evaluated = table.loc[table["probability"].notna()].reset_index(drop=True)
         save_cluster_plot(sets, evaluated, out.with_suffix(".png"), title=name)
+
+
+#: Keys of a cluster given by its parameters (``--cluster-params`` TOML, ``--ra``...).
+CLUSTER_PARAM_KEYS: tuple[str, ...] = ("name", "ra", "dec", "parallax", "pmra", "pmdec", "pmra_std",
+                                       "pmdec_std", "parallax_std", "log_age", "a0", "dist_pc", "dist_mod",
+                                       "r50")
+
+
+def cluster_params_from_args(args) -> dict[str, Any] | None:
+    """The cluster's parameters from ``--cluster-params FILE`` (a TOML file: the keys at the top
+    or in a ``[cluster]`` table) and the ``--ra``... options (which win); None if none is given.
+
+    Raises
+    ------
+    ConfigError
+        An unreadable file, an unknown key or a value that is not a number, naming the file and key.
+    """
+    params: dict[str, Any] = {}
+    path = getattr(args, "cluster_params", None)
+    if path:
+        p = Path(path)
+        try:
+            doc = tomllib.loads(p.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"--cluster-params {p}: no such file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"--cluster-params {p}: not valid TOML ({exc})") from exc
+        doc = doc.get("cluster", doc)
+        unknown = sorted(set(doc) - set(CLUSTER_PARAM_KEYS))
+        if unknown:
+            raise ConfigError(f"--cluster-params {p}: unknown key(s) {', '.join(unknown)}; known: "
+                              f"{', '.join(CLUSTER_PARAM_KEYS)}")
+        for k, v in doc.items():
+            if k != "name" and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise ConfigError(f"--cluster-params {p}: {k} = {v!r} is not a number")
+        params.update(doc)
+    for k in CLUSTER_PARAM_KEYS:
+        v = getattr(args, f"param_{k}", None)
+        if v is not None:
+            params[k] = v
+    name = params.pop("name", None)
+    if name and not getattr(args, "cluster", None):
+        args.cluster = str(name)
+    return params or None
 
 
 def _plot_stage(cfg: Config) -> None:
