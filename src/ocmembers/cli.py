@@ -7,7 +7,8 @@ importing any stage (``--help`` loads neither torch nor pandas); only the stage
 that runs is imported.
 Exit status: 0 success, 1 a stage failed (the message names the cluster and
 the cause; a full disk too), 2 bad configuration or input (a missing file, an
-output path under a file, an unreachable ``--scheduler``), 3 the stage is not
+output path under a file, a file lacking columns, an unknown cluster, an
+unreachable ``--scheduler``), 3 the stage is not
 built yet. Errors are one line naming the file, key or cluster, never a traceback.
 """
 
@@ -24,7 +25,8 @@ from collections.abc import Sequence
 
 from ocmembers._version import __version__
 from ocmembers.config import load_config
-from ocmembers.exceptions import ConfigError, OCMembersError, StageNotBuiltError
+from ocmembers.exceptions import (ConfigError, OCMembersError, StageNotBuiltError, TableParseError,
+                                  UnknownClusterError)
 
 __all__ = ["main", "STAGES", "OPTIONS"]
 
@@ -184,6 +186,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = 3
     except ConfigError as exc:
         print(f"ocmembers {args.stage}: configuration error: {exc}", file=sys.stderr)
+        status = 2
+    except (TableParseError, UnknownClusterError) as exc:
+        # a file that cannot be read as what it should be (the missing columns named), or a
+        # cluster the catalogue does not know: bad input
+        print(f"ocmembers {args.stage}: bad input: {exc}", file=sys.stderr)
         status = 2
     except OCMembersError as exc:
         print(f"ocmembers {args.stage}: error: {exc}", file=sys.stderr)
