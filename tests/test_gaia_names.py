@@ -68,6 +68,17 @@ def test_vizier_file_reads_back_to_the_archive_table(m67, tmp_path, suffix):
 
 
 @pytest.mark.shared_data
+def test_the_readme_labels_of_i355_read_too(m67, tmp_path):
+    """The I/355 ReadMe's byte-by-byte labels (RAdeg, e_RAdeg, PlxpmRACor capitalised as some
+    exports write it) read like the names VizieR's forms serve."""
+    readme = _vizier(m67).rename(columns={"RA_ICRS": "RAdeg", "DE_ICRS": "DEdeg", "e_RA_ICRS": "e_RAdeg",
+                                          "e_DE_ICRS": "e_DEdeg", "PlxpmRAcor": "PlxpmRACor"})
+    path = tmp_path / "m67_readme.csv"
+    readme.to_csv(path, index=False)
+    _equal(read_cone_file(path, require=CONE_REQUIRED), m67)
+
+
+@pytest.mark.shared_data
 def test_upper_case_archive_names(m67, tmp_path):
     path = tmp_path / "m67_upper.parquet"
     m67.rename(columns=str.upper).to_parquet(path)

@@ -14,7 +14,9 @@ Accepted spellings (:data:`GAIA_SPELLINGS`; matched without regard to case)
 ============================  =====================  ===============================
 source_id                     Source                 --
 ra, dec                       RA_ICRS, DE_ICRS       deg (epoch 2016.0 / 2016.0)
+                              (RAdeg, DEdeg)
 ra_error, dec_error           e_RA_ICRS, e_DE_ICRS   mas (both: ``ra_error`` is
+                              (e_RAdeg, e_DEdeg)
                                                      :math:`\sigma_{\alpha*}` in mas)
 parallax, parallax_error      Plx, e_Plx             mas
 pmra, pmra_error              pmRA (pmRA*), e_pmRA   mas/yr (:math:`\mu_{\alpha*}`)
@@ -36,6 +38,15 @@ astrometric_params_solved     Solved                 --
 l, b, ecl_lat                 GLON, GLAT, ELAT       deg
 g_rp, bp_rp                   G-RP, BP-RP            mag
 ============================  =====================  ===============================
+
+The spellings and units were checked against the byte-by-byte description
+of the I/355/gaiadr3 ReadMe (CDS): it labels the positions ``RAdeg``/``DEdeg``
+with errors ``e_RAdeg``/``e_DEdeg`` (mas), which VizieR's query forms and
+astroquery serve as ``RA_ICRS``/``DE_ICRS``; ``pmRA`` is
+:math:`\mu_{\alpha*}` = pmRA cos DE in mas/yr; fluxes in e-/s; ``nueff`` and
+``pscol`` in um-1; ``Solved`` in [3/95]; ``o_Gmag``, ``o_BPmag``, ``o_RPmag``
+the numbers of observations. Some exports capitalise ``PlxpmRACor``: names
+match without regard to case.
 
 VizieR's magnitude errors ``e_Gmag, e_BPmag, e_RPmag`` (mag; not columns of
 ``gaia_source``) are read as ``phot_*_mean_mag_error`` only to derive missing
@@ -99,8 +110,8 @@ log = logging.getLogger(__name__)
 #: name itself (VizieR I/355/gaiadr3 and I/350/gaiaedr3; matched without regard to case).
 GAIA_SPELLINGS: dict[str, tuple[str, ...]] = {
     "source_id": ("Source",),
-    "ra": ("RA_ICRS",), "dec": ("DE_ICRS",),
-    "ra_error": ("e_RA_ICRS",), "dec_error": ("e_DE_ICRS",),
+    "ra": ("RA_ICRS", "RAdeg"), "dec": ("DE_ICRS", "DEdeg"),
+    "ra_error": ("e_RA_ICRS", "e_RAdeg"), "dec_error": ("e_DE_ICRS", "e_DEdeg"),
     "parallax": ("Plx",), "parallax_error": ("e_Plx",),
     "pmra": ("pmRA", "pmRA*"), "pmra_error": ("e_pmRA", "e_pmRA*"),
     "pmdec": ("pmDE",), "pmdec_error": ("e_pmDE",),
