@@ -237,3 +237,59 @@ def test_train_stage_split_outputs_and_resume(tmp_path):
     # resumable, and a changed [training] makes the saved model stale
     assert train_stage.run(cfg) is None
     assert train_stage._up_to_date(cfg.replace(training={"patience": 3}), train, val) is False
+
+
+def _reference_training(net, train, epochs: int, seed: int, lr: float):
+    """The former training loop, step for step (per-tensor Adam and clipping, a sync per step):
+    the mean loss, the (TP, TN, FP, FN) counts and the weights after every epoch."""
+    import copy
+    from torch import nn
+    crit = nn.CrossEntropyLoss(weight=torch.tensor([1.0, 5.0]), reduction="sum")
+    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=1e-5, foreach=False)
+    gen = torch.Generator().manual_seed(seed)
+    losses, counts, states = [], [], []
+    for _ in range(epochs):
+        net.train()
+        order = torch.randperm(len(train), generator=gen)
+        loss_sum, c = 0.0, np.zeros(4, np.int64)
+        for start in range(0, len(train), 32):
+            x, y = train.batch(order[start:start + 32])
+            out = net(x)
+            loss = crit(out, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(net.parameters(), max_norm=5.0, foreach=False)
+            opt.step()
+            loss_sum += loss.item()
+            p, t = out.detach().argmax(1).bool(), y.bool()
+            c += [int((p & t).sum()), int((~p & ~t).sum()), int((p & ~t).sum()), int((~p & t).sum())]
+        losses.append(loss_sum / len(train))
+        counts.append(c.tolist())
+        states.append(copy.deepcopy(net.state_dict()))
+    return losses, counts, states
+
+
+def test_training_loop_is_bitwise_the_former_loop():
+    """foreach Adam and clipping, and the losses and counts summed without a sync per step,
+    give bitwise the weights, losses and metrics of the per-tensor loop with ``.item()``."""
+    from ocmembers.method.network import DeepSetsNet
+    from ocmembers.method.training import train_network
+    rng = np.random.default_rng(12)
+    clusters = [_cluster(f"C{i}", 20, 150, rng) for i in range(2)]
+    mean, std = fit_standardisation(clusters)
+    train = build_instances(clusters, mean, std, rng=rng)
+    torch.manual_seed(3)
+    ref_net = DeepSetsNet()
+    new_net = DeepSetsNet()
+    new_net.load_state_dict(ref_net.state_dict())
+    state = torch.get_rng_state()
+    losses, counts, states = _reference_training(ref_net, train, epochs=3, seed=9, lr=3e-3)
+    torch.set_rng_state(state)                       # the same dropout masks
+    hist = train_network(new_net, train, None, learning_rate=3e-3, max_epochs=3, patience=10, seed=9)
+    assert hist["train_loss"].tolist() == losses
+    for row, c in zip(hist.itertuples(), counts):
+        m = classification_metrics(*c)
+        assert (row.train_f1, row.train_recall, row.train_selectivity) == (m["f1"], m["recall"], m["selectivity"])
+    best = int(np.flatnonzero(hist["best"].to_numpy())[0])   # the kept weights: those of the best epoch
+    for k, v in states[best].items():
+        assert torch.equal(v, new_net.state_dict()[k]), k
