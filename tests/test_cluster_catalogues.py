@@ -145,3 +145,20 @@ def test_bad_cluster_parameters_are_refused_naming_the_key(shared_data, tmp_path
     r = _cli("members", "--cone", str(shared_data / "gaia" / "cones" / "NGC_2682.csv"),
              "--cluster-params", "m67.toml", cwd=tmp_path)
     assert r.returncode == 2 and re.search(match, r.stderr) and "Traceback" not in r.stderr
+
+
+def test_readme_own_cone_example_runs_and_prints_what_it_shows(shared_data, tmp_path):
+    """The README's VizieR-file + HR23 example, run as written (../shared/data pointed at the data)."""
+    import re
+    _published_model()
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("### Your own cone"):text.index("## Python API")]
+    commands, shown = re.findall(r"```bash\n(.*?)```\n\n```\n(.*?)```", section, re.S)[0]
+    env = {**os.environ, "PYTHONPATH": str(SRC), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    script = commands.replace("../shared/data", str(shared_data)).replace(
+        "ocmembers members", f"{sys.executable} -m ocmembers.cli members").replace("python -c", f"{sys.executable} -c")
+    r = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert shown.strip() in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m67_hr23.fits", "m67_vizier.csv"]
