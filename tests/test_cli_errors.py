@@ -74,3 +74,22 @@ def test_a_cluster_name_with_a_path_is_refused_before_any_work(cone_args, capsys
     assert cli.main([*args, "--model", "vg23"]) == 2
     assert "'../../x' is not a cluster name" in _one_line(capsys)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cone_help_and_error_say_how_to_run_offline(shared_data, tmp_path, capsys, monkeypatch):
+    """`--cone` with the default archive source fetches the catalogues: --help says so and names
+    the offline routes, and so does the error when the catalogue cannot be read."""
+    with pytest.raises(SystemExit):
+        cli.main(["members", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "the default 'archive' fetches them (network)" in text and "--source local --data-dir" in text
+    if importlib.util.find_spec("gaia_oc_amd") is None and not os.environ.get("CI"):
+        pytest.skip("the published model (gaia-oc-amd==0.2.1) is not installed")
+    monkeypatch.chdir(tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    status = cli.main(["members", "--source", "local", "--data-dir", str(empty), "--cone",
+                       str(shared_data / "gaia" / "cones" / "NGC_2682.csv"), "--cluster", "NGC_2682",
+                       "--model", "vg23"])
+    err = _one_line(capsys)
+    assert status == 2 and "--source local --data-dir DIR" in err and "--cluster-params" in err
