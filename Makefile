@@ -7,7 +7,7 @@
 #   make fig-<name>                 one figure (fig1_sets fig2_training fig3_venn fig4_clusters_t22 ...)
 #   make verify                     re-hash every product of the run against its manifest
 #   make catalogue-members          member lists for every cluster of the catalogue, one HATS catalogue
-#   make bench | bench-scaling | truthbench | compare | image | snapshot | clean
+#   make bench | bench-scaling | truthbench | compare | pr22 | image | snapshot | clean
 #
 # Every stage target runs its stage (and the stages before it, in order); each stage decides
 # per cluster: a product is up to date iff it verifies against its manifest and the manifest
@@ -69,7 +69,7 @@ $(ENV_STAMP): $(LOCK) $(NODEPS_LOCK) pyproject.toml
 env: $(ENV)
 
 STAGES := catalogues cones crossmatch isochrones sets train members validate figures paper
-.PHONY: env all demo test report bench bench-scaling catalogue-members truthbench compare image snapshot clean help verify $(STAGES)
+.PHONY: env all demo test report bench bench-scaling catalogue-members truthbench compare pr22 image snapshot clean help verify $(STAGES)
 
 help:
 	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
@@ -148,6 +148,12 @@ report: | $(ENV)
 
 compare: | $(ENV)
 	@$(OCM) compare $(ARGS)
+
+# Pena Ramirez et al. (2022) on the simulated VVV sky (SOURCE=sim only): their 37 clusters
+# (CLUSTERS: a subset), XDGMM -> UPMASK, masses, truth metrics, paper/pr22/ms.pdf.
+pr22: | $(ENV)
+	@command -v latexmk >/dev/null || bash scripts/install_tex.sh
+	$(call run_stage,pr22)
 
 snapshot: | $(ENV)
 	@$(OCM) snapshot $(ARGS)

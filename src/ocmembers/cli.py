@@ -47,6 +47,8 @@ STAGES: dict[str, tuple[str, str]] = {
     "truthbench": ("ocmembers.stages.truthbench", "precision/recall against the simulated truth"),
     "compare": ("ocmembers.stages.compare", "Deep Sets vs HDBSCAN (T22), UPMASK and XDGMM+UPMASK on the same "
                                             "cones; members at p >= [methods] compare_threshold"),
+    "pr22": ("ocmembers.stages.pr22", "Pena Ramirez et al. (2022): XDGMM + UPMASK on the simulated Gaia + 2MASS + "
+                                      "VVV sky of their 37 clusters, statistics, figures, paper/pr22/ms.pdf"),
     "snapshot": ("ocmembers.stages.snapshot", "an archive ready for Zenodo"),
     "report": ("ocmembers.stages.report", "the clusters that failed in each stage's last run, and stage times"),
     "verify": ("ocmembers.stages.verify", "re-hash every product of the run against its manifest"),
