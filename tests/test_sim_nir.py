@@ -234,3 +234,19 @@ def test_pr22_clusters_from_the_catalogue(cg20):
         pr22_cluster_table(cg20, ["NGC_2682"])
     with pytest.raises(UnknownClusterError, match="UFMG_2"):
         pr22_cluster_table(cg20[cg20["name"] != "UFMG_2"])
+
+
+def test_bulge_field_counts_against_vvv(cfg, cg20):
+    """Star counts of a simulated field towards the bulge (Ruprecht 130, l = 359.2, b = -1.0) against
+    the published VVV density: Saito et al. (2012, A&A 544, A147) count 84.0 million stellar sources
+    with J, H and Ks over the ~315 deg^2 of the VVV bulge area, 2.7e5 deg^-2 on average. A field at
+    |b| = 1 deg, 2-3 times denser than the area's mean (which reaches |b| = 10 deg) but cut by
+    extinction (A_V ~ 15 here) must come within a factor of a few of it: 0.5-5 x."""
+    from ocmembers.method.columns import cluster_row
+    from ocmembers.sim.vvv import simulate_vvv_cone
+
+    v = simulate_vvv_cone(cluster_row(cg20, "Ruprecht_130"), cfg)
+    dens = sum(v.meta["counts"]["vvv_ks"]) / v.meta["area_deg2"]
+    assert 0.5 * 84.0e6 / 315 < dens < 5 * 84.0e6 / 315
+    # and Gaia, shallower in the optical behind the dust, sees fewer than VVV
+    assert sum(v.meta["counts"]["gaia_g"]) < sum(v.meta["counts"]["vvv_ks"])
