@@ -171,3 +171,17 @@ def test_query_text_lists_the_varying_fields(payload):
     assert text.startswith(f"POST {URL} [isoc_dlage=0.05, isoc_lagelow=7.00, isoc_lageupp=7.05, "
                            "isoc_zlow=0.0105, isoc_zupp=0.0105]")
     assert "photsys_file=YBC_tab_mag_odfnew/tab_mag_gaiaEDR3.dat" in text
+
+
+def test_payload_photometric_systems_of_the_two_papers():
+    """Gaia EDR3 (vG23) by default; 2MASS and VISTA (PR22) by name, the CMD 3.8 form values."""
+    base = cmd.build_cmd_payload(9.0, 9.1, 0.05, 0.0152)
+    assert base["photsys_file"] == "YBC_tab_mag_odfnew/tab_mag_gaiaEDR3.dat"
+    tm = cmd.build_cmd_payload(9.0, 9.1, 0.05, 0.0152, photsys="2mass")
+    vi = cmd.build_cmd_payload(9.0, 9.1, 0.05, 0.0152, photsys="vista")
+    assert tm["photsys_file"] == "YBC_tab_mag_odfnew/tab_mag_2mass.dat"
+    assert vi["photsys_file"] == "YBC_tab_mag_odfnew/tab_mag_vista.dat"
+    assert {k: v for k, v in tm.items() if k != "photsys_file"} == {k: v for k, v in base.items()
+                                                                       if k != "photsys_file"}
+    with pytest.raises(ValueError, match="'ukidss' not one of"):
+        cmd.build_cmd_payload(9.0, 9.1, 0.05, 0.0152, photsys="ukidss")

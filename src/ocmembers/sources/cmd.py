@@ -93,6 +93,15 @@ _BUSY_WORDS = ("too many", "try again later", "server is busy", "temporarily una
                "overloaded")
 
 
+#: CMD photometric systems (the form's ``photsys_file`` values, CMD 3.8): the Gaia EDR3 bands of
+#: van Groeningen et al. (2023), and the 2MASS and VISTA bands of Peña Ramírez et al. (2022).
+PHOTSYS_FILES: dict[str, str] = {
+    "gaiaEDR3": "YBC_tab_mag_odfnew/tab_mag_gaiaEDR3.dat",
+    "2mass": "YBC_tab_mag_odfnew/tab_mag_2mass.dat",
+    "vista": "YBC_tab_mag_odfnew/tab_mag_vista.dat",
+}
+
+
 class CMDRequestError(ArchiveError):
     """CMD refused the request (its error page); retrying will not help."""
 
@@ -108,7 +117,7 @@ def _fmt_age(x: float, decimals: int) -> str:
 
 
 def build_cmd_payload(log_age_min: float, log_age_max: float, step: float, z: float, *,
-                      cmd_version: str | None = None) -> dict[str, str]:
+                      cmd_version: str | None = None, photsys: str = "gaiaEDR3") -> dict[str, str]:
     """The CMD form fields for a grid of ``log_age`` at metallicity ``z`` (no network).
 
     Parameters
@@ -119,6 +128,8 @@ def build_cmd_payload(log_age_min: float, log_age_max: float, step: float, z: fl
         Initial metal mass fraction :math:`Z` (``[isochrone] metallicity_z``).
     cmd_version : str, optional
         The form version sent along (``[source] cmd_version``).
+    photsys : str
+        A key of :data:`PHOTSYS_FILES`: ``gaiaEDR3`` (default), ``2mass`` or ``vista``.
 
     Returns
     -------
@@ -136,8 +147,11 @@ def build_cmd_payload(log_age_min: float, log_age_max: float, step: float, z: fl
         raise ValueError(f"CMD request: log_age_max {log_age_max} < log_age_min {log_age_min}")
     if not 0 < z < 0.1:
         raise ValueError(f"CMD request: metallicity Z = {z} outside (0, 0.1)")
+    if photsys not in PHOTSYS_FILES:
+        raise ValueError(f"CMD request: photometric system {photsys!r} not one of {', '.join(PHOTSYS_FILES)}")
     d = _decimals(step)
     payload = dict(CMD_FORM_DEFAULTS)
+    payload["photsys_file"] = PHOTSYS_FILES[photsys]
     if cmd_version:
         payload["cmd_version"] = str(cmd_version)
     payload.update({
