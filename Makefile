@@ -69,7 +69,7 @@ $(ENV_STAMP): $(LOCK) $(NODEPS_LOCK) pyproject.toml
 env: $(ENV)
 
 STAGES := catalogues cones crossmatch isochrones sets train members validate figures paper
-.PHONY: env all demo test report bench bench-scaling catalogue-members truthbench compare pr22 image snapshot clean help verify $(STAGES)
+.PHONY: env all demo test report bench bench-scaling catalogue-members truthbench realism compare pr22 image snapshot clean help verify $(STAGES)
 
 help:
 	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
@@ -142,6 +142,11 @@ bench-scaling: | $(ENV)
 truthbench: | $(ENV)
 	$(MAKE) members SOURCE=sim OUTPUT_DIR=$(OUTPUT_DIR) CONFIG=$(CONFIG) CLUSTERS="$(CLUSTERS)" JOBS=$(JOBS)
 	@$(OCM) truthbench $(subst --source $(SOURCE),--source sim,$(ARGS))
+
+# the simulated sky against the real T22 and CG18 lists and the real M67 cone (issue 16)
+realism: | $(ENV)
+	$(MAKE) catalogues SOURCE=sim OUTPUT_DIR=$(OUTPUT_DIR) CONFIG=$(CONFIG) CLUSTERS="$(CLUSTERS)" JOBS=$(JOBS)
+	@$(OCM) realism $(subst --source $(SOURCE),--source sim,$(ARGS))
 
 report: | $(ENV)
 	@$(OCM) report $(ARGS)

@@ -45,6 +45,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "figures": ("ocmembers.stages.figures", "every figure of the paper"),
     "paper": ("ocmembers.stages.paper", "the paper PDF with generated numbers"),
     "truthbench": ("ocmembers.stages.truthbench", "precision/recall against the simulated truth"),
+    "realism": ("ocmembers.stages.realism", "the simulated sky against the real T22, CG18 lists and M67 cone"),
     "compare": ("ocmembers.stages.compare", "Deep Sets vs HDBSCAN (T22), UPMASK and XDGMM+UPMASK on the same "
                                             "cones; members at p >= [methods] compare_threshold"),
     "pr22": ("ocmembers.stages.pr22", "Pena Ramirez et al. (2022): XDGMM + UPMASK on the simulated Gaia + 2MASS + "

@@ -1,0 +1,86 @@
+"""The realism report: the simulated sky against the real T22, CG18 lists and M67 cone (issue 16)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ocmembers import load_config
+from ocmembers.exceptions import OCMembersError, TableParseError
+from ocmembers.method.realism import (compare_lists, list_statistics, projected_radius_pc, robust_sigma,
+                                      ruwe_statistics, star_counts, summarise_ratios)
+
+CLUSTER = pd.Series({"name": "X", "ra": 120.0, "dec": -30.0, "dist_pc": 1000.0})
+
+
+def _members(n, r_pc, rng, pm_sigma=0.2, g=15.0):
+    """``n`` members at projected radius ``r_pc`` (random angles) around CLUSTER."""
+    theta = np.rad2deg(np.arctan(np.asarray(r_pc, float) / 1000.0))
+    phi = rng.uniform(0, 2 * np.pi, n)
+    dec = -30.0 + theta * np.sin(phi)
+    ra = 120.0 + theta * np.cos(phi) / np.cos(np.deg2rad(-30.0))
+    return pd.DataFrame({"ra": ra, "dec": dec, "pmra": rng.normal(-5, pm_sigma, n),
+                         "pmdec": rng.normal(3, pm_sigma, n), "parallax": rng.normal(1.0, 0.05, n),
+                         "phot_g_mean_mag": np.full(n, g)})
+
+
+def test_statistics_of_a_known_list():
+    rng = np.random.default_rng(1)
+    r = np.r_[np.full(600, 5.0), np.full(300, 15.0), np.full(100, 25.0)]
+    t = _members(1000, r, rng)
+    np.testing.assert_allclose(projected_radius_pc(t["ra"], t["dec"], CLUSTER), r, rtol=2e-2)
+    s = list_statistics(t, CLUSTER)
+    assert s["n"] == 1000 and s["frac_r_gt_10pc"] == pytest.approx(0.4) and s["frac_r_gt_20pc"] == pytest.approx(0.1)
+    assert s["frac_r_gt_30pc"] == 0.0 and s["g_q50"] == 15.0 and s["frac_g_gt_17"] == 0.0
+    assert s["sigma_pmra"] == pytest.approx(0.2, rel=0.1) and s["sigma_parallax"] == pytest.approx(0.05, rel=0.1)
+
+
+def test_a_few_field_stars_do_not_change_the_dispersion():
+    rng = np.random.default_rng(2)
+    x = rng.normal(0, 1, 2000)
+    assert robust_sigma(np.r_[x, np.full(40, 50.0)]) == pytest.approx(robust_sigma(x), rel=0.05)
+    assert np.std(np.r_[x, np.full(40, 50.0)]) > 5                # what a standard deviation would say
+
+
+def test_ratios_and_their_summary():
+    rng = np.random.default_rng(3)
+    real = _members(400, rng.uniform(0, 30, 400), rng)
+    per = {}
+    for k, frac in enumerate((0.5, 0.8, 1.0)):
+        sim = _members(int(400 * frac), rng.uniform(0, 30 * frac, int(400 * frac)), rng)
+        per[f"c{k}"] = compare_lists(sim, real, CLUSTER)
+    assert per["c0"]["sim_over_real"]["n"] == pytest.approx(0.5)
+    assert per["c2"]["ks_r"] < 0.15 < per["c0"]["ks_r"]             # the compact list differs in radius
+    s = summarise_ratios(per)
+    assert s["n"]["median"] == pytest.approx(0.8) and s["n"]["n_clusters"] == 3
+    assert s["n"]["p16"] < 0.8 < s["n"]["p84"]
+
+
+def test_ruwe_and_counts():
+    r = ruwe_statistics(np.r_[np.ones(90), np.full(10, 2.0), [np.nan]])
+    assert r["n"] == 100 and r["frac_gt_1.4"] == pytest.approx(0.1)
+    assert star_counts(np.array([10.2, 10.7, 11.5, np.nan]), [10, 11, 12]).tolist() == [2, 1]
+
+
+@pytest.mark.shared_data
+def test_the_stage_on_two_simulated_clusters(shared_data, tmp_path, capsys):
+    from ocmembers.stages import realism
+    cfg = load_config(source="sim", local_dir=str(shared_data), output_dir=str(tmp_path / "out"),
+                      clusters="NGC_752,NGC_2682").replace(sim={"demo_clusters": []},
+                                                          paths={"figures_dir": str(tmp_path / "fig")})
+    rep = realism.run(cfg)
+    assert set(rep["t22"]["per_cluster"]) == {"NGC_752", "NGC_2682"}
+    assert set(rep["cg18"]["per_cluster"]) == {"NGC_752", "NGC_2682"}
+    for key in ("n", "frac_r_gt_10pc", "sigma_pmra", "g_q50"):
+        assert np.isfinite(rep["t22"]["summary"][key]["median"])
+    m = rep["m67"]
+    assert m["ruwe"]["real_members_cg18"]["n"] > 300 and len(m["counts_real"]) == len(m["g_edges"]) - 1
+    assert len(list((tmp_path / "fig").rglob("realism.png"))) == 1
+    capsys.readouterr()
+    realism.run(cfg)                                            # the record matches: nothing redone
+    assert "up to date" in capsys.readouterr().err
+    with pytest.raises(OCMembersError, match="SOURCE=sim"):
+        realism.run(cfg.replace(source={"name": "local"}))
+    with pytest.raises(TableParseError, match="t22_members_edr3.csv.gz"):
+        realism.run(cfg.replace(source={"local_dir": str(tmp_path / "nodata")}))
