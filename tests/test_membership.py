@@ -168,3 +168,28 @@ def test_missing_columns_named():
     with pytest.raises(MissingColumnsError, match="g_rp_error"):
         membership_probabilities(df, np.zeros((20, 5)), np.zeros(3), _stub(_PmCut()), _features,
                                  name="NGC_0000")
+
+
+def test_network_modes_and_workers_give_the_same_probabilities():
+    """Exact mode: the same p with 1 or 2 workers and any chunk of >= 32 sets (bitwise logits);
+    compiled mode (other rounding, about 1e-5 in the logits): still the same p here."""
+    from ocmembers.method.instances import sample_support
+    from ocmembers.method.network import DeepSetsNet, assemble_sets
+    rng = np.random.default_rng(8)
+    df = _stars(400, rng)
+    torch.manual_seed(8)
+    net = DeepSetsNet()
+    members = rng.normal(size=(40, 5))
+    src = np.column_stack([df["f_r"], *(np.asarray(v) for v in _features(df).values())])
+    with torch.no_grad():                              # centre the margin: p spread over (0, 1)
+        x = assemble_sets(src, np.array([1.0, 8.5, 1.0]), sample_support(40, 400, 10, rng), members)
+        margin = net.eval()(x).diff(dim=1)[:, 0]
+        net.rho[4].bias[1] -= margin.median()
+    clf = DeepSetsClassifier.from_network(net, np.zeros(8), np.ones(8))
+    args = (df, members, np.array([1.0, 8.5, 1.0]), clf, _features)
+    p1 = membership_probabilities(*args, n_samples=50, seed=3, threads=1, batch_size=2048)
+    p2 = membership_probabilities(*args, n_samples=50, seed=3, threads=2, batch_size=2048)
+    pc = membership_probabilities(*args, n_samples=50, seed=3, threads=2, batch_size=2048, network="compiled")
+    np.testing.assert_array_equal(p1, p2)
+    np.testing.assert_array_equal(p1, pc)
+    assert 0.05 < p1.mean() < 0.95 and ((p1 > 0) & (p1 < 1)).mean() > 0.2    # a non-trivial test

@@ -207,6 +207,27 @@ def test_set_logits_compiled_close_to_exact():
     exact = set_logits(net, src, clus, sup, pool, chunk=512)
     one = set_logits(net, src, clus, sup, pool, chunk=512, threads=1, mode="compiled")
     two = set_logits(net, src, clus, sup, pool, chunk=512, threads=1, workers=2, mode="compiled")
+    from ocmembers.method import network
+    assert network._COMPILED.get(("compiled", 512, 1)) is not None       # compiled, no fallback
+    assert not torch.equal(one, exact)                                   # another rounding
     torch.testing.assert_close(one, exact, rtol=1e-4, atol=1e-4)
     assert torch.equal(one, two)
     assert torch.equal(one.argmax(1), exact.argmax(1))
+
+
+def test_compiled_mode_recomputes_chunks_with_a_near_tie_exactly(monkeypatch):
+    """A chunk holding a near tie is evaluated again in exact mode (on the same boundaries):
+    with every set a near tie the compiled mode gives bitwise the exact logits; with none, not."""
+    from ocmembers.method import network
+    torch.manual_seed(7)
+    net = DeepSetsNet()
+    g = torch.Generator().manual_seed(3)
+    src, clus, pool = torch.randn(1100, 5, generator=g), torch.randn(3, generator=g), torch.randn(30, 5, generator=g)
+    sup = torch.randint(0, 30, (1100, 10), generator=g)
+    exact = network.set_logits(net, src, clus, sup, pool, chunk=512)
+    monkeypatch.setattr(network, "TIE_TOLERANCE", 0.0)
+    assert not torch.equal(network.set_logits(net, src, clus, sup, pool, chunk=512, mode="compiled"), exact)
+    monkeypatch.setattr(network, "TIE_TOLERANCE", float("inf"))
+    before = network.RECOMPUTED[0]
+    assert torch.equal(network.set_logits(net, src, clus, sup, pool, chunk=512, mode="compiled"), exact)
+    assert network.RECOMPUTED[0] - before == 3

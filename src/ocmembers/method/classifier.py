@@ -237,7 +237,8 @@ class DeepSetsClassifier(BaseEstimator):
     def membership_proba(self, candidates: Any, members: Any, cluster: Any, curve: Any, *,
                          n_samples: int = 100, seed: int = 2023, name: str | None = None,
                          exclude_self: bool = True, correlate_g_colour: bool = True,
-                         batch_size: int = 2048, threads: int | None = None) -> np.ndarray:
+                         batch_size: int = 2048, threads: int | None = None,
+                         network: str = "exact") -> np.ndarray:
         r"""The paper's membership probability of every candidate (Sect. 3.4).
 
         For every candidate, ``n_samples`` draws of its observables from its
@@ -290,7 +291,10 @@ class DeepSetsClassifier(BaseEstimator):
             Draw G and G - G_RP with their shared G error (see
             :mod:`ocmembers.method.membership`).
         batch_size, threads : int
-            Sets per network call; torch intra-op threads (None: unchanged).
+            Sets per network call; CPUs for the network (None: torch's thread count).
+        network : str
+            ``exact`` (default) or ``compiled``
+            (:func:`ocmembers.method.network.set_logits`).
 
         Returns
         -------
@@ -331,7 +335,7 @@ class DeepSetsClassifier(BaseEstimator):
             cand, pool, cluster_feature_vector(params), self, feature_function(params, curve),
             n_samples=int(n_samples), seed=stream, batch_size=int(batch_size), own_member=own,
             correlate_g_colour=correlate_g_colour, n_support=self.n_support, threads=threads,
-            name=label)
+            network=network, name=label)
 
     # -- persistence -----------------------------------------------------------
     def _weights_digest(self) -> str:

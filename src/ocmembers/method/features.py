@@ -78,6 +78,9 @@ CLUSTER_FEATURES: tuple[str, ...] = ("a0", "log_age", "parallax")
 
 _CHUNK = 1 << 17
 _MAX_TREES = 16
+#: KD-tree queries of at least this many points use every CPU (``cKDTree.query(workers=-1)``,
+#: the same answers); smaller ones are not worth the threads.
+_PARALLEL_QUERY = 1 << 14
 
 
 def angular_separation(ra: np.ndarray, dec: np.ndarray, ra_c: float, dec_c: float) -> np.ndarray:
@@ -229,7 +232,8 @@ def nearest_on_curve(colour: np.ndarray, g: np.ndarray, curve: IsochroneCurve, s
         todo = np.arange(sel.size)
         k = min(4, n_pts)
         while todo.size:
-            d, idx = tree.query(np.column_stack([x[todo], y[todo]]), k=k)
+            d, idx = tree.query(np.column_stack([x[todo], y[todo]]), k=k,
+                                workers=-1 if todo.size >= _PARALLEL_QUERY else 1)
             d, idx = d.reshape(todo.size, -1), idx.reshape(todo.size, -1)
             need = (d[:, -1] <= np.sqrt(d[:, 0] ** 2 + 0.25 * h * h)) & (k < n_pts)
             done = ~need

@@ -1,0 +1,396 @@
+"""Speed of ocmembers against the authors' ``gaia-oc-amd`` 0.2.1, on the same input, in one run (issue 14).
+
+Rows (every one with its input size, wall and CPU time, and the peak resident
+set of the process during that row, reset before each row through
+``/proc/self/clear_refs``):
+
+- ``gemm``: the machine's float32 matrix-product rate, a square 1024 product
+  on all threads and the network's own shape, (5120 x 64) @ (64 x 64), on one
+  thread (times the number of CPUs: the rate a perfectly parallel network
+  could reach). ``of GEMM`` in the network rows is measured against the latter.
+- ``network``: the same sets ``(n, 10, 13)`` of the published DS10_v02
+  weights through our :func:`ocmembers.method.network.set_logits` (``exact``
+  and ``compiled``, one worker per CPU) and through the authors' ``D5`` class
+  and their ``predict_membership`` (batch 1024, under ``torch.inference_mode``,
+  which their tool does not use: a lower bound of their time), with torch's
+  threads and with one thread (on a shared machine their OpenMP threads can
+  stall each other); the ratio is against the better of the two. The number
+  of sets whose class differs from ours (exact) is printed.
+- ``members``: the Monte Carlo of Sect. 3.4 on 10,000 candidates x 100
+  samples: ours (:func:`ocmembers.method.membership.membership_probabilities`,
+  exact and compiled, with its split into sampling + features, support sets
+  and network) against the authors' loop of ``calculate_candidate_probs``
+  (their ``means_and_covariance_matrix``, ``add_features``,
+  ``deep_sets_eval_dataset``, ``predict_membership``) without its file I/O.
+  The compiled row prints how many p differ from the exact row.
+- ``train``: instances per second at batch 32 (forward, backward, gradient
+  clipping, Adam), one epoch of the same instances: ours
+  (:func:`ocmembers.method.training.train_network`) against the authors'
+  ``step`` with their ``D5``, ``clip_grad`` and Adam.
+
+Every measurement is repeated (``--repeats``), ours and theirs interleaved,
+and the best wall time is kept; the 1-minute load average is printed before
+each row, because on a shared machine the absolute numbers mean little and
+the ratios, taken minutes apart at most, a little more.
+
+The authors' package is never imported whole (its ``__init__`` needs lxml,
+astroquery and torchvision): an empty package object stands in for it and
+only the modules used here are loaded from the installed wheel.
+
+Usage::
+
+    python benchmarks/bench_speed.py [--repeats 3] [--sets 200000] [--candidates 10000] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import io
+import importlib.util
+import os
+import sys
+import time
+import types
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_membership import curve, synthetic  # noqa: E402  (the same synthetic candidates)
+
+CPUS = os.cpu_count() or 1
+
+
+# ---------------------------------------------------------------------------
+# measuring
+# ---------------------------------------------------------------------------
+def _reset_peak() -> None:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def _peak_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure(fn, repeats: int):
+    """Best wall time of ``repeats`` calls: (result, wall s, CPU s, peak RSS MB)."""
+    best = None
+    for _ in range(repeats):
+        _reset_peak()
+        t0, c0 = time.perf_counter(), time.process_time()
+        out = fn()
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        peak = _peak_mb()
+        if best is None or wall < best[1]:
+            best = (out, wall, cpu, peak)
+    return best
+
+
+# ---------------------------------------------------------------------------
+# the authors' code
+# ---------------------------------------------------------------------------
+def authors():
+    """The modules of gaia-oc-amd used here, loaded without the package's ``__init__``."""
+    spec = importlib.util.find_spec("gaia_oc_amd")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    if "gaia_oc_amd" not in sys.modules:
+        pkg = types.ModuleType("gaia_oc_amd")
+        pkg.__path__ = list(spec.submodule_search_locations)
+        pkg.__spec__ = spec                      # find_spec (ocmembers.sources.vg23) keeps working
+        sys.modules["gaia_oc_amd"] = pkg
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    names = ("candidate_evaluation.membership_probability", "data_preparation.features",
+             "data_preparation.datasets", "machine_learning.deepsets_zaheer", "machine_learning.training", "io")
+    return SimpleNamespace(**{n.split(".")[-1]: importlib.import_module(f"gaia_oc_amd.{n}") for n in names})
+
+
+def their_model(au):
+    from ocmembers.sources.vg23 import locate
+    m = au.io.load_model(str(locate()))
+    m.eval()
+    return m
+
+
+def their_probabilities(au, model, candidates: pd.DataFrame, members_std: np.ndarray, cluster, clus_std,
+                        n_samples: int, seed: int) -> np.ndarray:
+    """The loop of their ``calculate_candidate_probs`` (gaia-oc-amd 0.2.1) without its file I/O.
+
+    ``members_std`` and ``clus_std`` are already standardised with the same
+    means and deviations as ours; their features take the sign of theirs
+    (curve minus source), which changes nothing in the timing.
+    """
+    mp = au.membership_probability
+    props = ["parallax", "pmra", "pmdec", "phot_g_mean_mag", "g_rp"]
+    np.random.seed(seed)
+    means, cov = mp.means_and_covariance_matrix(candidates, props)
+    chol = np.linalg.cholesky(cov)
+    shape = (len(candidates), len(props))
+    names = ["f_r", "f_pm", "f_plx", "f_c", "f_g"]
+    mean, std = cluster.feature_mean, cluster.feature_std
+    pred = np.zeros((n_samples, len(candidates)))
+    for s in range(n_samples):
+        sample = candidates.copy()
+        sample[props] = (chol @ np.random.standard_normal((*shape, 1))).reshape(shape) + means
+        au.features.add_features(sample, cluster, radius_feature=False)
+        x = (sample[names].to_numpy() - mean) / std
+        data = au.datasets.deep_sets_eval_dataset(x, members_std, global_features=clus_std, size_support_set=10)
+        pred[s] = mp.predict_membership(data, model)
+    return pred.mean(axis=0)
+
+
+# ---------------------------------------------------------------------------
+# rows
+# ---------------------------------------------------------------------------
+HEADER = (f"{'row':<34} {'input':>22} {'wall s':>8} {'CPU s':>8} {'peak RSS MB':>11} "
+          f"{'rate':>16} {'vs authors':>10}  notes")
+
+
+def row(name, size, wall, cpu, peak, rate, ratio="", notes=""):
+    print(f"{name:<34} {size:>22} {wall:>8.3f} {cpu:>8.2f} {peak:>11.0f} {rate:>16} {ratio:>10}  {notes}",
+          flush=True)
+
+
+def load() -> str:
+    return f"load {os.getloadavg()[0]:.2f}"
+
+
+def gemm(repeats: int) -> float:
+    """Prints the GEMM rows; returns the network-shape rate of all CPUs (GFLOP/s)."""
+    old = torch.get_num_threads()
+    rates = {}
+    for label, (m, k, n), threads in (("gemm square 1024, all threads", (1024, 1024, 1024), old),
+                                      ("gemm (5120x64)@(64x64), 1 thread", (5120, 64, 64), 1)):
+        torch.set_num_threads(threads)
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        reps = max(1, int(1e11 // (2 * m * k * n)))   # about 0.5 s
+
+        def run():
+            for _ in range(reps):
+                torch.mm(a, b)
+        run()
+        _, wall, cpu, peak = measure(run, repeats)
+        rates[label] = 2 * m * k * n * reps / wall / 1e9
+        row(label, f"{reps} x {m}x{k}x{n}", wall, cpu, peak, f"{rates[label]:.0f} GFLOP/s",
+            notes=f"{threads} thread(s); {load()}")
+    torch.set_num_threads(old)
+    net_peak = rates["gemm (5120x64)@(64x64), 1 thread"] * CPUS
+    print(f"{'':<34} network-shape peak of {CPUS} CPUs: {net_peak:.0f} GFLOP/s", flush=True)
+    return net_peak
+
+
+def network_rows(au, repeats: int, n_sets: int, peak_gflops: float) -> None:
+    from ocmembers.method.network import assemble_sets, flops_per_set, set_logits
+    from ocmembers.sources.vg23 import load_vg23
+    net = load_vg23().network_
+    g = torch.Generator().manual_seed(0)
+    src, clus = torch.randn(n_sets, 5, generator=g), torch.randn(3, generator=g)
+    pool = torch.randn(120, 5, generator=g)
+    sup = torch.randint(0, 120, (n_sets, 10), generator=g)
+    x = assemble_sets(src, clus, sup, pool)          # the authors' input: every set materialised
+    size = f"{n_sets} sets"
+    flop = n_sets * flops_per_set()
+    theirs_m = their_model(au) if au else None
+    set_logits(net, src[:4096], clus, sup[:4096], pool, mode="compiled", threads=1, workers=CPUS)  # compile
+    results = {}
+    old = torch.get_num_threads()
+    for _ in range(repeats):  # interleaved: ours exact, ours compiled, theirs
+        for key in ("exact", "compiled", "authors", "authors1"):
+            if key.startswith("authors"):
+                if theirs_m is None:
+                    continue
+
+                def fn(threads=1 if key == "authors1" else old):
+                    torch.set_num_threads(threads)
+                    try:
+                        with torch.inference_mode():
+                            return au.membership_probability.predict_membership(x, theirs_m, 1024)
+                    finally:
+                        torch.set_num_threads(old)
+            else:
+                def fn(key=key):
+                    lg = set_logits(net, src, clus, sup, pool, chunk=2048, threads=1, workers=CPUS, mode=key)
+                    return (lg[:, 1] > lg[:, 0]).numpy()
+            r = measure(fn, 1)
+            if key not in results or r[1] < results[key][1]:
+                results[key] = r
+    theirs = [results[k] for k in ("authors", "authors1") if k in results]
+    ref = min(theirs, key=lambda r: r[1]) if theirs else None      # the better of their two
+    for key, label in (("exact", "network ours exact"), ("compiled", "network ours compiled"),
+                       ("authors", f"network authors D5, {old} threads"),
+                       ("authors1", "network authors D5, 1 thread")):
+        if key not in results:
+            continue
+        out, wall, cpu, peak = results[key]
+        ratio = f"{ref[1] / wall:.2f}x" if ref is not None and not key.startswith("authors") else ""
+        differ = int(np.sum(out != results["exact"][0]))
+        gf = flop / wall / 1e9
+        row(label, size, wall, cpu, peak, f"{n_sets / wall / 1e3:.0f}k sets/s", ratio,
+            f"{gf:.0f} GFLOP/s = {gf / peak_gflops:.0%} of GEMM; {differ} sets classed unlike exact; {load()}")
+
+
+def member_rows(au, repeats: int, n: int, n_samples: int) -> None:
+    from ocmembers.method.membership import feature_function, membership_probabilities
+    from ocmembers.sources.vg23 import load_vg23
+    clf = load_vg23()
+    rng = np.random.default_rng(1)
+    df = synthetic(n, rng)
+    params = SimpleNamespace(pmra=-5.0, pmdec=2.0, parallax=1.0, delta_c=0.15, delta_g=1.2)
+    cur = curve()
+    fn = feature_function(params, cur)
+    for k, v in fn({k: df[k].to_numpy() for k in ("parallax", "pmra", "pmdec", "phot_g_mean_mag", "g_rp")}).items():
+        df[k] = v
+    df["f_r"] = rng.uniform(0, 50, n)
+    members = np.column_stack([rng.uniform(0, 5, 120), rng.uniform(0, 0.3, 120), rng.normal(0, 0.05, 120),
+                               rng.normal(0, 0.02, 120), rng.normal(0, 0.1, 120)])
+    clus = np.array([0.5, 8.5, 1.0])
+    size = f"{n} x {n_samples} samples"
+    results = {}
+    their = None
+    if au is not None:
+        their = their_model(au)
+        ns = 5
+        cl = SimpleNamespace(pmra=-5.0, pmdec=2.0, delta_pm=1.0, parallax=1.0, delta_plx_plus=0.3,
+                             delta_plx_min=0.3, delta_c=0.15, delta_g=1.2, isochrone_colour="g_rp",
+                             isochrone=pd.DataFrame({"g_rp": cur.colour, "phot_g_mean_mag": cur.g}),
+                             feature_mean=clf.feature_mean_[:ns], feature_std=clf.feature_std_[:ns])
+        members_std = clf.standardise_source(members)
+        clus_std = clf.standardise_cluster(clus)
+        cand = df.copy()
+    for _ in range(repeats):
+        for key in ("exact", "compiled", "authors"):
+            if key == "authors":
+                if their is None:
+                    continue
+
+                def run():
+                    old = torch.get_num_threads()
+                    torch.set_num_threads(1)  # the faster of their settings on a shared machine (network rows)
+                    try:
+                        with torch.inference_mode():
+                            return their_probabilities(au, their, cand, members_std, cl, clus_std, n_samples, 42), {}
+                    finally:
+                        torch.set_num_threads(old)
+            else:
+                def run(key=key):
+                    t: dict[str, float] = {}
+                    p = membership_probabilities(df, members, clus, clf, fn, n_samples=n_samples, seed=2023,
+                                                 threads=CPUS, network=key, timings=t, batch_size=2048)
+                    return p, t
+            r = measure(run, 1)
+            if key not in results or r[1] < results[key][1]:
+                results[key] = r
+    ref = results.get("authors")
+    for key, label in (("exact", "members ours exact"), ("compiled", "members ours compiled"),
+                       ("authors", "members authors (MC loop, 1 thr)")):
+        if key not in results:
+            continue
+        (p, t), wall, cpu, peak = results[key]
+        ratio = f"{ref[1] / wall:.2f}x" if ref is not None and key != "authors" else ""
+        notes = f"mean p {np.nanmean(p):.4f}"
+        if t:
+            frac = (t["sampling_features"] + t["support_sets"]) / t["network"]
+            notes += (f"; sampling+features {t['sampling_features']:.2f} s, support {t['support_sets']:.2f} s, "
+                      f"network {t['network']:.2f} s ({n * n_samples / t['network'] / 1e3:.0f}k sets/s); "
+                      f"non-network = {frac:.0%} of network")
+        if key == "compiled":
+            notes += f"; {int(np.sum(p != results['exact'][0][0]))} p differ from exact"
+        row(label, size, wall, cpu, peak, f"{n * n_samples / wall / 1e3:.0f}k samples/s", ratio,
+            notes + f"; {load()}")
+
+
+def train_rows(au, repeats: int, n_clusters: int) -> None:
+    from torch import nn
+    from ocmembers.method.instances import ClusterSets, build_instances, fit_standardisation
+    from ocmembers.method.network import DeepSetsNet
+    from ocmembers.method.training import train_network
+    rng = np.random.default_rng(0)
+    clusters = [ClusterSets(f"c{i}", rng.normal(0, 1, (150, 5)), rng.normal(1, 2, (3000, 5)), rng.normal(size=3))
+                for i in range(n_clusters)]
+    mean, std = fit_standardisation(clusters)
+    inst = build_instances(clusters, mean, std, rng=np.random.default_rng(1))
+    n = len(inst)
+    size = f"{n} instances, batch 32"
+    # the same batches for the authors' step (their one-hot labels)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(0))
+    batches = []
+    for s in range(0, n, 32):
+        x, y = inst.batch(order[s:s + 32])
+        batches.append((x, nn.functional.one_hot(y, 2).float()))
+    results = {}
+    old = torch.get_num_threads()
+    for _ in range(repeats):
+        for key in ("ours", "authors"):
+            if key == "authors":
+                if au is None:
+                    continue
+                torch.manual_seed(0)
+                model = au.deepsets_zaheer.D5(64, x_dim=13, pool="mean", out_dim=2)
+                opt = torch.optim.Adam([{"params": model.parameters()}], lr=1e-4, weight_decay=1e-5)
+                crit = nn.CrossEntropyLoss(weight=torch.FloatTensor([1, 5]), reduction="sum")
+
+                def run():
+                    torch.set_num_threads(1)  # as ours; their default (all threads) is slower at batch 32
+                    try:
+                        with contextlib.redirect_stderr(io.StringIO()):   # their progress bar
+                            return au.training.step(batches, model, opt, crit, 0, "train")
+                    finally:
+                        torch.set_num_threads(old)
+            else:
+                torch.manual_seed(0)
+                net = DeepSetsNet()
+
+                def run():
+                    return train_network(net, inst, None, max_epochs=1, seed=0)
+            r = measure(run, 1)
+            if key not in results or r[1] < results[key][1]:
+                results[key] = r
+    ref = results.get("authors")
+    for key, label in (("ours", "train ours"), ("authors", "train authors (step, D5)")):
+        if key in results:
+            _, wall, cpu, peak = results[key]
+            ratio = f"{ref[1] / wall:.2f}x" if ref is not None and key != "authors" else ""
+            row(label, size, wall, cpu, peak, f"{n / wall / 1e3:.1f}k inst/s", ratio,
+                f"{wall / (n / 32) * 1e3:.2f} ms/step; {load()}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--sets", type=int, default=200_000)
+    ap.add_argument("--candidates", type=int, default=10_000)
+    ap.add_argument("--samples", type=int, default=100)
+    ap.add_argument("--train-clusters", type=int, default=4)
+    ap.add_argument("--quick", action="store_true", help="small inputs, one repeat (a smoke run)")
+    args = ap.parse_args()
+    if args.quick:
+        args.repeats, args.sets, args.candidates, args.samples, args.train_clusters = 1, 20_000, 500, 20, 1
+    au = authors()
+    print(f"machine: {CPUS} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+          f"authors' code: {'gaia-oc-amd 0.2.1' if au else 'not installed'}; {load()} at the start; "
+          f"best of {args.repeats}, ours and theirs interleaved")
+    print(HEADER)
+    print("-" * len(HEADER))
+    peak = gemm(args.repeats)
+    network_rows(au, args.repeats, args.sets, peak)
+    member_rows(au, args.repeats, args.candidates, args.samples)
+    train_rows(au, args.repeats, args.train_clusters)
+
+
+if __name__ == "__main__":
+    main()
