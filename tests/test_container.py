@@ -61,8 +61,10 @@ def test_every_documented_run_brings_its_pdf_and_figures_out_as_the_user(doc):
         for product in (paper_paths(cfg)["pdf"], figures_dir(cfg)):
             inside = "/work/" + str(product)
             assert any(inside.startswith(m.rstrip("/") + "/") for m in mounts), (product, argv)
-    # the mounted directories are made by the user first (docker would make them as root)
+    # the mounted directories are made by the user first (docker would make them as root), and
+    # figures/ is the checkout's (its mount replaces the image's figure scripts)
     assert re.search(r"^mkdir -p data figures", text, re.M)
+    assert "from the checkout" in " ".join(text.split())
 
 
 def test_the_image_runs_as_any_user():

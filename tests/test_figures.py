@@ -94,3 +94,16 @@ def test_venn_labels_never_overlap_for_two_nearly_equal_lists():
     clash = [(a, b) for (a, ba), (b, bb) in combinations(boxes, 2) if ba.overlaps(bb)]
     assert not clash, clash
     assert any("truth only: 3" in s for s, _ in boxes) and any("both: 5,000" in s for s, _ in boxes)
+
+
+def test_figures_without_their_scripts_is_one_clear_error(tmp_path, monkeypatch):
+    # `docker run -v "$PWD/figures:/work/figures"` from outside the checkout mounts an empty
+    # directory over the scripts: six "no script" failures became one error saying why
+    import pytest
+    from ocmembers.exceptions import OCMembersError
+    from ocmembers.stages.figures import run
+    cfg = load_config(source="sim", output_dir=str(tmp_path / "data"))
+    (tmp_path / "figures").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(OCMembersError, match=r"no figure scripts \(fig_\*\.py\) in .*figures.*checkout"):
+        run(cfg)

@@ -94,6 +94,11 @@ def figure_jobs(cfg: Config) -> list[FigureJob]:
 
 def run(cfg: Config, only: list[str] | None = None) -> list[Path]:
     scripts = Path("figures")
+    if not any(scripts.glob("fig_*.py")):
+        # a container's mount over /work/figures of an empty directory hides the scripts
+        raise OCMembersError(f"figures: no figure scripts (fig_*.py) in {scripts.resolve()}: run from the "
+                             "repository root; a mount over the container's /work/figures must be the "
+                             "repository's own figures/ directory (run docker from the checkout)")
     made, current, failed = [], [], {}
     jobs = figure_jobs(cfg)
     if only:
