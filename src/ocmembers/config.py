@@ -188,6 +188,7 @@ class SimConfig:
     pdmf_tilt_max: float = 1.5
     t22_pm_window: float = 5.0
     t22_sky: bool = True
+    ruwe_model: str = "ad_hoc"
 
 
 @dataclass(frozen=True)
@@ -363,6 +364,8 @@ def _build(base: dict[str, Any], *updates: dict[str, Any]) -> Config:
 def _validate(cfg: Config) -> None:
     if cfg.source.name not in SOURCES:
         raise ConfigError(f"source.name (SOURCE) must be one of {SOURCES}, got {cfg.source.name!r}")
+    if cfg.sim.ruwe_model not in ("ad_hoc", "orbit"):
+        raise ConfigError(f"sim.ruwe_model must be \"ad_hoc\" or \"orbit\", got {cfg.sim.ruwe_model!r}")
     if cfg.source.cluster_catalogue not in ("cg20", "hr23", "hr24"):
         raise ConfigError("source.cluster_catalogue must be \"cg20\", \"hr23\" or \"hr24\", got "
                           f"{cfg.source.cluster_catalogue!r}")

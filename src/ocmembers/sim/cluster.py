@@ -116,7 +116,8 @@ def simulate_cone(cluster: pd.Series, cfg: Config) -> SimulatedCone:
     model = cluster_model(phys, cfg, iso, r_model)
     cl = cluster_stars(cluster, phys, cfg, iso, model, r_cl)
     windows = Windows.of(cluster, cfg)
-    measure = Measurement(cfg, ScanLaw.draw(r_scan), r_obs, windows.measured)
+    orbits = cluster_rng(cfg, name, 8)[7] if cfg.sim.ruwe_model == "orbit" else None
+    measure = Measurement(cfg, ScanLaw.draw(r_scan), r_obs, windows.measured, orbit_rng=orbits)
     both = observed_sources(cluster, phys, cfg, cl, windows, measure, r_field)
     n_field = measure.n_generated - len(cl)
     # the bright wide cone (radius only): what T22 ran HDBSCAN on
@@ -232,6 +233,9 @@ class Measurement:
     rng: np.random.Generator
     prefilter: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
     n_generated: int = 0
+    #: the binaries' orbits (``[sim] ruwe_model = "orbit"``): a stream of their own, so that
+    #: every other measured value is the same under either RUWE model
+    orbit_rng: np.random.Generator | None = None
 
     def __call__(self, true: pd.DataFrame) -> pd.DataFrame:
         """The measured rows of ``true`` that pass ``prefilter``, with their truth as ``true_*``."""
@@ -240,7 +244,7 @@ class Measurement:
         det = self.rng.random(len(true)) < detection_probability(true["g"].to_numpy(float), s.g_limit)
         true = true.loc[det].reset_index(drop=True)
         true["binary_wobble"] = (true["q"].to_numpy() > 0) & (self.rng.random(len(true)) < s.wobble_fraction)
-        obs, zp, kept = observe(true, self.scan, self.rng, prefilter=self.prefilter)
+        obs, zp, kept = observe(true, self.scan, self.rng, prefilter=self.prefilter, orbit_rng=self.orbit_rng)
         t = true.iloc[kept].reset_index(drop=True).add_prefix("true_")
         t["true_zero_point"] = zp
         return pd.concat([obs.reset_index(drop=True), t], axis=1)

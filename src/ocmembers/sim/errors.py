@@ -46,8 +46,11 @@ solutions (95, with ``pseudocolour``) with
 the DR3 field cone). Detection completeness
 :math:`1/(1+e^{(G-G_{lim}-0.1)/0.2})`.
 
-``ruwe``: log-normal around 1.01 (0.05 dex); a third of the unresolved
-binaries get :math:`1.2 + {\rm Exp}(1)`.
+``ruwe``: log-normal around 1.01 (0.05 dex); with ``[sim] ruwe_model =
+"ad_hoc"`` (the default until the reproduction is rerun) a fraction
+``wobble_fraction`` of the unresolved binaries get :math:`1.2 + {\rm Exp}(1)`;
+with ``"orbit"`` each binary's RUWE follows from its orbit, distance and
+along-scan precision (:mod:`ocmembers.sim.binaries`).
 
 Photometry
 ----------
@@ -78,6 +81,7 @@ import numpy as np
 import pandas as pd
 
 from ocmembers.method.columns import GAIA_COLUMNS
+from ocmembers.sim.binaries import binary_ruwe, draw_log_periods, photocentre_wobble_mas
 from ocmembers.method.preprocessing import load_error_model
 
 __all__ = ["ScanLaw", "parallax_error_median", "observe", "nu_eff_from_colour", "ZERO_POINTS",
@@ -214,7 +218,8 @@ def detection_probability(g: np.ndarray, g_limit: float) -> np.ndarray:
 
 def observe(true: pd.DataFrame, scan: ScanLaw, rng: np.random.Generator,
             prefilter: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
-            zp_margin: float = 0.1) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+            zp_margin: float = 0.1, orbit_rng: np.random.Generator | None = None
+            ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     r"""Gaia DR3 measurements of the sources in ``true``.
 
     Parameters
@@ -325,7 +330,16 @@ def observe(true: pd.DataFrame, scan: ScanLaw, rng: np.random.Generator,
     dec = dec_t + rng.normal(0, 1, m) * s_dec * mas
     ruwe = 10 ** rng.normal(np.log10(1.01), 0.05 / 2.3, m)
     wobble = t["binary_wobble"].to_numpy(bool) if "binary_wobble" in t else np.zeros(m, bool)
-    ruwe = np.where(wobble, 1.2 + rng.exponential(1.0, m), ruwe)
+    ad_hoc = np.where(wobble, 1.2 + rng.exponential(1.0, m), ruwe)   # drawn either way: same streams
+    if orbit_rng is not None and {"q", "mass", "dist_pc"} <= set(t.columns):
+        # the photocentre wobble of each unresolved binary (sim.binaries), from its own stream
+        log_p = draw_log_periods(m, orbit_rng)
+        alpha, rho = photocentre_wobble_mas(t["mass"].to_numpy(float), t["q"].to_numpy(float),
+                                            t["dist_pc"].to_numpy(float), log_p)
+        sigma_al = s_plx * np.sqrt(np.maximum(n_g, 1)) / 2.0
+        ruwe = binary_ruwe(ruwe, alpha, rho, log_p, sigma_al)
+    else:
+        ruwe = ad_hoc
     five = aps != 3
     nan = np.nan
     l, b = icrs_to_galactic(ra, dec)

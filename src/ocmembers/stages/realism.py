@@ -122,6 +122,8 @@ def _m67_field(cfg: Config, source: SimSource, path: Path, real_cg: pd.DataFrame
         "ruwe": {"real_members_cg18": ruwe_statistics(ruwe_r[real_member & bright_real]),
                  "sim_true_members_g_lt_18": ruwe_statistics(ruwe_s[true_member]),
                  "sim_t22_like_members": ruwe_statistics(ruwe_s[like_member]),
+                 "real_all_g_lt_18": ruwe_statistics(ruwe_r[bright_real]),
+                 "sim_all_g_lt_18": ruwe_statistics(ruwe_s[bright_sim]),
                  "real_field_g_lt_18": ruwe_statistics(ruwe_r[~real_member & bright_real]),
                  "sim_field_g_lt_18": ruwe_statistics(ruwe_s[~truth_in["is_member"].to_numpy(bool) & bright_sim])},
         "g_edges": list(G_EDGES_COUNTS),
@@ -223,7 +225,9 @@ def _print(report: dict[str, Any], path: Path) -> None:
         print(f"realism: M67 RUWE > {RUWE_LIMIT}, G < 18: real CG18 members "
               f"{r['real_members_cg18']['frac_gt_1.4']:.3f}, simulated members "
               f"{r['sim_true_members_g_lt_18']['frac_gt_1.4']:.3f} "
-              f"({m['ruwe_members_difference_pp']:+.1f} pp); field G < 18: real "
+              f"({m['ruwe_members_difference_pp']:+.1f} pp); every G < 18 source of the window: real "
+              f"{r['real_all_g_lt_18']['frac_gt_1.4']:.3f}, sim {r['sim_all_g_lt_18']['frac_gt_1.4']:.3f}; "
+              f"field G < 18: real "
               f"{r['real_field_g_lt_18']['frac_gt_1.4']:.3f}, sim {r['sim_field_g_lt_18']['frac_gt_1.4']:.3f}",
               file=sys.stderr)
     print(f"realism: -> {path}", file=sys.stderr)
