@@ -42,6 +42,9 @@ def test_every_macro_of_the_manuscript_is_generated(tmp_path):
     used = set(re.findall(r"\\([a-z]+[A-Z][A-Za-z]*)", text)) - {"ocmAA"}  # camelCase names are ours
     assert used <= set(mac), used - set(mac)
     assert mac["vennAllBoth"] == "2" and mac["pctMissed"] == "60.0"
+    # "1 test clusters": the count and its noun come generated together
+    assert mac["testClustersText"] == "1 test cluster"
+    assert not re.search(r"\\nTestClusters\\ (test )?clusters", text)
     rows = reproduction_rows(stats, {"train": [1], "validation": []}, cfg)
     assert ("test clusters", "167", "1", "simulated sky") in rows
     # the selection from the real catalogues (the full simulated run) says what it used and left

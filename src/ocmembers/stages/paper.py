@@ -201,6 +201,7 @@ def macros(stats: dict[str, Any], samples: dict[str, Any], cfg: Config) -> dict[
         "nTrainClusters": _fmt(n_train), "nValClusters": _fmt(n_val),
         "nTrainValClusters": _fmt(n_train + n_val),
         "nTestClusters": _fmt(stats["n_clusters"]), "selectionNote": note,
+        "testClustersText": f"{_fmt(stats['n_clusters'])} test cluster{'' if stats['n_clusters'] == 1 else 's'}",
         "nParams": _fmt(_n_params(cfg)), "nEpochs": _fmt(h["n_epochs"]), "bestEpoch": _fmt(h["best_epoch"]),
         "bestFOne": _fmt(h["best_f1"], 3), "nSamples": _fmt(cfg.membership.n_samples),
         "pAll": f"{th['p_all']:g}", "pStrict": f"{th['p_strict']:g}", "radiusPc": f"{th['radius_pc']:g}",
