@@ -49,7 +49,8 @@ def draw(stats: dict, ours: str = "this work", other: str = "T22", prefix: str =
         ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=9,
                   title=f"{other}: {v['t22']:,}\n{ours}: {v['ours']:,}", title_fontsize=9)
         ax.set_title(title, fontsize=10)
-    fig.suptitle(f"{stats['n_clusters']} test clusters")
+    n = stats["n_clusters"]
+    fig.suptitle(f"{n} test cluster{'' if n == 1 else 's'}")
     return fig
 
 

@@ -94,6 +94,9 @@ def test_venn_labels_never_overlap_for_two_nearly_equal_lists():
     clash = [(a, b) for (a, ba), (b, bb) in combinations(boxes, 2) if ba.overlaps(bb)]
     assert not clash, clash
     assert any("truth only: 3" in s for s, _ in boxes) and any("both: 5,000" in s for s, _ in boxes)
+    assert fig._suptitle.get_text() == "7 test clusters"
+    one = _script("fig_venn").draw(dict(stats, n_clusters=1))
+    assert one._suptitle.get_text() == "1 test cluster"
 
 
 def test_figures_without_their_scripts_is_one_clear_error(tmp_path, monkeypatch):
