@@ -320,6 +320,7 @@ def summarise(cfg: Config, names: list[str]) -> dict:
     table = pd.DataFrame([{k: v for k, v in s.items() if k not in ("mass", "metrics")} |
                           {"mass_msun": s["mass"].get("total"), "mass_err_msun": s["mass"].get("uncertainty"),
                            "mass_status": s["mass"]["status"]} for s in stats])
+    table = _xd_truth(cfg, table)
     counts = _field_counts(metas)
     metric_rows = [dict(r, cluster=s["cluster"]) for s in stats for r in s["metrics"]]
     metric_rows += [dict(r, cluster=c["cluster"]) for c in comps for r in c["metrics"]]
@@ -338,6 +339,8 @@ def summarise(cfg: Config, names: list[str]) -> dict:
         "n_fewer_than_literature": [s["cluster"] for s in stats if s["n_p09"] < s["n_literature_p09"]],
         "n_gaia_only": [s["cluster"] for s in stats if s["photometry"] != "J,H,Ks"],
         "xd_not_converged": [s["cluster"] for s in stats if not s["xd_converged"]],
+        "xd_found_cluster": ([str(c) for c in table.loc[table["xd_precision"] >= 0.5, "cluster"]]
+                             if "xd_precision" in table else []),
         "wall_s": {s["cluster"]: {"wall_s": s["wall_s"], "n_sources": s["n_sources"],
                                   "n_after_cuts": s["n_after_cuts"]} for s in stats},
         "wall_s_total": float(sum(s["wall_s"] for s in stats)),
@@ -354,6 +357,23 @@ def summarise(cfg: Config, names: list[str]) -> dict:
     figs = _figures(cfg, stats, metas, table)
     _macros(cfg, statistics, table, counts, figs)
     return statistics
+
+
+def _xd_truth(cfg: Config, table: pd.DataFrame) -> pd.DataFrame:
+    """Per cluster, what the XD step alone kept: the stars with ``p_xd >= 0.9`` and the fraction of
+    the field's true members among them (``xd_recall``) and of them that are members (``xd_precision``):
+    whether the lowest-entropy component was the cluster."""
+    rows = []
+    for name in table.get("cluster", pd.Series(dtype=str)):
+        mem = cache.read_table(_cluster_paths(cfg, name)[0])
+        truth = cache.read_table(_raw_paths(cfg, name)[1])
+        p = pd.Series(mem["p_xd"].to_numpy(float), index=mem["source_id"].to_numpy())
+        sel = p.reindex(truth["source_id"].to_numpy()).fillna(0.0).to_numpy() >= P_MIN
+        true = truth["is_member"].to_numpy(bool)
+        rows.append({"cluster": name, "n_xd_p09": int(sel.sum()),
+                     "xd_recall": float((sel & true).sum() / max(true.sum(), 1)),
+                     "xd_precision": float((sel & true).sum() / sel.sum()) if sel.any() else np.nan})
+    return table.merge(pd.DataFrame(rows), on="cluster", how="left") if rows else table
 
 
 def _field_counts(metas: list[dict]) -> pd.DataFrame:
@@ -505,6 +525,8 @@ def _macros(cfg: Config, st: dict, table: pd.DataFrame, counts: pd.DataFrame, fi
         "fewerNames": ", ".join(n.replace("_", " ") for n in st["n_fewer_than_literature"]) or "none",
         "nGaiaOnly": _fmt(len(st["n_gaia_only"])), "nNotConverged": _fmt(len(st["xd_not_converged"])),
         "nFailed": _fmt(len(st["failed"])),
+        "nXdFound": _fmt(len(st["xd_found_cluster"])),
+        "nEmpty": _fmt(int((table["n_p09"] == 0).sum()) if len(table) else 0),
         "refSaito": _fmt(REFERENCE_DENSITY["saito12_bulge_jhks_per_deg2"], 0),
         "refMinniti": _fmt(REFERENCE_DENSITY["minniti10_vvv_per_deg2"], 0),
         "oursVvvMedian": _fmt(st["field_counts_reference"].get("ours_vvv_all_median_per_deg2"), 0),
