@@ -31,7 +31,8 @@ set of the process during that row, reset before each row through
 Every measurement is repeated (``--repeats``), ours and theirs interleaved,
 and the best wall time is kept; the 1-minute load average is printed before
 each row, because on a shared machine the absolute numbers mean little and
-the ratios, taken minutes apart at most, a little more.
+the ratios, taken minutes apart at most, a little more; the rates per CPU
+second in the notes are the least disturbed by other processes.
 
 The authors' package is never imported whole (its ``__init__`` needs lxml,
 astroquery and torchvision): an empty package object stands in for it and
@@ -241,7 +242,8 @@ def network_rows(au, repeats: int, n_sets: int, peak_gflops: float) -> None:
         differ = int(np.sum(out != results["exact"][0]))
         gf = flop / wall / 1e9
         row(label, size, wall, cpu, peak, f"{n_sets / wall / 1e3:.0f}k sets/s", ratio,
-            f"{gf:.0f} GFLOP/s = {gf / peak_gflops:.0%} of GEMM; {differ} sets classed unlike exact; {load()}")
+            f"{n_sets / cpu / 1e3:.0f}k sets per CPU s; {gf:.0f} GFLOP/s = {gf / peak_gflops:.0%} of GEMM; "
+            f"{differ} sets classed unlike exact; {load()}")
 
 
 def member_rows(au, repeats: int, n: int, n_samples: int) -> None:
@@ -366,7 +368,7 @@ def train_rows(au, repeats: int, n_clusters: int) -> None:
             _, wall, cpu, peak = results[key]
             ratio = f"{ref[1] / wall:.2f}x" if ref is not None and key != "authors" else ""
             row(label, size, wall, cpu, peak, f"{n / wall / 1e3:.1f}k inst/s", ratio,
-                f"{wall / (n / 32) * 1e3:.2f} ms/step; {load()}")
+                f"{wall / (n / 32) * 1e3:.2f} ms/step; {n / cpu / 1e3:.1f}k inst per CPU s; {load()}")
 
 
 def main() -> None:
