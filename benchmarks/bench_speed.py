@@ -23,6 +23,9 @@ set of the process during that row, reset before each row through
   (their ``means_and_covariance_matrix``, ``add_features``,
   ``deep_sets_eval_dataset``, ``predict_membership``) without its file I/O.
   The compiled row prints how many p differ from the exact row.
+- ``sets``: our ``sets`` step on one simulated cone (``--sets-cluster``,
+  default NGC 7789: 41,000 sources after the Eq. 1-2 cuts); the authors'
+  ``build_sets`` needs their whole file layout and is not timed.
 - ``train``: instances per second at batch 32 (forward, backward, gradient
   clipping, Adam), one epoch of the same instances: ours
   (:func:`ocmembers.method.training.train_network`) against the authors'
@@ -371,6 +374,37 @@ def train_rows(au, repeats: int, n_clusters: int) -> None:
                 f"{wall / (n / 32) * 1e3:.2f} ms/step; {n / cpu / 1e3:.1f}k inst per CPU s; {load()}")
 
 
+def sets_rows(repeats: int, name: str) -> None:
+    """Our ``sets`` step (:func:`ocmembers.stages.sets.build_sets`) on one simulated cone.
+
+    The authors' ``build_sets`` is file-driven (cone VOTable, member and
+    parameter CSVs, PARSEC file, plots) and is not timed here.
+    """
+    from ocmembers.config import load_config
+    from ocmembers.method.columns import cluster_row
+    from ocmembers.sim.catalogues import cg20_like_members
+    from ocmembers.sim.cluster import simulate_cone
+    from ocmembers.sim.source import SimSource, embedded_cluster_table
+    from ocmembers.sources.local import read_cluster_table
+    from ocmembers.stages.sets import build_sets, members_of
+    cfg = load_config(source="sim")
+    src = SimSource(cfg)
+    cg20 = cfg.local_dir / "catalogues" / "cg20_table1.csv"     # as benchmarks/bench_sim.py
+    crow = cluster_row(read_cluster_table(cg20) if cg20.is_file() else embedded_cluster_table(), name)
+    t0 = time.perf_counter()
+    sim = simulate_cone(crow, cfg)                                # not cached: writes nothing
+    t_sim = time.perf_counter() - t0
+    members = cg20_like_members(sim, crow, cfg)
+    xm = src.crossmatch(members, sim.cone, crow)
+    ids = members_of(members, xm, name, cfg.selection.member_probability)
+    iso = src.isochrone(float(crow["log_age"]))
+    sets, wall, cpu, peak = measure(lambda: build_sets(sim.cone, ids, crow, iso, cfg), repeats)
+    c = sets.counts
+    row(f"sets ours ({name}, simulated)", f"{len(sim.cone)} sources", wall, cpu, peak, f"{len(sim.cone) / wall / 1e3:.0f}k sources/s",
+        notes=f"{c.get('candidates')} candidates, {c.get('members')} members; simulating it took "
+              f"{t_sim:.1f} s; the authors' build_sets is file-driven: not timed; {load()}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=3)
@@ -378,6 +412,7 @@ def main() -> None:
     ap.add_argument("--candidates", type=int, default=10_000)
     ap.add_argument("--samples", type=int, default=100)
     ap.add_argument("--train-clusters", type=int, default=4)
+    ap.add_argument("--sets-cluster", default="NGC_7789", help="the simulated cone of the sets row")
     ap.add_argument("--quick", action="store_true", help="small inputs, one repeat (a smoke run)")
     args = ap.parse_args()
     if args.quick:
@@ -392,6 +427,7 @@ def main() -> None:
     network_rows(au, args.repeats, args.sets, peak)
     member_rows(au, args.repeats, args.candidates, args.samples)
     train_rows(au, args.repeats, args.train_clusters)
+    sets_rows(args.repeats, args.sets_cluster)
 
 
 if __name__ == "__main__":
