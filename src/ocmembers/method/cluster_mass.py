@@ -56,7 +56,7 @@ def kroupa_integral(a: float, b: float, moment: int = 0) -> float:
 
 
 def completeness_magnitude(g: np.ndarray, weights: np.ndarray | None = None, bin_width: float = 0.5,
-                           drop: float = 0.5) -> float:
+                           drop: float = 0.5, min_count: float = 0.0) -> float:
     """Faintest magnitude before the counts per magnitude bin fall off (PR22, Sect. 4.2).
 
     PR22 take the faintest magnitude at which the counts per magnitude
@@ -66,7 +66,8 @@ def completeness_magnitude(g: np.ndarray, weights: np.ndarray | None = None, bin
     taken as a *fall*: scanning from bright to faint, the completeness limit
     is the lower edge of the first bin holding fewer than ``drop`` times the
     largest count of the brighter bins (the bright end of a rising count
-    distribution never triggers it).
+    distribution never triggers it). ``min_count``: falls are looked for only once
+    that largest count reaches it (the few brightest stars of a field fluctuate).
     """
     g = np.asarray(g, dtype=float)
     g = g[np.isfinite(g)]
@@ -77,7 +78,7 @@ def completeness_magnitude(g: np.ndarray, weights: np.ndarray | None = None, bin
         return float(g.max())
     counts, _ = np.histogram(g, bins=edges, weights=weights)
     running = np.maximum.accumulate(counts)
-    fall = np.flatnonzero(counts[1:] < drop * running[:-1]) + 1
+    fall = np.flatnonzero((counts[1:] < drop * running[:-1]) & (running[:-1] >= min_count)) + 1
     return float(edges[fall[0]]) if fall.size else float(edges[-1])
 
 

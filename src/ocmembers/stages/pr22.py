@@ -51,7 +51,7 @@ from ocmembers.exceptions import ConfigError, OCMembersError
 from ocmembers.method.hdbscan_t22 import t22_members
 from ocmembers.method.preprocessing import preprocess_cone
 from ocmembers.method.columns import cluster_row
-from ocmembers.method.cluster_mass import total_mass
+from ocmembers.method.cluster_mass import completeness_magnitude, total_mass
 from ocmembers.method.member_table import MethodError
 from ocmembers.method.penaramirez22 import penaramirez22_members
 from ocmembers.sim.isochrones import cluster_isochrone
@@ -74,6 +74,9 @@ NIR_BANDS = ("Jmag", "Hmag", "Ksmag")
 #: Probability thresholds of the truth metrics (PR22 count members at p >= 0.9).
 THRESHOLDS = (0.5, 0.9)
 P_MIN = 0.9
+#: Sources per 0.5-mag bin before a fall of the field's Ks counts marks its completeness (the few
+#: brightest stars of a field fluctuate).
+MASS_MIN_COUNT = 50
 PAPER_DIR = Path(__file__).resolve().parents[3] / "paper" / "pr22"
 
 
@@ -174,11 +177,18 @@ def _mass(cfg: Config, row: pd.Series, cone: pd.DataFrame, prob: np.ndarray) -> 
     ks = cone["Ksmag"].to_numpy(float)
     jk = cone["Jmag"].to_numpy(float) - ks
     ok = np.isfinite(ks) & np.isfinite(jk)
+    sel = ok & (prob >= P_MIN)
+    if not sel.any():
+        return {"status": f"no mass: no member with p >= {P_MIN}"}
+    # the completeness of the data (the turnover of the Ks counts of every source of the field),
+    # not of the members, as PR22 Sect. 4.2 and total_mass_from_members
+    ks_complete = min(completeness_magnitude(ks[ok], min_count=MASS_MIN_COUNT), float(ks[sel].max()))
     try:
         est = total_mass(r_pc[ok], ks[ok], prob[ok], mini, iso_ks, colour=jk[ok], iso_colour=iso_jk,
+                         g_complete=ks_complete,
                          r_max=float(np.radians(5 * float(row["r50"])) * float(row["dist_pc"])), p_min=P_MIN)
-    except OCMembersError as exc:
-        return {"status": f"no mass: {exc}"}
+    except (OCMembersError, IndexError) as exc:   # IndexError: no member brighter than the completeness
+        return {"status": f"no mass: {type(exc).__name__}: {exc}"}
     return {"status": "ok", **{k: float(v) for k, v in est.to_dict().items()}}
 
 
@@ -215,7 +225,6 @@ def pr22_cluster(cfg: Config, name: str) -> bool:
             "wall_s": round(wall, 3), "n_true_members": int(field.truth["is_member"].sum()),
             "n_true_members_area": int(field.meta.get("n_members_area", 0)),
             "area_deg2": float(field.meta.get("area_deg2", np.nan)),
-            "mass": _mass(cfg, row, field.cone, prob),
             "metrics": _metric_rows(metrics),
         }
         out = pd.DataFrame({"source_id": res["source_id"].to_numpy(np.int64), "probability": prob,
@@ -317,9 +326,11 @@ def summarise(cfg: Config, names: list[str]) -> dict:
     pub = published_pr22()
     out = _out(cfg)
     out.mkdir(parents=True, exist_ok=True)
+    masses = [_cluster_mass(cfg, s["cluster"]) for s in stats]
     table = pd.DataFrame([{k: v for k, v in s.items() if k not in ("mass", "metrics")} |
-                          {"mass_msun": s["mass"].get("total"), "mass_err_msun": s["mass"].get("uncertainty"),
-                           "mass_status": s["mass"]["status"]} for s in stats])
+                          {"mass_msun": m.get("total"), "mass_err_msun": m.get("uncertainty"),
+                           "mass_ks_complete": m.get("g_complete"), "mass_status": m["status"]}
+                          for s, m in zip(stats, masses)])
     table = _xd_truth(cfg, table)
     counts = _field_counts(metas)
     metric_rows = [dict(r, cluster=s["cluster"]) for s in stats for r in s["metrics"]]
@@ -357,6 +368,15 @@ def summarise(cfg: Config, names: list[str]) -> dict:
     figs = _figures(cfg, stats, metas, table)
     _macros(cfg, statistics, table, counts, figs)
     return statistics
+
+
+def _cluster_mass(cfg: Config, name: str) -> dict:
+    """The total mass of ``name`` from its member list and field (PR22 Sect. 4.2; :func:`_mass`)."""
+    row = cluster_row(_table(cfg), name)
+    cone = cache.read_table(_raw_paths(cfg, name)[0])
+    mem = cache.read_table(_cluster_paths(cfg, name)[0])
+    p = pd.Series(mem["probability"].to_numpy(float), index=mem["source_id"].to_numpy())
+    return _mass(cfg, row, cone, p.reindex(cone["source_id"].to_numpy()).fillna(0.0).to_numpy())
 
 
 def _xd_truth(cfg: Config, table: pd.DataFrame) -> pd.DataFrame:
