@@ -72,3 +72,11 @@ def test_too_few_and_bad_input_are_clear_errors():
     with pytest.raises(MethodError, match="space"):
         cone, _, cluster = synthetic_cone(100, 10)
         upmask_members(cone, cluster, None, space="colours")
+
+
+def test_mst_of_three_points_without_qhull():
+    """Three points (qhull's Delaunay needs four): the MST of each group, exactly."""
+    from ocmembers.method.upmask_sky import mst_lengths
+    xy = np.array([[0.0, 0.0], [3.0, 0.0], [3.0, 4.0]])
+    assert mst_lengths(xy, np.array([0, 0, 0]), 1)[0] == pytest.approx(7.0)
+    assert mst_lengths(xy, np.array([0, 1, 1]), 2).tolist() == pytest.approx([0.0, 4.0])

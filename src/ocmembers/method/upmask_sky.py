@@ -115,8 +115,8 @@ def mst_lengths(xy: np.ndarray, labels: np.ndarray, n_groups: int) -> np.ndarray
     span = float(np.ptp(p, axis=0).max()) or 1.0
     shifted = p.copy()
     shifted[:, 0] += lab * 3.0 * span        # groups far apart: no group's Gabriel circles overlap another
-    if lab.size == 2:
-        edges = np.array([[0, 1]])
+    if lab.size <= 3:   # qhull needs 4 points in 2-D: every pair is a candidate edge
+        edges = np.array([[a, b] for a in range(lab.size) for b in range(a + 1, lab.size)])
     else:
         tri = Delaunay(shifted, qhull_options="QJ Qbb Qc")
         s = tri.simplices

@@ -205,7 +205,10 @@ def pr22_cluster(cfg: Config, name: str) -> bool:
     if not done:
         table, photometry = pr22_input(field.cone)
         t0 = time.perf_counter()
-        res = penaramirez22_members(table, row, cfg)
+        try:
+            res = penaramirez22_members(table, row, cfg)
+        except (RuntimeError, np.linalg.LinAlgError) as exc:  # a library failure inside the fit: this cluster only
+            raise MethodError(f"cluster {name}: XDGMM + UPMASK: {type(exc).__name__}: {exc}") from exc
         wall = time.perf_counter() - t0
         prob = res["probability"].to_numpy(float)
         params = res.attrs.get("parameters", {})
