@@ -101,3 +101,10 @@ def test_set_parses_by_the_key_type():
 def test_set_refuses_a_wrong_type(item, match):
     with pytest.raises(ConfigError, match=match):
         load_config(overrides=[item])
+
+
+def test_the_network_mode_is_a_checked_key():
+    assert load_config().membership.network == "exact"              # the default: bitwise the reference
+    assert load_config(overrides=["membership.network=compiled"]).membership.network == "compiled"
+    with pytest.raises(ConfigError, match="membership.network"):
+        load_config(overrides=["membership.network=fast"])

@@ -134,6 +134,7 @@ class MembershipConfig:
     exclude_self: bool = True
     torch_threads: int = 0
     model: str = "trained"
+    network: str = "exact"
 
 
 @dataclass(frozen=True)
@@ -364,6 +365,8 @@ def _build(base: dict[str, Any], *updates: dict[str, Any]) -> Config:
 def _validate(cfg: Config) -> None:
     if cfg.source.name not in SOURCES:
         raise ConfigError(f"source.name (SOURCE) must be one of {SOURCES}, got {cfg.source.name!r}")
+    if cfg.membership.network not in ("exact", "compiled"):
+        raise ConfigError(f"membership.network must be \"exact\" or \"compiled\", got {cfg.membership.network!r}")
     if cfg.sim.ruwe_model not in ("ad_hoc", "orbit"):
         raise ConfigError(f"sim.ruwe_model must be \"ad_hoc\" or \"orbit\", got {cfg.sim.ruwe_model!r}")
     if cfg.source.cluster_catalogue not in ("cg20", "hr23", "hr24"):
