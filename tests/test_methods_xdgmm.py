@@ -114,3 +114,19 @@ def test_a_component_that_loses_its_stars_is_dropped(noisy):
     out = xd._em(x, s, w, m, v)
     assert out[6] == 1 and len(out[0]) == 2
     assert np.isclose(out[0].sum(), 1.0)
+
+
+def test_the_catalogue_choice_picks_the_component_at_the_catalogued_cluster():
+    """A tight group of a few stars far from the cluster has the lowest entropy; the catalogue
+    choice takes the component at the catalogued proper motion and parallax instead."""
+    from types import SimpleNamespace
+    from ocmembers.method.xdgmm import catalogue_component
+    model = SimpleNamespace(
+        weights_=np.array([0.02, 0.18, 0.80]),
+        means_=np.array([[5.0, 5.0, 2.0], [-1.0, 2.0, 1.0], [0.0, 0.0, 0.5]]),
+        covariances_=np.array([np.eye(3) * 1e-4, np.diag([0.04, 0.04, 0.01]), np.eye(3) * 25.0]),
+        entropies=lambda: differential_entropy(model.covariances_))
+    assert compact_component(model, 5000, 10.0) == 0                      # the collapsed group
+    assert catalogue_component(model, 5000, np.array([-1.1, 2.05, 1.02]), np.array([0.2, 0.2, 0.05])) == 1
+    with pytest.raises(MethodError, match="no component holds"):
+        catalogue_component(model, 100, np.zeros(3), np.ones(3), min_stars=1e6)

@@ -53,7 +53,7 @@ from ocmembers.method.columns import require_columns
 from ocmembers.method.member_table import MethodError, empty_result, member_table, source_ids
 from ocmembers.method.settings import methods_config
 from ocmembers.method.upmask import UPMASK, features_for, magnitude_errors, sky_window, tangent_plane
-from ocmembers.method.xdgmm import XDGMM, compact_component, covariance_from_gaia
+from ocmembers.method.xdgmm import XDGMM, catalogue_component, compact_component, covariance_from_gaia
 
 __all__ = [
     "penaramirez22_members", "select_components_bic", "total_mass", "MassEstimate", "kroupa_integral",
@@ -138,14 +138,22 @@ def penaramirez22_members(cone: pd.DataFrame, cluster: pd.Series, cfg: Any = Non
         else:
             raise MethodError(f"[methods] xd_components_select must be 'fixed' or 'bic', "
                               f"got {mc.xd_components_select!r}")
-        comp = compact_component(xd, int(ok.sum()), mc.xd_min_component_stars)
+        if mc.xd_component_choice == "entropy":
+            comp = compact_component(xd, int(ok.sum()), mc.xd_min_component_stars)
+        elif mc.xd_component_choice == "catalogue":
+            target = np.array([*pm0, _cluster_value(cluster, "parallax", name)])
+            sd = np.array([*pm_sd, _cluster_value(cluster, "parallax_std", name)])
+            comp = catalogue_component(xd, int(ok.sum()), target, sd, mc.xd_min_component_stars)
+        else:
+            raise MethodError(f"[methods] xd_component_choice must be 'entropy' or 'catalogue', "
+                              f"got {mc.xd_component_choice!r}")
     except MethodError as exc:
         raise MethodError(f"cluster {name}: {exc}") from exc
     params["xd_components_used"] = int(len(xd.weights_))
     params["xd_components_dropped"] = int(xd.n_dropped_)
     p_xd = np.zeros(n_all)
     p_xd[ok] = xd.bootstrap_membership(x[ok], s[ok], comp, mc.xd_bootstrap, seed=mc.seed)
-    params.update({"xd_component": comp, "xd_converged": bool(xd.converged_), "xd_n_iter": xd.n_iter_,
+    params.update({"xd_component_choice": mc.xd_component_choice, "xd_component": comp, "xd_converged": bool(xd.converged_), "xd_n_iter": xd.n_iter_,
                    "xd_mean": xd.means_[comp].tolist(), "xd_covariance": xd.covariances_[comp].tolist(),
                    "xd_weight": float(xd.weights_[comp]), "xd_entropies": xd.entropies().tolist()})
 

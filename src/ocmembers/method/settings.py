@@ -38,6 +38,7 @@ class MethodsConfig:
     xd_bootstrap: int = 200
     xd_p_min: float = 0.9
     xd_min_component_stars: float = 10.0
+    xd_component_choice: str = "entropy"
     pr22_g_max: float = 0.0
     pr22_upmask_iterations: int = 100
     seed: int = 2022
