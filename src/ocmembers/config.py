@@ -190,6 +190,7 @@ class SimConfig:
     t22_pm_window: float = 5.0
     t22_sky: bool = True
     ruwe_model: str = "ad_hoc"
+    release: str = "dr3"
 
 
 @dataclass(frozen=True)
@@ -367,6 +368,8 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"source.name (SOURCE) must be one of {SOURCES}, got {cfg.source.name!r}")
     if cfg.membership.network not in ("exact", "compiled"):
         raise ConfigError(f"membership.network must be \"exact\" or \"compiled\", got {cfg.membership.network!r}")
+    if cfg.sim.release not in ("dr3", "dr4"):
+        raise ConfigError(f"sim.release must be \"dr3\" or \"dr4\", got {cfg.sim.release!r}")
     if cfg.sim.ruwe_model not in ("ad_hoc", "orbit"):
         raise ConfigError(f"sim.ruwe_model must be \"ad_hoc\" or \"orbit\", got {cfg.sim.ruwe_model!r}")
     if cfg.source.cluster_catalogue not in ("cg20", "hr23", "hr24"):

@@ -244,7 +244,8 @@ class Measurement:
         det = self.rng.random(len(true)) < detection_probability(true["g"].to_numpy(float), s.g_limit)
         true = true.loc[det].reset_index(drop=True)
         true["binary_wobble"] = (true["q"].to_numpy() > 0) & (self.rng.random(len(true)) < s.wobble_fraction)
-        obs, zp, kept = observe(true, self.scan, self.rng, prefilter=self.prefilter, orbit_rng=self.orbit_rng)
+        obs, zp, kept = observe(true, self.scan, self.rng, prefilter=self.prefilter, orbit_rng=self.orbit_rng,
+                                release=s.release, epoch_offset_yr=self.cfg.cone.epoch - 2016.0)
         t = true.iloc[kept].reset_index(drop=True).add_prefix("true_")
         t["true_zero_point"] = zp
         return pd.concat([obs.reset_index(drop=True), t], axis=1)
