@@ -36,8 +36,8 @@ from ocmembers.method.columns import as_frame
 from ocmembers.method.columns import (CG20_RENAME, CLUSTER_CATALOGUES, CLUSTER_COLUMNS, cluster_row,
                                      normalise_cluster_name)
 from ocmembers.method.accounting import account_for_every_source
-from ocmembers.method.cuts import (angular_separation_deg, cone_cut_status, cone_radius_deg, cone_window,
-                                  sky_centre_deg)
+from ocmembers.method.cuts import angular_separation_deg, cone_cut_status, cone_radius_deg, cone_window
+from ocmembers.method.selection import sky_centre
 from ocmembers.method.preprocessing import astrometry_quality
 from ocmembers.method.membership import OUTPUT_COLUMNS, cluster_seed, evaluate_sets, probability_summary
 from ocmembers.method.sets import ClusterSelection, build_sets
@@ -298,7 +298,7 @@ def _check_cone_holds_cluster(cone: pd.DataFrame, row: pd.Series, cfg: Config, w
         raise ConfigError(f"{what}: no source has a finite ra and dec")
     if np.nanmin(sep) <= radius:
         return
-    c_ra, c_dec = sky_centre_deg(cone["ra"].to_numpy(float), cone["dec"].to_numpy(float))
+    c_ra, c_dec = sky_centre(cone["ra"].to_numpy(float), cone["dec"].to_numpy(float))
     centre = float(angular_separation_deg(np.array([c_ra]), np.array([c_dec]), ra, dec)[0])
     raise ConfigError(
         f"{what} does not contain cluster {name}: its centre (ra {c_ra:.3f}, dec {c_dec:.3f} deg) is "

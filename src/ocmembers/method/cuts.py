@@ -36,8 +36,7 @@ from ocmembers.exceptions import MissingColumnsError, TableParseError
 from ocmembers.method.columns import cluster_label
 
 __all__ = ["CONE_PARAMETERS", "ConeWindow", "cone_radius_deg", "pm_radius", "parallax_half_width",
-           "cone_window", "cone_mask", "apply_cone_cuts", "angular_separation_deg", "cone_cut_status",
-           "sky_centre_deg"]
+           "cone_window", "cone_mask", "apply_cone_cuts", "angular_separation_deg", "cone_cut_status"]
 
 #: Cluster-table columns the cone needs (canonical names of :mod:`ocmembers.method.columns`).
 CONE_PARAMETERS: tuple[str, ...] = ("ra", "dec", "dist_pc", "pmra", "pmra_std", "pmdec",
@@ -154,17 +153,6 @@ def cone_cut_status(sources: pd.DataFrame, window: ConeWindow) -> np.ndarray:
     out[(dpm > window.pm_max) | (dplx > window.parallax_max)] = "cut_eq1_2"
     out[sep > window.radius_deg] = "outside_cone"
     return out
-
-
-def sky_centre_deg(ra_deg: np.ndarray, dec_deg: np.ndarray) -> tuple[float, float]:
-    """Direction (ra, dec), degrees, of the mean unit vector of finite positions (NaN if none)."""
-    r, d = np.deg2rad(np.asarray(ra_deg, float)), np.deg2rad(np.asarray(dec_deg, float))
-    ok = np.isfinite(r) & np.isfinite(d)
-    if not ok.any():
-        return math.nan, math.nan
-    r, d = r[ok], d[ok]
-    x, y, z = np.mean(np.cos(d) * np.cos(r)), np.mean(np.cos(d) * np.sin(r)), np.mean(np.sin(d))
-    return float(np.rad2deg(np.arctan2(y, x)) % 360.0), float(np.rad2deg(np.arctan2(z, np.hypot(x, y))))
 
 
 def apply_cone_cuts(sources: pd.DataFrame, cluster: pd.Series, *, radius_pc: float,

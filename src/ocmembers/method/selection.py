@@ -195,8 +195,13 @@ def weighted_mean(values: np.ndarray, errors: np.ndarray) -> tuple[float, float]
 
 
 def sky_centre(ra: np.ndarray, dec: np.ndarray) -> tuple[float, float]:
-    """Direction (ra, dec), degrees, of the mean unit vector of the positions."""
+    """Direction (ra, dec), degrees, of the mean unit vector of the finite positions (NaN if none)."""
     r, d = np.deg2rad(np.asarray(ra, float)), np.deg2rad(np.asarray(dec, float))
+    ok = np.isfinite(r) & np.isfinite(d)
+    if not ok.all():
+        if not ok.any():
+            return math.nan, math.nan
+        r, d = r[ok], d[ok]
     x, y, z = np.mean(np.cos(d) * np.cos(r)), np.mean(np.cos(d) * np.sin(r)), np.mean(np.sin(d))
     return float(np.rad2deg(np.arctan2(y, x)) % 360.0), float(np.rad2deg(np.arctan2(z, np.hypot(x, y))))
 

@@ -182,7 +182,7 @@ def build_sets(cone: pd.DataFrame, members_dr3: pd.DataFrame, cluster_row: pd.Se
             f"[selection] min_members = {sel.min_members}")
     # one wrong star in the list must not move the weighted means of Eq. 7
     where = np.flatnonzero(is_member)
-    outliers = where[outlying_members(table.iloc[where], float(getattr(sel, "member_clip_sigma", 0.0)))]
+    outliers = where[outlying_members(table.iloc[where], sel.member_clip_sigma)]
     counts["members_outlying"] = int(outliers.size)
     if outliers.size:
         log.warning("cluster %s: %d training member(s) beyond %g robust dispersions in proper motion or "

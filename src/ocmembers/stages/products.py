@@ -66,6 +66,18 @@ def catalogue_paths(cfg: Config) -> dict[str, Path]:
     return {p: cfg.raw_dir / "catalogues" / f"{p}.parquet" for p in CATALOGUES}
 
 
+def catalogue_list(cfg: Config, product: str, name: str) -> pd.DataFrame | None:
+    """Cluster ``name``'s rows of the run's ``raw/catalogues/<product>.parquet`` (verified), or None
+    when the product is absent or does not list it (the T22-like lists exist for the test
+    clusters only)."""
+    path = cfg.raw_dir / "catalogues" / f"{product}.parquet"
+    if not path.is_file():
+        return None
+    t = cache.read_table(path)
+    rows = t["cluster"] == name
+    return t.loc[rows].reset_index(drop=True) if rows.any() else None
+
+
 def load_catalogues(cfg: Config) -> dict[str, pd.DataFrame]:
     """The verified cached catalogues (run the ``catalogues`` stage first)."""
     return {p: cache.read_table(path) for p, path in catalogue_paths(cfg).items()}

@@ -47,7 +47,7 @@ from ocmembers.sources import cache
 from ocmembers.sources.local import read_gaia_table, read_member_list
 from ocmembers.sources.positional import crossmatch_positional
 from ocmembers.stages.plots import save_pdf_png
-from ocmembers.stages.products import figures_dir
+from ocmembers.stages.products import catalogue_list, figures_dir
 from ocmembers.stages.runner import product_sha, record, sweep, up_to_date
 
 __all__ = ["run", "realism_path", "G_EDGES_COUNTS", "CG_MIN_PROBABILITY"]
@@ -75,15 +75,6 @@ def _real_files(cfg: Config) -> dict[str, Path]:
     return files
 
 
-def _sim_list(cfg: Config, product: str, name: str) -> pd.DataFrame | None:
-    path = cfg.raw_dir / "catalogues" / f"{product}.parquet"
-    if path.is_file():
-        t = cache.read_table(path)
-        if (t["cluster"] == name).any():
-            return t.loc[t["cluster"] == name].reset_index(drop=True)
-    return None
-
-
 def _m67_field(cfg: Config, source: SimSource, path: Path, real_cg: pd.DataFrame) -> dict[str, Any]:
     row = source._row(_M67)
     real = read_gaia_table(path)
@@ -106,7 +97,7 @@ def _m67_field(cfg: Config, source: SimSource, path: Path, real_cg: pd.DataFrame
     real_member = real_in["source_id"].isin(xm["source_id"]).to_numpy()
     g_sim = sim_in["phot_g_mean_mag"].to_numpy(float)
     true_member = truth_in["is_member"].to_numpy(bool) & (g_sim < cfg.sim.t22_g_max)
-    t22_like = _sim_list(cfg, "t22_members", _M67)
+    t22_like = catalogue_list(cfg, "t22_members", _M67)
     if t22_like is None:
         t22_like = t22_like_members(sim, row, cfg)
     like_member = sim_in["source_id"].isin(t22_like["source_id"]).to_numpy()
@@ -174,7 +165,7 @@ def run(cfg: Config) -> dict[str, Any]:
         row = source._row(name)
         real = real_t22.loc[real_t22["cluster"] == name]
         if len(real):
-            sim = _sim_list(cfg, "t22_members", name)
+            sim = catalogue_list(cfg, "t22_members", name)
             if sim is None:
                 sim = t22_like_members(source.simulated(row), row, cfg)
             t22_per[name] = compare_lists(sim, real, row)
@@ -182,7 +173,7 @@ def run(cfg: Config) -> dict[str, Any]:
             notes.append(f"{name}: no real T22 list")
         real = real_cg.loc[real_cg["cluster"] == name]
         if len(real):
-            sim = _sim_list(cfg, "train_members", name)
+            sim = catalogue_list(cfg, "train_members", name)
             if sim is None:
                 sim = cg20_like_members(source.simulated(row), row, cfg)
             sim = sim.loc[sim["probability"] >= CG_MIN_PROBABILITY]

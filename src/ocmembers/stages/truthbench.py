@@ -67,12 +67,10 @@ def _pipeline_members(cfg: Config, name: str) -> pd.DataFrame | None:
 
 
 def _t22_members(cfg: Config, source, name: str) -> pd.DataFrame:
-    path = cfg.raw_dir / "catalogues" / "t22_members.parquet"
-    if path.is_file():
-        from ocmembers.sources.cache import read_table
-        t = read_table(path)
-        if (t["cluster"] == name).any():  # the lists are made for the test clusters only
-            return t.loc[t["cluster"] == name]
+    from ocmembers.stages.products import catalogue_list
+    listed = catalogue_list(cfg, "t22_members", name)
+    if listed is not None:
+        return listed
     from ocmembers.sim.catalogues import t22_like_members
     row = source._row(name)
     return t22_like_members(source.simulated(row), row, cfg)
