@@ -86,6 +86,16 @@ class SimulatedCone:
     meta: dict = field(default_factory=dict)
 
 
+def isochrone_and_physics(cluster: pd.Series, cfg: Config) -> tuple[pd.DataFrame, pd.Series]:
+    """The cluster's isochrone and its row with the true distance (``dist_pc``), as every
+    simulated cone of it (Gaia, VVV) starts."""
+    iso = cluster_isochrone(cfg.local_dir, float(cluster["log_age"]), cfg.isochrone.metallicity_z,
+                            use_parsec=cfg.sim.use_parsec, cluster=str(cluster["name"]))
+    phys = cluster.copy()
+    phys["dist_pc"] = true_distance_pc(cluster, cfg)
+    return iso, phys
+
+
 def cluster_rng(cfg: Config, name: str, n: int = 6) -> list[np.random.Generator]:
     """Independent generators of cluster ``name`` (seed ``[sim] seed`` and the name)."""
     ss = np.random.SeedSequence([int(cfg.sim.seed), zlib.crc32(name.encode())])
@@ -109,10 +119,7 @@ def simulate_cone(cluster: pd.Series, cfg: Config) -> SimulatedCone:
     check_cluster(cluster)
     name = str(cluster["name"])
     r_model, r_cl, r_field, r_obs, r_scan, _ = cluster_rng(cfg, name)
-    iso = cluster_isochrone(cfg.local_dir, float(cluster["log_age"]), cfg.isochrone.metallicity_z,
-                            use_parsec=cfg.sim.use_parsec, cluster=name)
-    phys = cluster.copy()
-    phys["dist_pc"] = true_distance_pc(cluster, cfg)
+    iso, phys = isochrone_and_physics(cluster, cfg)
     model = cluster_model(phys, cfg, iso, r_model)
     cl = cluster_stars(cluster, phys, cfg, iso, model, r_cl)
     windows = Windows.of(cluster, cfg)

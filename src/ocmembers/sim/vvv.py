@@ -54,11 +54,10 @@ from ocmembers.config import Config
 from ocmembers.exceptions import EmptyConeError
 from ocmembers.method.columns import GAIA_COLUMNS
 from ocmembers.sim.bulge import NIR_POPULATIONS
-from ocmembers.sim.cluster import cluster_stars
-from ocmembers.sim.cluster_model import check_cluster, cluster_frame, cluster_model, true_distance_pc
+from ocmembers.sim.cluster import cluster_stars, isochrone_and_physics
+from ocmembers.sim.cluster_model import check_cluster, cluster_frame, cluster_model
 from ocmembers.sim.errors import ScanLaw, detection_probability, make_source_ids, observe
 from ocmembers.sim.galaxy import simulate_field
-from ocmembers.sim.isochrones import cluster_isochrone
 from ocmembers.sim.nir import (BANDS, SURVEYS, TWOMASS, VVV, inverse_variance, measure_survey, true_nir,
                                twomass_from_gaia, vista_from_twomass, virac2_errors)
 
@@ -245,10 +244,7 @@ def simulate_vvv_cone(cluster: pd.Series, cfg: Config) -> VVVCone:
     check_cluster(cluster)
     name = str(cluster["name"])
     r_model, r_cl, r_field, r_gaia, r_nir, r_ids = vvv_rng(cfg, name)
-    iso = cluster_isochrone(cfg.local_dir, float(cluster["log_age"]), cfg.isochrone.metallicity_z,
-                            use_parsec=cfg.sim.use_parsec, cluster=name)
-    phys = cluster.copy()
-    phys["dist_pc"] = true_distance_pc(cluster, cfg)
+    iso, phys = isochrone_and_physics(cluster, cfg)
     # masses down to the hydrogen-burning limit: the cluster model with no Gaia faint limit
     deep = replace(cfg, sim=replace(cfg.sim, g_limit=np.inf))
     model = cluster_model(phys, deep, iso, r_model)
