@@ -191,6 +191,10 @@ class SimConfig:
     t22_sky: bool = True
     ruwe_model: str = "ad_hoc"
     release: str = "dr3"
+    structure: str = "core_halo"
+    dissolution_t0_myr: float = 3.3
+    dissolution_gamma: float = 0.62
+    tail_max_pc: float = 200.0
 
 
 @dataclass(frozen=True)
@@ -370,6 +374,11 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"membership.network must be \"exact\" or \"compiled\", got {cfg.membership.network!r}")
     if cfg.sim.release not in ("dr3", "dr4"):
         raise ConfigError(f"sim.release must be \"dr3\" or \"dr4\", got {cfg.sim.release!r}")
+    if cfg.sim.structure not in ("core_halo", "corona_tails"):
+        raise ConfigError(f"sim.structure must be \"core_halo\" or \"corona_tails\", got {cfg.sim.structure!r}")
+    for key in ("dissolution_t0_myr", "dissolution_gamma", "tail_max_pc"):
+        if not getattr(cfg.sim, key) > 0:
+            raise ConfigError(f"sim.{key} must be positive, got {getattr(cfg.sim, key)!r}")
     if cfg.sim.ruwe_model not in ("ad_hoc", "orbit"):
         raise ConfigError(f"sim.ruwe_model must be \"ad_hoc\" or \"orbit\", got {cfg.sim.ruwe_model!r}")
     if cfg.source.cluster_catalogue not in ("cg20", "hr23", "hr24"):

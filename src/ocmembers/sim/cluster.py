@@ -30,15 +30,18 @@ import numpy as np
 import pandas as pd
 
 from ocmembers.config import Config
-from ocmembers.exceptions import EmptyConeError
+from ocmembers.exceptions import ConfigError, EmptyConeError
 from ocmembers.method.columns import GAIA_COLUMNS
 from ocmembers.method.cuts import apply_cone_cuts, cone_radius_deg, parallax_half_width, pm_radius
 from ocmembers.sim.binaries import draw_mass_ratios
-from ocmembers.sim.cluster_model import (ClusterModel, check_cluster, cluster_frame, cluster_model,
+from ocmembers.sim.cluster_model import (M_MIN, ClusterModel, check_cluster, cluster_frame, cluster_model,
                                          draw_photometry, draw_positions, pdmf_tilt, place,
                                          sample_cluster_masses, true_distance_pc)
 from ocmembers.sim.errors import ZP_BOUND, ScanLaw, detection_probability, observe, parallax_error_median
+from ocmembers.sim import tails
+from ocmembers.sim.errors import ICRS_TO_GAL
 from ocmembers.sim.galaxy import simulate_field, velocity_to_pm
+from ocmembers.sim.imf import sample_kroupa
 from ocmembers.sim.isochrones import cluster_isochrone
 
 __all__ = ["SimulatedCone", "simulate_cone", "check_cluster", "cluster_rng", "TRUTH_COLUMNS",
@@ -164,6 +167,57 @@ def cluster_stars(cluster: pd.Series, phys: pd.Series, cfg: Config, iso: pd.Data
     v = np.asarray(model.v_mean_icrs)[:, None] + rng.normal(0, model.sigma_v_kms, (3, n))
     pmra, pmdec, rv = velocity_to_pm(ra, dec, dist, v)
     ph = draw_photometry(iso, mass, q, dist, float(cluster["a0"]))
+    bound = _star_table(cluster, cfg, ra, dec, dist, pmra, pmdec, rv, ph, mass, q)
+    if cfg.sim.structure == "core_halo":
+        return bound
+    esc = escaped_stars(cluster, phys, cfg, iso, model, mass, q, cluster_rng(cfg, str(cluster["name"]), 9)[8])
+    return pd.concat([bound, esc], ignore_index=True)
+
+
+def escaped_stars(cluster: pd.Series, phys: pd.Series, cfg: Config, iso: pd.DataFrame, model: ClusterModel,
+                  mass: np.ndarray, q: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+    """The stars the cluster lost in the last :math:`\\tau_{max}`: corona and tidal tails (:mod:`ocmembers.sim.tails`).
+
+    ``mass``, ``q``: the bound stars (their total, extended to 0.08 Msun with
+    the IMF, is the present mass). On its own random stream ``rng``.
+    """
+    s = cfg.sim
+    name = str(cluster["name"])
+    pilot_m = sample_kroupa(tails.N_PILOT_IMF, rng, M_MIN, model.m_high)
+    pilot_q = draw_mass_ratios(pilot_m.size, s.binary_fraction, rng)
+    pilot_tot = float(np.sum(pilot_m * (1 + pilot_q)))
+    above = pilot_m >= model.m_low
+    m_present = float(np.sum(mass * (1 + q))) * pilot_tot / float(np.sum((pilot_m * (1 + pilot_q))[above]))
+    r_j = tails.jacobi_radius_pc(m_present)
+    age_myr = 10 ** float(cluster["log_age"]) / 1e6
+    tau_max = s.tail_max_pc / tails.drift_speed_kms(r_j) / tails.PC_PER_MYR
+    _, lost = tails.escape_ages(m_present, age_myr, s.dissolution_t0_myr, s.dissolution_gamma, tau_max,
+                                np.zeros(0))
+    n = int(rng.poisson(lost * above.sum() / pilot_tot))
+    if n + model.n_stars > s.max_cluster_stars:
+        raise ConfigError(f"cluster {name}: {n} escaped stars to simulate exceed [sim] max_cluster_stars")
+    tau, _ = tails.escape_ages(m_present, age_myr, s.dissolution_t0_myr, s.dissolution_gamma, tau_max,
+                               rng.random(n))
+    x0 = np.zeros((3, n))
+    x0[0] = np.where(rng.random(n) < 0.5, -r_j, r_j)
+    v0 = rng.normal(0, model.sigma_v_kms, (3, n))
+    pos, vel = tails.hill_orbit(x0, v0, tau)
+    vel = tails.inertial_velocity(pos, vel)
+    e0, ea, ed = cluster_frame(float(phys["ra"]), float(phys["dec"]))
+    hill = tails.hill_axes_galactic(ICRS_TO_GAL @ (e0 * float(phys["dist_pc"])))
+    to_icrs = ICRS_TO_GAL.T @ hill.T                 # Hill -> ICRS
+    p_icrs, v_icrs = to_icrs @ pos, to_icrs @ vel
+    off = np.stack([e0 @ p_icrs, ea @ p_icrs, ed @ p_icrs], axis=1)
+    ra, dec, dist = place(phys, off)
+    v = np.asarray(model.v_mean_icrs)[:, None] + v_icrs
+    pmra, pmdec, rv = velocity_to_pm(ra, dec, dist, v)
+    m = sample_kroupa(n, rng, model.m_low, model.m_high)
+    qq = draw_mass_ratios(n, s.binary_fraction, rng)
+    ph = draw_photometry(iso, m, qq, dist, float(cluster["a0"]))
+    return _star_table(cluster, cfg, ra, dec, dist, pmra, pmdec, rv, ph, m, qq)
+
+
+def _star_table(cluster: pd.Series, cfg: Config, ra, dec, dist, pmra, pmdec, rv, ph, mass, q) -> pd.DataFrame:
     return pd.DataFrame({"ra": ra, "dec": dec, "dist_pc": dist, "parallax": 1000.0 / dist, "pmra": pmra,
                          "pmdec": pmdec, "rv": rv, "g": ph["g"], "bp": ph["bp"], "rp": ph["rp"],
                          "teff": ph["teff"], "mass": mass, "q": q, "log_age": float(cluster["log_age"]),

@@ -1,0 +1,147 @@
+"""Corona and tidal tails of the simulated clusters (``[sim] structure``, :mod:`ocmembers.sim.tails`)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ocmembers.config import load_config
+from ocmembers.exceptions import ConfigError
+from ocmembers.method.columns import cluster_row
+from ocmembers.sim import tails
+from ocmembers.sim.cluster import simulate_cone
+from ocmembers.sim.source import embedded_cluster_table
+
+
+@pytest.fixture(scope="module")
+def cfg(tmp_path_factory):
+    return load_config(source="sim", local_dir=str(tmp_path_factory.mktemp("nodata")))
+
+
+@pytest.fixture(scope="module")
+def m67():
+    return cluster_row(embedded_cluster_table(), "NGC_2682")
+
+
+def _sha(df: pd.DataFrame) -> str:
+    return hashlib.sha256(pd.util.hash_pandas_object(df, index=True).to_numpy().tobytes()).hexdigest()
+
+
+def test_default_sky_unchanged(shared_data, m67):
+    """core_halo is the default, and the M67 cone is byte for byte that of commit 222b031 (before tails)."""
+    cfg = load_config(source="sim", local_dir=str(shared_data))
+    assert cfg.sim.structure == "core_halo"
+    s = simulate_cone(m67, cfg)
+    assert _sha(s.cone)[:16] == "cf7d720e3bb2e7f0"
+    assert _sha(s.truth)[:16] == "408fa3c233dd510b"
+    assert _sha(s.bright)[:16] == "dc3678b3f0c1341d"
+
+
+def test_config_keys_checked(tmp_path):
+    with pytest.raises(ConfigError, match="sim.structure"):
+        load_config(source="sim").replace(sim={"structure": "tails"})
+    for key in ("dissolution_t0_myr", "dissolution_gamma", "tail_max_pc"):
+        with pytest.raises(ConfigError, match=f"sim.{key}"):
+            load_config(source="sim").replace(sim={key: 0.0})
+    with pytest.raises(ConfigError, match="tail_max_pc"):
+        load_config(source="sim").replace(sim={"tail_max_pc": "far"})
+
+
+def test_jacobi_radius_known_answer():
+    """r_J^3 = G M / (4 Omega A): 1000 Msun with Bovy (2017) Oort constants gives 13.7 pc."""
+    r = tails.jacobi_radius_pc(1000.0)
+    assert r == pytest.approx(13.73, abs=0.05)
+    assert tails.jacobi_radius_pc(8000.0) == pytest.approx(2 * r, rel=1e-9)
+
+
+def test_escape_follows_lamers_rate():
+    """The lost mass is M(t - tau) - M of Lamers et al. (2005, Eq. 6); escapes now at dM/dt = M^(1-gamma)/t0."""
+    m, age, t0, g = 2000.0, 4000.0, 3.3, 0.62
+    mi = tails.initial_mass(m, age, t0, g)
+    assert (mi ** g - m ** g) == pytest.approx(g * age / t0, rel=1e-9)
+    tau, lost_all = tails.escape_ages(m, age, t0, g, 1e9, np.array([0.0, 1.0]))
+    assert lost_all == pytest.approx(mi - m, rel=1e-9)
+    assert tau == pytest.approx([age, 0.0], abs=1e-6)      # u = 0: the first mass lost
+    # the last 1 Myr: lost mass = present rate
+    _, lost = tails.escape_ages(m, age, t0, g, 1.0, np.zeros(0))
+    assert lost == pytest.approx(m ** (1 - g) / t0, rel=1e-3)
+    # times since escape: uniform in lost mass, so the median splits the lost mass in two
+    u = np.random.default_rng(3).random(200_000)
+    tau, lost = tails.escape_ages(m, age, t0, g, 100.0, u)
+    med = np.median(tau)
+    _, half = tails.escape_ages(m, age, t0, g, med, np.zeros(0))
+    assert half == pytest.approx(lost / 2, rel=0.01)
+
+
+def test_hill_orbit_solves_hills_equations():
+    """Released at rest at x0: guiding centre x0 Omega/(Omega - A), drift -2 A x_g; and the ODE holds."""
+    x0 = np.array([[10.0, -10.0], [0.0, 0.0], [1.0, 0.0]])
+    v0 = np.zeros((3, 2))
+    om, a = (tails.OORT_A - tails.OORT_B) / 1e3, tails.OORT_A / 1e3
+    kap = np.sqrt(4 * om * (om - a))
+    period_myr = 2 * np.pi / kap / tails.PC_PER_MYR
+    pos, _ = tails.hill_orbit(x0, v0, np.array([10 * period_myr, 10 * period_myr]))
+    xg = 10.0 * om / (om - a)
+    assert pos[0] == pytest.approx([10.0, -10.0], abs=1e-6)         # back at x0 after whole epicycles
+    assert pos[1, 0] == pytest.approx(-2 * a * xg * 10 * period_myr * tails.PC_PER_MYR, rel=1e-9)
+    assert pos[1, 0] < 0 < pos[1, 1]                                   # trailing outside, leading inside
+    # numerical second derivatives of a generic orbit satisfy Hill's equations
+    rng = np.random.default_rng(0)
+    x0, v0 = rng.normal(0, 10, (3, 1)), rng.normal(0, 1, (3, 1))
+    h = 0.01
+    t = np.array([20.0 - h, 20.0, 20.0 + h])
+    p, v = tails.hill_orbit(np.repeat(x0, 3, 1), np.repeat(v0, 3, 1), t)
+    dt = h * tails.PC_PER_MYR
+    acc = (p[:, 2] - 2 * p[:, 1] + p[:, 0]) / dt ** 2
+    nu = tails.NU_Z / 1e3
+    assert acc[0] - 2 * om * v[1, 1] - 4 * om * a * p[0, 1] == pytest.approx(0, abs=1e-7)
+    assert acc[1] + 2 * om * v[0, 1] == pytest.approx(0, abs=1e-7)
+    assert acc[2] + nu ** 2 * p[2, 1] == pytest.approx(0, abs=1e-7)
+    assert (p[:, 2] - p[:, 0]) / (2 * dt) == pytest.approx(v[:, 1], rel=1e-4)
+
+
+def test_hill_axes():
+    """At the Sun's position towards the anticentre x points to l = 180, y to l = 90."""
+    ax = tails.hill_axes_galactic(np.array([-1000.0, 0.0, 0.0]))
+    assert ax[0] == pytest.approx([-1, 0, 0]) and ax[1] == pytest.approx([0, 1, 0])
+    assert ax[2] == pytest.approx([0, 0, -1])
+
+
+def test_tails_along_the_orbit(cfg, m67):
+    """With corona_tails the added members lie along Galactic rotation (y of Hill's frame), on their
+    own stream: the bound stars are those of the default sky."""
+    from ocmembers.sim.cluster import cluster_rng, cluster_stars, escaped_stars
+    from ocmembers.sim.cluster_model import cluster_model, true_distance_pc
+    from ocmembers.sim.errors import ICRS_TO_GAL
+    from ocmembers.sim.isochrones import cluster_isochrone
+
+    c2 = cfg.replace(sim={"structure": "corona_tails"})
+    iso = cluster_isochrone(cfg.local_dir, float(m67["log_age"]), cfg.isochrone.metallicity_z,
+                            use_parsec=False, cluster="NGC_2682")
+    phys = m67.copy()
+    phys["dist_pc"] = true_distance_pc(m67, cfg)
+    r = cluster_rng(cfg, "NGC_2682")
+    model = cluster_model(phys, cfg, iso, r[0])
+    bound = cluster_stars(m67, phys, cfg, iso, model, cluster_rng(cfg, "NGC_2682")[1])
+    both = cluster_stars(m67, phys, c2, iso, model, cluster_rng(cfg, "NGC_2682")[1])
+    assert both.iloc[:len(bound)].equals(bound)
+    esc = both.iloc[len(bound):]
+    assert len(esc) > 0.05 * len(bound)
+    def gal(df):
+        ra, dec, d = (np.deg2rad(df["ra"].to_numpy()), np.deg2rad(df["dec"].to_numpy()), df["dist_pc"].to_numpy())
+        u = np.array([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)]) * d
+        return ICRS_TO_GAL @ u
+    centre = gal(bound).mean(axis=1)
+    ax = tails.hill_axes_galactic(centre)
+    rel = ax @ (gal(esc) - centre[:, None])
+    far = np.abs(rel[1]) > 30
+    assert far.sum() > 20
+    # along the orbit: |y| dominates, and leading (y > 0) stars are inside (x < 0)
+    assert np.median(np.abs(rel[1][far])) > 3 * np.median(np.abs(rel[0][far]))
+    assert np.median(rel[0][far & (rel[1] > 0)]) < 0 < np.median(rel[0][far & (rel[1] < 0)])
+    with pytest.raises(ConfigError, match="NGC_2682.*max_cluster_stars"):
+        escaped_stars(m67, phys, c2.replace(sim={"max_cluster_stars": model.n_stars}), iso, model,
+                      bound["mass"].to_numpy(), bound["q"].to_numpy(), np.random.default_rng(1))
