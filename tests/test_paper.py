@@ -305,3 +305,55 @@ def test_install_tex_as_a_user_installs_nothing_and_says_what_to_run(tmp_path):
     assert r.returncode == 1 and "apt-get ran" not in r.stderr
     from ocmembers.stages.paper import TEX_PACKAGES
     assert f"sudo apt-get install {' '.join(TEX_PACKAGES)}" in r.stderr and "\n" not in r.stderr.strip()
+
+
+def _realism_report(cfg):
+    """A realism report of two clusters with known medians, as the ``realism`` stage writes it."""
+    from ocmembers.stages.products import realism_path
+
+    def lists(frac20_sim, frac20_real, r_sim, r_real):
+        sim = {"n": 100.0, "frac_r_gt_10pc": 0.3, "frac_r_gt_20pc": frac20_sim, "frac_r_gt_30pc": 0.1,
+               "r_median_pc": r_sim, "sigma_pmra": 0.2, "sigma_parallax": 0.05, "g_q50": 15.0,
+               "frac_g_gt_17": 0.2}
+        real = {**sim, "frac_r_gt_20pc": frac20_real, "r_median_pc": r_real, "n": 200.0}
+        return {"sim": sim, "real": real, "sim_over_real": {k: sim[k] / real[k] for k in sim},
+                "ks_g": 0.1, "ks_r": 0.3}
+    per = {"A": lists(0.2, 0.25, 6.0, 8.0), "B": lists(0.1, 0.25, 4.0, 8.0)}
+    from ocmembers.method.realism import summarise_ratios
+    frac = lambda x: {"n": 50.0, "frac_gt_1.4": x}  # noqa: E731
+    rep = {"clusters": ["A", "B"], "sky": {"structure": "corona_tails", "ruwe_model": "orbit"},
+           "t22": {"per_cluster": per, "summary": summarise_ratios(per)},
+           "m67": {"ruwe": {"real_members_cg18": frac(0.025), "sim_true_members_g_lt_18": frac(0.03),
+                            "real_all_g_lt_18": frac(0.044), "sim_all_g_lt_18": frac(0.04)},
+                   "ruwe_members_difference_pp": 0.5}}
+    path = realism_path(cfg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rep))
+
+
+def test_the_realism_appendix_is_in_the_paper_when_the_report_exists(tmp_path):
+    """The appendix quotes the realism report of the run (issue 16): medians over clusters of
+    the simulated and real values, sim/real medians with their spread, and M67's RUWE."""
+    cfg, stats = _run_dir(tmp_path)
+    mac = macros(stats, {}, cfg)
+    assert mac["hasRealism"] == "0" and mac["realismTwentySim"] == "--"
+    _realism_report(cfg)
+    mac = macros(stats, {}, cfg)
+    assert mac["hasRealism"] == "1" and mac["hasRealismMSixSeven"] == "1"
+    assert (mac["realismTwentySim"], mac["realismTwentyReal"], mac["realismTwentyRatio"]) == ("0.150", "0.250", "0.60")
+    assert (mac["realismRadiusSim"], mac["realismRadiusReal"], mac["realismRadiusRatio"]) == ("5.0", "8.0", "0.62")
+    assert mac["realismClusters"] == "2 clusters" and "tidal tails" in mac["realismStructure"]
+    assert (mac["realismRuweReal"], mac["realismRuweSim"], mac["realismRuweDiff"]) == ("2.5", "3.0", "+0.5")
+    text = (REPO / "paper" / "ms.tex").read_text()
+    fig, start = text.index("realism.pdf"), text.index("\\ifnum\\hasRealism=1")
+    end = text.index("\\fi\n", text.index("\\end{figure*}", fig))
+    assert text.index("\\appendix") < start < fig < end
+    assert text[start:end].count("\\ifnum") == text[start:end].count("\\fi") + 1   # the section closes at end
+    if shutil.which("latexmk") is None:
+        return
+    _sources(tmp_path)
+    _figures(cfg, [*FIGURES, "realism"])
+    from ocmembers.stages.products import paper_paths
+    run(cfg)
+    aux = (paper_paths(cfg)["build"] / "ms.aux").read_text()
+    assert "fig:realism" in aux and "app:realism" in aux

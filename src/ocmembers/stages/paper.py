@@ -37,8 +37,8 @@ from ocmembers._version import __version__
 from ocmembers.sources.cache import atomic_path
 from ocmembers.config import Config
 from ocmembers.exceptions import OCMembersError, StageNotBuiltError
-from ocmembers.stages.products import (fig1_cluster, fig4_clusters, figures_dir, paper_paths, run_key,
-                                       statistics_path, truth_statistics_path)
+from ocmembers.stages.products import (fig1_cluster, fig4_clusters, figures_dir, paper_paths, realism_path,
+                                       run_key, statistics_path, truth_statistics_path)
 
 __all__ = ["run", "macros", "reproduction_rows", "published", "TEX_PACKAGES", "write_generated"]
 
@@ -163,6 +163,63 @@ def _truth_macros(cfg: Config) -> dict[str, str]:
     return out
 
 
+#: the realism statistics quoted in the appendix: (macro stem, key of ``method.realism``)
+_REALISM_KEYS = (("N", "n"), ("Ten", "frac_r_gt_10pc"), ("Twenty", "frac_r_gt_20pc"),
+                 ("Thirty", "frac_r_gt_30pc"), ("Radius", "r_median_pc"), ("SigPm", "sigma_pmra"),
+                 ("SigPlx", "sigma_parallax"), ("G", "g_q50"), ("Faint", "frac_g_gt_17"))
+_SKY_WORDS = {"core_halo": "a King/Plummer core and halo only",
+              "corona_tails": "a core and halo plus the stars lost over the age (corona and tidal tails)",
+              "ad_hoc": "an empirical RUWE distribution", "orbit": "RUWE from each binary's photocentre orbit"}
+
+
+def _median_of(per_cluster: dict[str, Any], side: str, key: str) -> float:
+    x = [float(v[side].get(key, math.nan)) for v in per_cluster.values()]
+    x = [v for v in x if math.isfinite(v)]
+    return float(pd.Series(x).median()) if x else math.nan
+
+
+def _realism_macros(cfg: Config) -> dict[str, str]:
+    """The simulated sky against the real lists, for the appendix (``hasRealism`` 1 when the
+    ``realism`` stage's report of this run exists)."""
+    path = realism_path(cfg)
+    stems = [f"realism{a}{b}" for a, _ in _REALISM_KEYS for b in ("Real", "Sim", "Ratio", "Spread")]
+    ruwe = ("realismRuweReal", "realismRuweSim", "realismRuweDiff", "realismRuweAllReal", "realismRuweAllSim")
+    words = ("realismClusters", "realismStructure", "realismRuweModel", "realismKsG", "realismKsR")
+    if not path.is_file():
+        return {"hasRealism": "0", "hasRealismMSixSeven": "0", **{k: "--" for k in (*stems, *ruwe, *words)}}
+    rep = json.loads(_verified(path).read_text())
+    out = {"hasRealism": "1"}
+    t22 = (rep.get("t22") or {}).get("per_cluster") or {}
+    summ = (rep.get("t22") or {}).get("summary") or {}
+    dig = {"N": 0, "Radius": 1}
+    for a, key in _REALISM_KEYS:
+        d = dig.get(a, 3)
+        out[f"realism{a}Real"] = _fmt(_median_of(t22, "real", key), d) if t22 else "--"
+        out[f"realism{a}Sim"] = _fmt(_median_of(t22, "sim", key), d) if t22 else "--"
+        v = summ.get(key, {})
+        out[f"realism{a}Ratio"] = _fmt(v.get("median"), 2) if v.get("n_clusters") else "--"
+        out[f"realism{a}Spread"] = (f"{_fmt(v['p16'], 2)}--{_fmt(v['p84'], 2)}" if v.get("n_clusters") else "--")
+    for a, key in (("G", "ks_g"), ("R", "ks_r")):
+        out[f"realismKs{a}"] = _fmt(float(pd.Series([v.get(key, math.nan) for v in t22.values()],
+                                                    dtype=float).median()), 2) if t22 else "--"
+    out["realismClusters"] = f"{_fmt(len(t22))} cluster{'' if len(t22) == 1 else 's'}"
+    sky = rep.get("sky") or {}
+    out["realismStructure"] = _SKY_WORDS.get(sky.get("structure", ""), "--")
+    out["realismRuweModel"] = _SKY_WORDS.get(sky.get("ruwe_model", ""), "--")
+    m = rep.get("m67")
+    out["hasRealismMSixSeven"] = "1" if m else "0"
+    if m:
+        r = m["ruwe"]
+        out["realismRuweReal"] = _pct(r["real_members_cg18"]["frac_gt_1.4"])
+        out["realismRuweSim"] = _pct(r["sim_true_members_g_lt_18"]["frac_gt_1.4"])
+        out["realismRuweDiff"] = f"{m['ruwe_members_difference_pp']:+.1f}"
+        out["realismRuweAllReal"] = _pct(r["real_all_g_lt_18"]["frac_gt_1.4"])
+        out["realismRuweAllSim"] = _pct(r["sim_all_g_lt_18"]["frac_gt_1.4"])
+    else:
+        out.update({k: "--" for k in ruwe})
+    return out
+
+
 def macros(stats: dict[str, Any], samples: dict[str, Any], cfg: Config) -> dict[str, str]:
     """Name -> LaTeX text of every generated number (names of letters only)."""
     h = _history(cfg)
@@ -198,6 +255,7 @@ def macros(stats: dict[str, Any], samples: dict[str, Any], cfg: Config) -> dict[
                            ": the training and validation clusters selected here are not used."),
         "figFourClusters": _fig4_sentence(cfg),
         **_truth_macros(cfg),
+        **_realism_macros(cfg),
         "nTrainClusters": _fmt(n_train), "nValClusters": _fmt(n_val),
         "nTrainValClusters": _fmt(n_train + n_val),
         "nTestClusters": _fmt(stats["n_clusters"]), "selectionNote": note,

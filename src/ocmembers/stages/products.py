@@ -50,7 +50,7 @@ __all__ = [
     "load_statistics", "load_samples", "catalogue_cluster_names", "catalogue_list_paths",
     "catalogue_members_paths",
     "run_key", "figures_dir", "fig1_cluster", "samples_path", "FIG4_CLUSTERS", "fig4_clusters",
-    "cluster_role", "truth_statistics_path", "paper_paths",
+    "cluster_role", "truth_statistics_path", "paper_paths", "realism_path",
 ]
 
 #: the catalogue products of the ``catalogues`` stage
@@ -222,6 +222,11 @@ def statistics_path(cfg: Config) -> Path:
 def truth_statistics_path(cfg: Config) -> Path:
     """The statistics against the truth (``validate`` on the simulated sky only)."""
     return cfg.out_dir / "validation" / "truth_statistics.json"
+
+
+def realism_path(cfg: Config) -> Path:
+    """The realism report of the simulated sky (stage ``realism``; read by the paper's appendix)."""
+    return cfg.out_dir / "realism" / "realism.json"
 
 
 def load_statistics(cfg: Config) -> dict:

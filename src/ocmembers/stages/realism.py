@@ -47,7 +47,7 @@ from ocmembers.sources import cache
 from ocmembers.sources.local import read_gaia_table, read_member_list
 from ocmembers.sources.positional import crossmatch_positional
 from ocmembers.stages.plots import save_pdf_png
-from ocmembers.stages.products import catalogue_list, figures_dir
+from ocmembers.stages.products import catalogue_list, figures_dir, realism_path
 from ocmembers.stages.runner import product_sha, record, sweep, up_to_date
 
 __all__ = ["run", "realism_path", "G_EDGES_COUNTS", "CG_MIN_PROBABILITY"]
@@ -57,10 +57,6 @@ G_EDGES_COUNTS: tuple[float, ...] = tuple(float(x) for x in np.arange(8.0, 21.5,
 #: Members of the CG lists compared: p >= 0.7, the ``n07`` of CG20.
 CG_MIN_PROBABILITY = 0.7
 _M67 = "NGC_2682"
-
-
-def realism_path(cfg: Config) -> Path:
-    return cfg.out_dir / "realism" / "realism.json"
 
 
 def _real_files(cfg: Config) -> dict[str, Path]:
@@ -184,6 +180,7 @@ def run(cfg: Config) -> dict[str, Any]:
         raise OCMembersError(f"realism: none of the {len(names)} simulated clusters has a real T22 or CG18 list")
     report: dict[str, Any] = {
         "clusters": names, "notes": notes,
+        "sky": {"structure": cfg.sim.structure, "ruwe_model": cfg.sim.ruwe_model},
         "t22": {"per_cluster": t22_per, "summary": summarise_ratios(t22_per)} if t22_per else None,
         "cg18": {"per_cluster": cg_per, "summary": summarise_ratios(cg_per)} if cg_per else None,
         "m67": (_m67_field(cfg, source, files["m67_cone"], real_cg)
