@@ -323,6 +323,7 @@ def _realism_report(cfg):
     frac = lambda x: {"n": 50.0, "frac_gt_1.4": x}  # noqa: E731
     rep = {"clusters": ["A", "B"], "sky": {"structure": "corona_tails", "ruwe_model": "orbit"},
            "t22": {"per_cluster": per, "summary": summarise_ratios(per)},
+           "t22_truth": {"per_cluster": {"A": lists(0.3, 0.25, 7.0, 8.0)}, "summary": {}},
            "m67": {"ruwe": {"real_members_cg18": frac(0.025), "sim_true_members_g_lt_18": frac(0.03),
                             "real_all_g_lt_18": frac(0.044), "sim_all_g_lt_18": frac(0.04)},
                    "ruwe_members_difference_pp": 0.5}}
@@ -342,6 +343,7 @@ def test_the_realism_appendix_is_in_the_paper_when_the_report_exists(tmp_path):
     assert mac["hasRealism"] == "1" and mac["hasRealismMSixSeven"] == "1"
     assert (mac["realismTwentySim"], mac["realismTwentyReal"], mac["realismTwentyRatio"]) == ("0.150", "0.250", "0.60")
     assert (mac["realismRadiusSim"], mac["realismRadiusReal"], mac["realismRadiusRatio"]) == ("5.0", "8.0", "0.62")
+    assert (mac["realismTwentyTrue"], mac["realismRadiusTrue"]) == ("0.300", "7.0")
     assert mac["realismClusters"] == "2 clusters" and "tidal tails" in mac["realismStructure"]
     assert (mac["realismRuweReal"], mac["realismRuweSim"], mac["realismRuweDiff"]) == ("2.5", "3.0", "+0.5")
     text = (REPO / "paper" / "ms.tex").read_text()

@@ -74,6 +74,13 @@ def test_the_stage_on_two_simulated_clusters(shared_data, tmp_path, capsys):
     assert set(rep["cg18"]["per_cluster"]) == {"NGC_752", "NGC_2682"}
     for key in ("n", "frac_r_gt_10pc", "sigma_pmra", "g_q50"):
         assert np.isfinite(rep["t22"]["summary"][key]["median"])
+    # the truth on the same terms: every true member brighter than G = 18 of the cone, no more
+    assert set(rep["t22_truth"]["per_cluster"]) == {"NGC_752", "NGC_2682"}
+    from ocmembers.sim.source import SimSource
+    sim = SimSource(cfg).simulated("NGC_2682")
+    n_true = int((sim.truth["is_member"] & (sim.cone["phot_g_mean_mag"] < cfg.sim.t22_g_max)).sum())
+    assert rep["t22_truth"]["per_cluster"]["NGC_2682"]["sim"]["n"] == n_true > 0
+    assert rep["sky"] == {"structure": cfg.sim.structure, "ruwe_model": cfg.sim.ruwe_model}
     m = rep["m67"]
     assert m["ruwe"]["real_members_cg18"]["n"] > 300 and len(m["counts_real"]) == len(m["g_edges"]) - 1
     assert len(list((tmp_path / "fig").rglob("realism.png"))) == 1

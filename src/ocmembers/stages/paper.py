@@ -184,7 +184,7 @@ def _realism_macros(cfg: Config) -> dict[str, str]:
     path = realism_path(cfg)
     stems = [f"realism{a}{b}" for a, _ in _REALISM_KEYS for b in ("Real", "Sim", "Ratio", "Spread")]
     ruwe = ("realismRuweReal", "realismRuweSim", "realismRuweDiff", "realismRuweAllReal", "realismRuweAllSim")
-    words = ("realismClusters", "realismStructure", "realismRuweModel", "realismKsG", "realismKsR")
+    words = ("realismTenTrue", "realismTwentyTrue", "realismRadiusTrue", "realismClusters", "realismStructure", "realismRuweModel", "realismKsG", "realismKsR")
     if not path.is_file():
         return {"hasRealism": "0", "hasRealismMSixSeven": "0", **{k: "--" for k in (*stems, *ruwe, *words)}}
     rep = json.loads(_verified(path).read_text())
@@ -199,6 +199,9 @@ def _realism_macros(cfg: Config) -> dict[str, str]:
         v = summ.get(key, {})
         out[f"realism{a}Ratio"] = _fmt(v.get("median"), 2) if v.get("n_clusters") else "--"
         out[f"realism{a}Spread"] = (f"{_fmt(v['p16'], 2)}--{_fmt(v['p84'], 2)}" if v.get("n_clusters") else "--")
+    truth = (rep.get("t22_truth") or {}).get("per_cluster") or {}
+    for a, key in (("Ten", "frac_r_gt_10pc"), ("Twenty", "frac_r_gt_20pc"), ("Radius", "r_median_pc")):
+        out[f"realism{a}True"] = _fmt(_median_of(truth, "sim", key), dig.get(a, 3)) if truth else "--"
     for a, key in (("G", "ks_g"), ("R", "ks_r")):
         out[f"realismKs{a}"] = _fmt(float(pd.Series([v.get(key, math.nan) for v in t22.values()],
                                                     dtype=float).median()), 2) if t22 else "--"
