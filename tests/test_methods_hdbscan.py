@@ -96,3 +96,29 @@ def test_sky_position_as_two_more_features(synth):
         t22_members(cone.drop(columns="ra"), cluster, cfg, sky=True)
     with pytest.raises(MethodError, match="dec not finite"):
         t22_members(cone, cluster.drop("dec"), cfg, sky=True)
+
+
+def test_fast_hdbscan_backend_gives_the_same_members(synth):
+    """[methods] hdbscan_backend = "fast_hdbscan" (issue 14): the same parameters through
+    fast-hdbscan: the same members but for stars that join at the level of a split (ties in the
+    mutual reachability distances, merged in another order: low strengths), the strengths of the
+    common members equal to float32 precision. The key is checked at load."""
+    from ocmembers.exceptions import ConfigError
+
+    cone, truth, cluster = synth
+    base = {"hdbscan_min_cluster_size": 20, "hdbscan_min_samples": 10}
+    ref = t22_members(cone, cluster, load_config().replace(methods=base))
+    fast = t22_members(cone, cluster, load_config().replace(methods={**base, "hdbscan_backend": "fast_hdbscan"}))
+    assert fast.attrs["parameters"]["backend"] == "fast_hdbscan"
+    assert ref.attrs["parameters"]["backend"] == "hdbscan"
+    p, q = ref["probability"].to_numpy(), fast["probability"].to_numpy()
+    assert (p > 0).sum() > 100
+    differ = (p > 0) != (q > 0)
+    assert differ.sum() <= 0.01 * (p > 0).sum()                    # here 1 of 151
+    assert np.all(np.maximum(p, q)[differ] < 0.25)
+    np.testing.assert_allclose(q[~differ], p[~differ], rtol=0, atol=1e-5)
+    assert load_config().methods.hdbscan_backend == "hdbscan"      # the default: hdbscan's lists
+    with pytest.raises(ConfigError, match="hdbscan_backend"):
+        load_config(overrides=["methods.hdbscan_backend=sklearn"])
+    with pytest.raises(ConfigError, match="hdbscan_backend"):
+        load_config(overrides=["methods.hdbscan_backend=1"])

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ocmembers.exceptions import ConfigError
-from ocmembers.method.settings import MethodsConfig
+from ocmembers.method.settings import HDBSCAN_BACKENDS, MethodsConfig
 
 __all__ = ["Config", "load_config", "SOURCES"]
 
@@ -372,6 +372,9 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"source.name (SOURCE) must be one of {SOURCES}, got {cfg.source.name!r}")
     if cfg.membership.network not in ("exact", "compiled"):
         raise ConfigError(f"membership.network must be \"exact\" or \"compiled\", got {cfg.membership.network!r}")
+    if cfg.methods.hdbscan_backend not in HDBSCAN_BACKENDS:
+        raise ConfigError(f"methods.hdbscan_backend must be one of {HDBSCAN_BACKENDS}, "
+                          f"got {cfg.methods.hdbscan_backend!r}")
     if cfg.sim.release not in ("dr3", "dr4"):
         raise ConfigError(f"sim.release must be \"dr3\" or \"dr4\", got {cfg.sim.release!r}")
     if cfg.sim.structure not in ("core_halo", "corona_tails"):

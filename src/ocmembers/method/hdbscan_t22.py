@@ -25,10 +25,31 @@ Implementation
 
 Parameters (``[methods]`` of ``config.toml``): ``hdbscan_min_cluster_size``,
 ``hdbscan_min_samples``, ``hdbscan_selection``, ``hdbscan_g_max``,
+``hdbscan_backend`` (below),
 ``hdbscan_sky`` (add the tangent-plane position to the features; the T22-like
 lists of the simulated sky use it, ``[sim] t22_sky``). The exact values of
 T22 could not be looked up offline (the paper text was not available); the
 defaults (40, 20, ``"eom"``) are explained in ``config.toml``.
+
+Backends
+--------
+``hdbscan_backend = "hdbscan"`` (default) runs the ``hdbscan`` package
+(McInnes et al. 2017; Boruvka KD-tree). ``"fast_hdbscan"`` runs
+``fast_hdbscan.HDBSCAN`` with the same parameters: 2.3-2.5 times less CPU on
+the T22-like fields of the simulated sky (1.2-3.2e5 sources in five
+dimensions), not the default because its lists are not byte for byte those of
+``hdbscan``. Measured (issue 14, ``benchmarks/bench_sim_speed.py``): the core
+distances count the point itself in both; the minimum spanning tree of the
+mutual reachability distances has the same weights (the float64 weights of
+fast-hdbscan's tree equal hdbscan's exactly on the simulated NGC 2099 field);
+what differs is the order in which edges of *equal* weight are merged (many
+are, since most mutual-reachability distances are a core distance), which
+decides whether a star joining at the level of a split belongs to the child
+or to the parent. That moved one star of p = 0.18 (NGC 2099, 2923 members)
+and one of p = 0.32 (NGC 6705, 1940), and ``hdbscan`` itself does the same
+when its input rows are permuted (the same star each time). The strengths of
+the common members differ by about 1e-6 (fast-hdbscan's distances are
+float32).
 
 .. warning:: HDBSCAN needs a field population around the cluster. T22 ran it
    on 50 pc fields *without* proper-motion or parallax cuts. On a cone cut
@@ -67,9 +88,33 @@ def _cluster_name(cluster: pd.Series | None) -> str:
     return str(cluster.get("name", "<unnamed cluster>"))
 
 
+def _fit_hdbscan(xs: np.ndarray, *, min_cluster_size: int, min_samples: int, selection: str,
+                 backend: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(labels, probabilities)`` of HDBSCAN on ``xs`` through ``backend`` (module docstring)."""
+    if backend == "hdbscan":
+        import hdbscan  # imported here: a heavy import only this method needs
+
+        # core_dist_n_jobs=1: hdbscan's default (4) starts joblib worker processes for every call,
+        # 6 of the 7.7 s of a simulated NGC 752 field, and oversubscribes the pipeline's own JOBS
+        model = hdbscan.HDBSCAN(min_cluster_size=int(min_cluster_size), min_samples=int(min_samples),
+                                cluster_selection_method=selection, core_dist_n_jobs=1)
+    elif backend == "fast_hdbscan":
+        try:
+            import fast_hdbscan
+        except ImportError as exc:  # pragma: no cover - it is in the lock
+            raise MethodError("[methods] hdbscan_backend = \"fast_hdbscan\" needs the package "
+                              "fast-hdbscan (pip install fast-hdbscan)") from exc
+        model = fast_hdbscan.HDBSCAN(min_cluster_size=int(min_cluster_size), min_samples=int(min_samples),
+                                     cluster_selection_method=selection, metric="euclidean")
+    else:
+        raise MethodError(f"unknown HDBSCAN backend {backend!r} (hdbscan or fast_hdbscan)")
+    labels = np.asarray(model.fit_predict(xs), dtype=np.int64)
+    return labels, np.asarray(model.probabilities_, dtype=float)
+
+
 def hdbscan_members(x: np.ndarray, centre: np.ndarray, *, min_cluster_size: int,
                     min_samples: int, selection: str = "eom",
-                    what: str = "cone") -> tuple[np.ndarray, np.ndarray, int]:
+                    what: str = "cone", backend: str = "hdbscan") -> tuple[np.ndarray, np.ndarray, int]:
     """HDBSCAN on standard-scaled features; the group closest to ``centre``.
 
     Parameters
@@ -80,6 +125,9 @@ def hdbscan_members(x: np.ndarray, centre: np.ndarray, *, min_cluster_size: int,
         The catalogue position of the cluster in the same (unscaled) units.
     min_cluster_size, min_samples, selection
         HDBSCAN parameters (``selection`` is ``cluster_selection_method``).
+    backend : {"hdbscan", "fast_hdbscan"}
+        The implementation (``[methods] hdbscan_backend``), with the same
+        parameters and the Euclidean metric.
 
     Returns
     -------
@@ -90,8 +138,6 @@ def hdbscan_members(x: np.ndarray, centre: np.ndarray, *, min_cluster_size: int,
     chosen : int
         Label of the chosen group, -1 when HDBSCAN found no group.
     """
-    import hdbscan  # imported here: a heavy import only this method needs
-
     n = x.shape[0]
     if n <= max(min_cluster_size, min_samples):
         raise MethodError(f"{what}: {n} sources, too few for HDBSCAN with "
@@ -102,18 +148,15 @@ def hdbscan_members(x: np.ndarray, centre: np.ndarray, *, min_cluster_size: int,
         raise MethodError(f"{what}: a feature has zero spread; cannot scale for HDBSCAN")
     xs = (x - mean) / std
     cs = (np.asarray(centre, dtype=float) - mean) / std
-    # core_dist_n_jobs=1: hdbscan's default (4) starts joblib worker processes for every call,
-    # 6 of the 7.7 s of a simulated NGC 752 field, and oversubscribes the pipeline's own JOBS
-    model = hdbscan.HDBSCAN(min_cluster_size=int(min_cluster_size), min_samples=int(min_samples),
-                            cluster_selection_method=selection, core_dist_n_jobs=1)
-    labels = model.fit_predict(xs)
+    labels, strength = _fit_hdbscan(xs, min_cluster_size=min_cluster_size, min_samples=min_samples,
+                                    selection=selection, backend=backend)
     groups = np.unique(labels[labels >= 0])
     if groups.size == 0:
         return np.zeros(n), labels, -1
     # group centroids (medians) in scaled space, vectorised over groups via sorting
     cents = np.stack([np.median(xs[labels == g], axis=0) for g in groups])  # few groups
     chosen = int(groups[np.argmin(np.linalg.norm(cents - cs, axis=1))])
-    prob = np.where(labels == chosen, model.probabilities_, 0.0)
+    prob = np.where(labels == chosen, strength, 0.0)
     return prob, labels, chosen
 
 
@@ -170,7 +213,7 @@ def t22_members(cone: pd.DataFrame, cluster: pd.Series, cfg: Any = None, *,
     params = {"min_cluster_size": mc.hdbscan_min_cluster_size,
               "min_samples": mc.hdbscan_min_samples,
               "cluster_selection_method": mc.hdbscan_selection,
-              "g_max": mc.hdbscan_g_max, "features": features,
+              "g_max": mc.hdbscan_g_max, "features": features, "backend": mc.hdbscan_backend,
               "scaling": "standard (zero mean, unit variance over the G < g_max sources)",
               "cluster": name}
     x_all = cone[list(ASTROMETRY)].to_numpy(dtype=float)
@@ -189,7 +232,7 @@ def t22_members(cone: pd.DataFrame, cluster: pd.Series, cfg: Any = None, *,
     prob_use, labels_use, chosen = hdbscan_members(
         x_all[use], centre, min_cluster_size=mc.hdbscan_min_cluster_size,
         min_samples=mc.hdbscan_min_samples, selection=mc.hdbscan_selection,
-        what=f"cone of {name} (G < {mc.hdbscan_g_max})")
+        what=f"cone of {name} (G < {mc.hdbscan_g_max})", backend=mc.hdbscan_backend)
     params["wall_s"] = round(time.perf_counter() - t0, 3)
     if chosen < 0:
         return empty_result(ids, METHOD, f"HDBSCAN found no group in the cone of {name} "

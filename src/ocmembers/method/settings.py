@@ -10,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MethodsConfig", "methods_config"]
+__all__ = ["MethodsConfig", "methods_config", "HDBSCAN_BACKENDS"]
+
+#: Implementations of HDBSCAN for ``[methods] hdbscan_backend`` (:mod:`ocmembers.method.hdbscan_t22`).
+HDBSCAN_BACKENDS: tuple[str, ...] = ("hdbscan", "fast_hdbscan")
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,7 @@ class MethodsConfig:
     hdbscan_min_samples: int = 20
     hdbscan_selection: str = "eom"
     hdbscan_sky: bool = False
+    hdbscan_backend: str = "hdbscan"
     upmask_stars_per_group: int = 25
     upmask_iterations: int = 50
     upmask_random_fields: int = 200
