@@ -38,7 +38,7 @@ from ocmembers.sources.cache import atomic_path
 from ocmembers.config import Config
 from ocmembers.exceptions import OCMembersError, StageNotBuiltError
 from ocmembers.stages.products import (fig1_cluster, fig4_clusters, figures_dir, paper_paths, realism_path,
-                                       run_key, statistics_path, truth_statistics_path)
+                                       run_key, statistics_path, truth_statistics_path, truthbench_ideal_path)
 
 __all__ = ["run", "macros", "reproduction_rows", "published", "TEX_PACKAGES", "write_generated"]
 
@@ -223,6 +223,73 @@ def _realism_macros(cfg: Config) -> dict[str, str]:
     return out
 
 
+#: the G ranges of the information-limit table: (macro stem, lo, hi)
+_IDEAL_RANGES = (("Bright", -math.inf, 18.0), ("Eighteen", 18.0, 19.0), ("Nineteen", 19.0, 20.0),
+                 ("Twenty", 20.0, 21.0))
+#: calibration bins quoted need at least this many sources
+_IDEAL_CALIB_MIN_N = 20
+
+
+def _ideal_verdict(m: dict[str, str]) -> str:
+    """The sentence on the faint end: is Deep Sets' loss of recall the method's or the data's?"""
+    def num(k: str) -> float:
+        try:
+            return float(m[k])
+        except (KeyError, ValueError):
+            return math.nan
+    r_ds, r_id, err = num("dsNineteenR"), num("idealNineteenR"), num("idealNineteenErr")
+    if not all(math.isfinite(v) for v in (r_ds, r_id, err)):
+        return ""
+    if r_id - r_ds > max(3 * err, 0.05):
+        return (f"At $G=19$--20 Deep Sets recovers a fraction {m['dsNineteenR']} of the true members and the ideal "
+                f"classifier {m['idealNineteenR']}, at a precision of {m['idealNineteenP']}: the loss at the faint end "
+                "is the method's, not the limit that the \\textit{Gaia} DR3 errors set.")
+    return (f"At $G=19$--20 Deep Sets recovers {m['dsNineteenR']} of the true members, the ideal classifier "
+            f"{m['idealNineteenR']}: Deep Sets is at the limit the \\textit{{Gaia}} DR3 errors set.")
+
+
+def _ideal_macros(cfg: Config) -> dict[str, str]:
+    """The ideal classifier against Deep Sets at p >= 0.5, summed over the test clusters, in
+    the G ranges of :data:`_IDEAL_RANGES` (``hasIdeal`` 1 when ``make truthbench`` wrote
+    ``truthbench_ideal.csv`` for this run)."""
+    path = truthbench_ideal_path(cfg)
+    keys = [f"{w}{r}{q}" for r, _, _ in _IDEAL_RANGES for w, qs in (("ideal", ("P", "R", "Err")),
+                                                                     ("ds", ("P", "R", "Frac"))) for q in qs]
+    words = ("idealClusters", "idealCalibGap", "dsCalibGap", "dsCalibWorstP", "dsCalibWorstFrac", "idealVerdict")
+    if not path.is_file():
+        return {"hasIdeal": "0", **{k: "--" for k in (*keys, *words)}}
+    t = pd.read_csv(_verified(path))
+    t = t.loc[(t["cluster"] == "all") & (t["variable"] == "g") & ((t["threshold"] - 0.5).abs() < 1e-9)]
+    out = {"hasIdeal": "1"}
+    for stem, lo, hi in _IDEAL_RANGES:
+        for method, w in (("ideal", "ideal"), ("deep_sets", "ds")):
+            s = t.loc[(t["method"] == method) & (t["lo"] >= lo - 1e-9) & (t["hi"] <= hi + 1e-9)]
+            tp, fp, fn = (float(s[c].sum()) for c in ("tp", "fp", "fn"))
+            p = tp / (tp + fp) if len(s) and tp + fp > 0 else math.nan
+            r = tp / (tp + fn) if len(s) and tp + fn > 0 else math.nan
+            out[f"{w}{stem}P"], out[f"{w}{stem}R"] = _fmt(p, 3), _fmt(r, 3)
+            if method == "ideal":
+                out[f"ideal{stem}Err"] = _fmt(float(s["d_recall"].abs().max()), 3) if len(s) else "--"
+                f1_ideal = 2 * p * r / (p + r) if p + r > 0 else math.nan
+            else:
+                f1 = 2 * p * r / (p + r) if p + r > 0 else (0.0 if math.isfinite(p + r) else math.nan)
+                out[f"ds{stem}Frac"] = _fmt(f1 / f1_ideal, 2) if f1_ideal and math.isfinite(f1_ideal) else "--"
+    out["idealVerdict"] = _ideal_verdict(out)
+    n = int(pd.read_csv(path)["cluster"].nunique()) - 1
+    out["idealClusters"] = f"{_fmt(n)} test cluster{'' if n == 1 else 's'}"
+    cal_path = path.with_name("truthbench_calibration.csv")
+    cal = pd.read_csv(_verified(cal_path)) if cal_path.is_file() else pd.DataFrame(columns=["method", "g_lo", "n"])
+    cal = cal.loc[~pd.to_numeric(cal["g_lo"]).apply(math.isfinite) & (cal["n"] >= _IDEAL_CALIB_MIN_N)]
+    for method, w in (("ideal", "ideal"), ("deep_sets", "ds")):
+        c = cal.loc[cal["method"] == method]
+        out[f"{w}CalibGap"] = _fmt(float(c["gap"].abs().max()), 2) if len(c) else "--"
+        if w == "ds":
+            worst = c.loc[c["gap"].abs().idxmax()] if len(c) else None
+            out["dsCalibWorstP"] = _fmt(float(worst["mean_p"]), 2) if worst is not None else "--"
+            out["dsCalibWorstFrac"] = _fmt(float(worst["frac_true"]), 2) if worst is not None else "--"
+    return out
+
+
 def macros(stats: dict[str, Any], samples: dict[str, Any], cfg: Config) -> dict[str, str]:
     """Name -> LaTeX text of every generated number (names of letters only)."""
     h = _history(cfg)
@@ -259,6 +326,7 @@ def macros(stats: dict[str, Any], samples: dict[str, Any], cfg: Config) -> dict[
         "figFourClusters": _fig4_sentence(cfg),
         **_truth_macros(cfg),
         **_realism_macros(cfg),
+        **_ideal_macros(cfg),
         "nTrainClusters": _fmt(n_train), "nValClusters": _fmt(n_val),
         "nTrainValClusters": _fmt(n_train + n_val),
         "nTestClusters": _fmt(stats["n_clusters"]), "selectionNote": note,

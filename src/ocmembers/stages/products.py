@@ -50,7 +50,7 @@ __all__ = [
     "load_statistics", "load_samples", "catalogue_cluster_names", "catalogue_list_paths",
     "catalogue_members_paths",
     "run_key", "figures_dir", "fig1_cluster", "samples_path", "FIG4_CLUSTERS", "fig4_clusters",
-    "cluster_role", "truth_statistics_path", "paper_paths", "realism_path",
+    "cluster_role", "truth_statistics_path", "paper_paths", "realism_path", "truthbench_ideal_path",
 ]
 
 #: the catalogue products of the ``catalogues`` stage
@@ -227,6 +227,12 @@ def truth_statistics_path(cfg: Config) -> Path:
 def realism_path(cfg: Config) -> Path:
     """The realism report of the simulated sky (stage ``realism``; read by the paper's appendix)."""
     return cfg.out_dir / "realism" / "realism.json"
+
+
+def truthbench_ideal_path(cfg: Config) -> Path:
+    """The ideal classifier beside the methods (stage ``truthbench``; read by the paper); its
+    calibration table is ``truthbench_calibration.csv`` beside it."""
+    return cfg.out_dir / "truthbench" / "truthbench_ideal.csv"
 
 
 def load_statistics(cfg: Config) -> dict:
