@@ -92,7 +92,7 @@ def test_kernel_sum_exact_and_missing_coordinates():
 
 def test_posterior_and_ratio_edge_cases():
     p = posterior(0.25, np.array([1.0, 0.0, 0.0, 2.0]), np.array([1.0, 1.0, 0.0, 0.0]))
-    assert p[0] == pytest.approx(0.25) and p[1] == 0.0 and p[2] == 0.25 and p[3] == 1.0
+    assert p[0] == pytest.approx(0.25) and p[1] == 0.0 and p[2] == 0.0 and p[3] == 1.0
     r = density_ratio(np.array([2.0, 1.0, 0.0]), np.array([1.0, 0.0, 0.0]))
     assert r[0] == 2.0 and np.isinf(r[1]) and np.isnan(r[2])
     with pytest.raises(ValueError):

@@ -177,8 +177,8 @@ def density_ratio(f_c: np.ndarray, f_f: np.ndarray) -> np.ndarray:
 
 
 def posterior(pi: float | np.ndarray, f_c: np.ndarray, f_f: np.ndarray) -> np.ndarray:
-    r""":math:`\pi f_c / (\pi f_c + (1-\pi) f_f)`; where both densities are 0 (no draw point near
-    the star), the prior :math:`\pi`."""
+    r""":math:`\pi f_c / (\pi f_c + (1-\pi) f_f)`; 0 where both densities are 0 (no draw point of
+    either population near the star: the compact cluster's density there is the smaller)."""
     pi = np.asarray(pi, dtype=float)
     if np.any((pi < 0) | (pi > 1)):
         raise ValueError("posterior: the proportion pi must lie in [0, 1]")
@@ -186,7 +186,7 @@ def posterior(pi: float | np.ndarray, f_c: np.ndarray, f_f: np.ndarray) -> np.nd
     num = pi * f_c
     den = num + (1 - pi) * f_f
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.broadcast_to(pi, num.shape))
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
 
 
 def calibration_table(probability: np.ndarray, is_member: np.ndarray,

@@ -33,7 +33,7 @@ the sparse halo is not left to a few points) and turned back into a
 density per pc\ :sup:`2` with the Jacobian :math:`1/(2\pi R^2)`; with
 tidal tails, in (x, y). The estimator's own error: the whole estimate
 is made twice, on two independent draws; their difference in P, R, F1 per
-bin (``d_*`` columns) bounds it.
+bin (``d_*`` columns) measures it. A source near no point of either draw gets p = 0.
 
 Further outputs: ``truthbench_ideal.csv`` (per cluster and summed over
 clusters, ``all``: each method's P, R, F1 beside the ideal's, F1 as a
@@ -64,10 +64,10 @@ from ocmembers.sim.truth import label_members
 __all__ = ["plot_metrics", "run", "ideal_probabilities", "ideal_table", "calibration", "ideal_markdown"]
 
 #: Cluster stars (all copies) and field candidates (times the field factor) the ideal's draws aim at.
-IDEAL_CLUSTER_POINTS = 80_000
-IDEAL_FIELD_CANDIDATES = 6_000
+IDEAL_CLUSTER_POINTS = 120_000
+IDEAL_FIELD_CANDIDATES = 15_000
 #: Bounds on the cluster copies and the field factor of one draw.
-IDEAL_COPIES = (2, 80)
+IDEAL_COPIES = (2, 160)
 IDEAL_FIELD_FACTOR = (2.0, 12.0)
 #: Bandwidths (see the module docstring).
 CLUSTER_H_FACTOR = 1.0
@@ -197,7 +197,7 @@ def ideal_probabilities(cfg: Config, source, name: str) -> tuple[pd.DataFrame, d
                             "no_support": int(np.sum((kc <= 0) & (kf <= 0)))}
         print(f"truthbench: {name}: ideal draw {k}: {copies} cluster copies ({len(cl.points)} points), field x{factor:g} "
               f"({len(fl.points)} points); expected {n_c:.0f} members and {n_f:.0f} field in the cone "
-              f"(true {n_true}, {n_field}); {info['draws'][k]['no_support']} sources without support",
+              f"(true {n_true}, {n_field}); {info['draws'][k]['no_support']} sources without support (p = 0)",
               file=sys.stderr)
     out["probability"] = out[f"probability_{IDEAL_DRAWS[0]}"]
     return out, info
