@@ -32,15 +32,17 @@ import pandas as pd
 from ocmembers.config import Config
 from ocmembers.exceptions import ConfigError, EmptyConeError
 from ocmembers.method.columns import GAIA_COLUMNS
-from ocmembers.method.cuts import apply_cone_cuts, cone_radius_deg, parallax_half_width, pm_radius
+from ocmembers.method.cuts import (angular_separation_deg, cone_radius_deg, cone_window, parallax_half_width,
+                                   pm_radius)
 from ocmembers.sim.binaries import draw_mass_ratios
 from ocmembers.sim.cluster_model import (M_MIN, ClusterModel, check_cluster, cluster_frame, cluster_model,
                                          draw_photometry, draw_positions, pdmf_tilt, place,
                                          sample_cluster_masses, true_distance_pc)
 from ocmembers.sim.errors import ZP_BOUND, ScanLaw, detection_probability, observe, parallax_error_median
 from ocmembers.sim import tails
+from ocmembers.sim._numeric import clip
 from ocmembers.sim.errors import ICRS_TO_GAL
-from ocmembers.sim.galaxy import simulate_field, velocity_to_pm
+from ocmembers.sim.galaxy import POPULATIONS, simulate_field, velocity_to_pm
 from ocmembers.sim.imf import sample_kroupa
 from ocmembers.sim.isochrones import cluster_isochrone
 
@@ -70,6 +72,9 @@ T22_G_SLACK = 0.5
 NO_CUT_SIGMA = 1e12
 #: Solar metallicity Z of the [M/H] of the truth table (PARSEC's Z_sun).
 Z_SUN = 0.0152
+
+#: Names of the populations of a Gaia cone (the truth's ``population``).
+_POPULATION_NAMES: tuple[str, ...] = ("cluster",) + tuple(p.name for p in POPULATIONS)
 
 TRUTH_COLUMNS: tuple[str, ...] = (
     "source_id", "is_member", "population", "mass", "q", "dist_pc", "parallax_true", "pmra_true",
@@ -130,18 +135,19 @@ def simulate_cone(cluster: pd.Series, cfg: Config) -> SimulatedCone:
     measure = Measurement(cfg, ScanLaw.draw(r_scan), r_obs, windows.measured, orbit_rng=orbits)
     both = observed_sources(cluster, phys, cfg, cl, windows, measure, r_field)
     n_field = measure.n_generated - len(cl)
-    # the bright wide cone (radius only): what T22 ran HDBSCAN on
-    wide = apply_cone_cuts(both, cluster, radius_pc=cfg.cone.radius_pc, n_sigma=NO_CUT_SIGMA)
-    bright = wide.loc[wide["phot_g_mean_mag"].to_numpy(float) < windows.g_wide, list(GAIA_COLUMNS)]
-    bright = bright.sort_values("source_id", kind="stable").reset_index(drop=True)
-    cut = apply_cone_cuts(both, cluster, radius_pc=cfg.cone.radius_pc, n_sigma=cfg.cone.n_sigma)
-    if len(cut) == 0:
+    # the bright wide cone (radius only: what T22 ran HDBSCAN on) and the Eq. 1-2 cone, selected
+    # column by column (the same rows and values as apply_cone_cuts, one separation for both)
+    in_wide, in_cut = _cone_masks(both, cluster, cfg)
+    g_obs = both["phot_g_mean_mag"].to_numpy(float)
+    rows = np.flatnonzero(in_wide & (g_obs < windows.g_wide))
+    rows = rows[np.argsort(both["source_id"].to_numpy()[rows], kind="stable")]
+    bright = _take_frame(both, list(GAIA_COLUMNS), rows)
+    rows = np.flatnonzero(in_cut)
+    if rows.size == 0:
         raise EmptyConeError(f"cluster {name}: no simulated source passes the cone cuts")
-    cone = cut[list(GAIA_COLUMNS)]
-    truth = truth_table(cut, cone, cluster)
-    order = np.argsort(cone["source_id"].to_numpy(), kind="stable")
-    cone = cone.iloc[order].reset_index(drop=True)
-    truth = truth.iloc[order].reset_index(drop=True)
+    order = np.argsort(both["source_id"].to_numpy()[rows], kind="stable")
+    truth = _truth_rows(both, rows, cluster, order)
+    cone = _take_frame(both, list(GAIA_COLUMNS), rows[order])
     scan = measure.scan
     meta = {"cluster": name, "seed": int(cfg.sim.seed), "n_cluster_stars": int(model.n_stars),
             "true_distance_pc": float(phys["dist_pc"]),
@@ -151,6 +157,39 @@ def simulate_cone(cluster: pd.Series, cfg: Config) -> SimulatedCone:
             "scan_law": {"n_obs_g": scan.n_obs_g, "ratio_pmra": scan.ratio_pmra, "ratio_pmdec": scan.ratio_pmdec}}
     meta["n_bright_wide"] = int(len(bright))
     return SimulatedCone(name=name, cone=cone, truth=truth, meta=meta, bright=bright)
+
+
+def _cone_masks(both: pd.DataFrame, cluster: pd.Series, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`ocmembers.method.cuts.cone_mask` of ``both`` for the radius alone (``NO_CUT_SIGMA``:
+    finite astrometry in the radius) and for Eqs. 1-2, with one angular separation."""
+    wide = cone_window(cluster, radius_pc=cfg.cone.radius_pc, n_sigma=NO_CUT_SIGMA)
+    win = cone_window(cluster, radius_pc=cfg.cone.radius_pc, n_sigma=cfg.cone.n_sigma)
+    sep = angular_separation_deg(both["ra"].to_numpy(float), both["dec"].to_numpy(float), win.ra, win.dec)
+    dpm = np.hypot(both["pmra"].to_numpy(float) - win.pmra, both["pmdec"].to_numpy(float) - win.pmdec)
+    dplx = np.abs(both["parallax"].to_numpy(float) - win.parallax)
+    in_radius = sep <= win.radius_deg
+    return (in_radius & (dpm <= wide.pm_max) & (dplx <= wide.parallax_max),
+            in_radius & (dpm <= win.pm_max) & (dplx <= win.parallax_max))
+
+
+def _take_frame(df: pd.DataFrame, columns: list[str], rows: np.ndarray) -> pd.DataFrame:
+    """``df.iloc[rows][columns].reset_index(drop=True)``, column by column (no block copies)."""
+    return pd.DataFrame({c: df[c].to_numpy()[rows] if not isinstance(df[c].dtype, pd.CategoricalDtype)
+                         else df[c].array.take(rows) for c in columns}, copy=False)
+
+
+def _population_category(part: pd.DataFrame) -> pd.DataFrame:
+    """``part`` with its ``population`` as a categorical of the known names (the same strings in
+    the truth table: taking and concatenating a string column per chunk cost a second a cone)."""
+    if "population" not in part.columns or isinstance(part["population"].dtype, pd.CategoricalDtype):
+        return part
+    codes, names = pd.factorize(part["population"])
+    if (codes < 0).any() or not set(names) <= set(_POPULATION_NAMES):
+        return part                         # a name not listed, or none: left as it is
+    where = np.array([_POPULATION_NAMES.index(v) for v in names], dtype=np.int8)
+    out = part.copy(deep=False)
+    out["population"] = pd.Categorical.from_codes(where[codes], categories=list(_POPULATION_NAMES))
+    return out
 
 
 def cluster_stars(cluster: pd.Series, phys: pd.Series, cfg: Config, iso: pd.DataFrame,
@@ -318,12 +357,16 @@ def observed_sources(cluster: pd.Series, phys: pd.Series, cfg: Config, cl: pd.Da
     radius = cone_radius_deg(cfg.cone.radius_pc, float(cluster["dist_pc"]))
     a0_anchor = (float(phys["dist_pc"]), float(cluster["a0"]))
     cl["is_member"] = True
-    parts = [measure(cl)]
-    fld = simulate_field(float(cluster["ra"]), float(cluster["dec"]), radius, rng, g_limit=cfg.sim.g_limit,
-                         density=cfg.sim.field_density, binary_fraction=cfg.sim.binary_fraction,
-                         a0_anchor=a0_anchor, prefilter=windows.true_field,
-                         on_chunk=lambda part: measure(part.assign(is_member=False)))
-    parts.append(fld)
+    parts = [measure(_population_category(cl))]
+
+    def field_chunk(part: pd.DataFrame) -> pd.DataFrame:
+        # the measured chunks are kept here and concatenated once, with the cluster's
+        parts.append(measure(_population_category(part.assign(is_member=False))))
+        return parts[-1].iloc[:0]
+
+    simulate_field(float(cluster["ra"]), float(cluster["dec"]), radius, rng, g_limit=cfg.sim.g_limit,
+                   density=cfg.sim.field_density, binary_fraction=cfg.sim.binary_fraction,
+                   a0_anchor=a0_anchor, prefilter=windows.true_field, on_chunk=field_chunk)
     both = pd.concat([p for p in parts if len(p)], ignore_index=True)
     # source ids were drawn per batch: make them unique across batches (collisions ~ 1e-6)
     dup = both["source_id"].duplicated().to_numpy()
@@ -333,23 +376,41 @@ def observed_sources(cluster: pd.Series, phys: pd.Series, cfg: Config, cl: pd.Da
     return both
 
 
-def truth_table(cut: pd.DataFrame, cone: pd.DataFrame, cluster: pd.Series) -> pd.DataFrame:
-    """``TRUTH_COLUMNS`` of the sources of the cone, from the ``true_*`` columns of ``cut``."""
-    t = cut[[c for c in cut.columns if c.startswith("true_")]].rename(columns=lambda c: c[5:])
-    zp = t["zero_point"].to_numpy(float)
+#: Truth columns copied from the ``true_*`` columns of the measured sources (name in the truth, source).
+_TRUTH_COPIED: tuple[tuple[str, str, type], ...] = (
+    ("is_member", "is_member", bool), ("mass", "mass", float), ("q", "q", float),
+    ("dist_pc", "dist_pc", float), ("parallax_true", "parallax", float), ("pmra_true", "pmra", float),
+    ("pmdec_true", "pmdec", float), ("rv_true", "rv", float), ("g_true", "g", float), ("bp_true", "bp", float),
+    ("rp_true", "rp", float), ("teff", "teff", float), ("a0", "a0", float), ("log_age", "log_age", float),
+    ("mh", "mh", float), ("zero_point", "zero_point", float), ("binary_wobble", "binary_wobble", bool))
+
+
+def truth_table(cut: pd.DataFrame, cone: pd.DataFrame, cluster: pd.Series,
+                order: np.ndarray | None = None) -> pd.DataFrame:
+    """``TRUTH_COLUMNS`` of the sources of the cone, from the ``true_*`` columns of ``cut``; the rows
+    in the order ``order`` when given (computed in the order of ``cut``, then reordered)."""
+    return _truth_rows(cut, np.arange(len(cut)), cluster, order)
+
+
+def _truth_rows(src: pd.DataFrame, rows: np.ndarray, cluster: pd.Series,
+                order: np.ndarray | None = None) -> pd.DataFrame:
+    """:func:`truth_table` of the rows ``rows`` of the measured sources ``src``, taken once in the
+    final order ``rows[order]``; the projected radius is computed in the order of ``rows`` (the
+    order the cone was cut in) and then reordered, so that its values are those of the cut."""
+    final = rows if order is None else rows[order]
+    cols: dict[str, object] = {"source_id": src["source_id"].to_numpy()[final]}
+    for name, col, kind in _TRUTH_COPIED:
+        cols[name] = np.asarray(src[f"true_{col}"].to_numpy()[final], dtype=kind)
+    pop = src["true_population"]
+    if isinstance(pop.dtype, pd.CategoricalDtype):
+        cols["population"] = pd.Series(pop.array.take(final)).astype(str).array
+    else:
+        cols["population"] = pop.astype(str).to_numpy()[final]
     # projected distance from the centre at the cluster distance (pc)
     e0, _, _ = cluster_frame(float(cluster["ra"]), float(cluster["dec"]))
-    rr, dd = np.deg2rad(cone["ra"].to_numpy()), np.deg2rad(cone["dec"].to_numpy())
+    rr, dd = np.deg2rad(src["ra"].to_numpy()[rows]), np.deg2rad(src["dec"].to_numpy()[rows])
     u = np.stack([np.cos(dd) * np.cos(rr), np.cos(dd) * np.sin(rr), np.sin(dd)])
-    sep = np.arccos(np.clip(e0 @ u, -1, 1))
-    return pd.DataFrame({
-        "source_id": cone["source_id"].to_numpy(), "is_member": t["is_member"].to_numpy(bool),
-        "population": t["population"].astype(str).to_numpy(), "mass": t["mass"].to_numpy(float),
-        "q": t["q"].to_numpy(float), "dist_pc": t["dist_pc"].to_numpy(float),
-        "parallax_true": t["parallax"].to_numpy(float), "pmra_true": t["pmra"].to_numpy(float),
-        "pmdec_true": t["pmdec"].to_numpy(float), "rv_true": t["rv"].to_numpy(float),
-        "g_true": t["g"].to_numpy(float), "bp_true": t["bp"].to_numpy(float), "rp_true": t["rp"].to_numpy(float),
-        "teff": t["teff"].to_numpy(float), "a0": t["a0"].to_numpy(float), "log_age": t["log_age"].to_numpy(float),
-        "mh": t["mh"].to_numpy(float), "zero_point": zp,
-        "r_proj_pc": float(cluster["dist_pc"]) * np.tan(sep), "binary_wobble": t["binary_wobble"].to_numpy(bool),
-    })
+    sep = np.arccos(clip(e0 @ u, -1, 1))
+    r_proj = float(cluster["dist_pc"]) * np.tan(sep)
+    cols["r_proj_pc"] = r_proj if order is None else r_proj[order]
+    return pd.DataFrame({c: cols[c] for c in TRUTH_COLUMNS}, copy=False)

@@ -36,6 +36,8 @@ import functools
 import numpy as np
 import pandas as pd
 
+from ocmembers.sim._numeric import clip
+
 __all__ = ["gaia_extinction", "los_a0", "DUST_HR_KPC", "DUST_HZ_KPC", "DUST_A0_PER_KPC"]
 
 DUST_HR_KPC = 3.0
@@ -71,17 +73,25 @@ def gaia_extinction(teff: np.ndarray, a0: np.ndarray) -> tuple[np.ndarray, np.nd
     """
     teff = np.asarray(teff, dtype=float)
     a0 = np.broadcast_to(np.asarray(a0, dtype=float), teff.shape)
-    x = np.clip(a0, 0.01, 20.0)
-    t = np.clip(teff, 3500.0, 50000.0) / 5040.0
+    x = clip(a0, 0.01, 20.0)
+    t = clip(teff, 3500.0, 50000.0) / 5040.0
     feats = {"1": np.ones_like(x), "A0": x, "teffnorm": t, "A0^2": x * x, "A0 teffnorm": x * t,
              "teffnorm^2": t * t, "A0^3": x ** 3, "A0^2 teffnorm": x * x * t, "A0 teffnorm^2": x * t * t,
              "teffnorm^3": t ** 3}
     out = []
     for band in _PASSBANDS:
-        c = _coefficients().loc[band]
-        k = sum(float(c[name]) * f for name, f in feats.items())
+        k = sum(c * feats[name] for name, c in _band_coefficients(band))
         out.append(np.where(a0 > 0, k * a0, 0.0))
     return tuple(out)  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=None)
+def _band_coefficients(band: str) -> tuple[tuple[str, float], ...]:
+    """``(feature, coefficient)`` of one passband, in the order of the sum of :func:`gaia_extinction`."""
+    c = _coefficients().loc[band]
+    names = ("1", "A0", "teffnorm", "A0^2", "A0 teffnorm", "teffnorm^2", "A0^3", "A0^2 teffnorm",
+             "A0 teffnorm^2", "teffnorm^3")
+    return tuple((name, float(c[name])) for name in names)
 
 
 def los_a0(d_pc: np.ndarray, l_deg: float, b_deg: float, *, r0_pc: float = 8200.0,

@@ -55,6 +55,7 @@ import numpy as np
 import pandas as pd
 
 from ocmembers.sim.binaries import combine_magnitudes, draw_mass_ratios
+from ocmembers.sim._numeric import clip
 from ocmembers.sim.errors import ICRS_TO_GAL, icrs_to_galactic
 from ocmembers.sim.extinction import gaia_extinction, los_a0
 from ocmembers.sim.imf import kroupa_cdf, sample_kroupa
@@ -130,7 +131,7 @@ def _unit_icrs(ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
 
 
 def _radec(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return np.rad2deg(np.arctan2(u[1], u[0])) % 360.0, np.rad2deg(np.arcsin(np.clip(u[2], -1, 1)))
+    return np.rad2deg(np.arctan2(u[1], u[0])) % 360.0, np.rad2deg(np.arcsin(clip(u[2], -1, 1)))
 
 
 def _galactocentric_u(u: np.ndarray, d_pc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -220,7 +221,9 @@ def _complete(pop: Population, k: np.ndarray, edges: np.ndarray, d_mid: np.ndarr
     mini = iso["Mini"].to_numpy()
     g_abs = iso["Gmag"].to_numpy()
     n = k.size
-    d = (edges[k] ** 3 + rng.random(n) * (edges[k + 1] ** 3 - edges[k] ** 3)) ** (1 / 3)
+    e3 = edges ** 3                     # the same values as edges[k] ** 3, 801 powers instead of 2n
+    lo = e3[k]
+    d = (lo + rng.random(n) * (e3[k + 1] - lo)) ** (1 / 3)
     u = _cone_unit(ra0, dec0, radius_deg, n, rng)
     x, y, z = _galactocentric_u(u, d)
     keep = rng.random(n) * rho_max[k] < pop.density(np.hypot(x, y), z)
@@ -236,25 +239,31 @@ def _complete(pop: Population, k: np.ndarray, edges: np.ndarray, d_mid: np.ndarr
     pmra, pmdec, rv = _pm_u(u, d, v)
     # standard-normal astrometric noise of the measurement, drawn now so that cuts can be applied early
     noise = rng.standard_normal((3, n))
+    g_iso = dm = None                   # the primary's absolute G and the distance modulus, once
     if prefilter is not None:
         # G bounds: single-star G, a binary (q > 0) up to 0.753 mag brighter, 0.45 A0 <= A_G <= 1.1 A0 + 0.02
         a0_i = np.interp(d, d_mid, a0_mid)
-        g_single = np.interp(mass, mini, g_abs) + 5 * np.log10(d / 10)
+        g_iso, dm = np.interp(mass, mini, g_abs), 5 * np.log10(d / 10)
+        g_single = g_iso + dm
         g_bright = g_single + 0.45 * a0_i - np.where(q > 0, 0.76, 0.01)
         g_faint = g_single + 1.1 * a0_i + 0.02
         sel = np.flatnonzero(prefilter(1000.0 / d, g_bright, g_faint, pmra, pmdec, noise))
-        d, mass, q, pmra, pmdec, rv = (a[sel] for a in (d, mass, q, pmra, pmdec, rv))
+        d, mass, q, pmra, pmdec, rv, g_iso, dm = (a[sel] for a in (d, mass, q, pmra, pmdec, rv, g_iso, dm))
         u, noise = u[:, sel], noise[:, sel]
     logte = np.interp(mass, mini, iso["logTe"].to_numpy())
     mags = []
+    qm = q * mass
+    secondary = qm >= mini[0]
     for col in ("Gmag", "G_BPmag", "G_RPmag"):
-        m1 = np.interp(mass, mini, iso[col].to_numpy())
-        m2 = np.where(q * mass >= mini[0], np.interp(q * mass, mini, iso[col].to_numpy()), np.inf)
+        fp = iso[col].to_numpy()
+        m1 = g_iso if col == "Gmag" and g_iso is not None else np.interp(mass, mini, fp)
+        m2 = np.where(secondary, np.interp(qm, mini, fp), np.inf)
         mags.append(combine_magnitudes(m1, m2))
     a0 = los_a0(d, l0, b0, scale=a0_scale, anchor=a0_anchor)
     teff = 10 ** logte
     ag, abp, arp = gaia_extinction(teff, a0)
-    dm = 5 * np.log10(d / 10)
+    if dm is None:
+        dm = 5 * np.log10(d / 10)
     g, bp, rp = mags[0] + dm + ag, mags[1] + dm + abp, mags[2] + dm + arp
     sel = np.flatnonzero(g < g_limit + 0.6)
     if sel.size == 0:
@@ -265,7 +274,7 @@ def _complete(pop: Population, k: np.ndarray, edges: np.ndarray, d_mid: np.ndarr
         "pmra": pmra[sel], "pmdec": pmdec[sel], "rv": rv[sel], "g": g[sel], "bp": bp[sel], "rp": rp[sel],
         "teff": teff[sel], "mass": mass[sel], "q": q[sel], "log_age": pop.log_age, "mh": pop.mh,
         "population": pop.name, "a0": a0[sel],
-        "noise_0": noise[0, sel], "noise_1": noise[1, sel], "noise_2": noise[2, sel]})
+        "noise_0": noise[0, sel], "noise_1": noise[1, sel], "noise_2": noise[2, sel]}, copy=False)
 
 
 def _complete_empty() -> pd.DataFrame:

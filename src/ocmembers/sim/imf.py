@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ocmembers.exceptions import ConfigError
+from ocmembers.sim._numeric import clip
 
 __all__ = ["KROUPA_BREAKS", "KROUPA_SLOPES", "kroupa_pdf", "kroupa_cdf", "sample_kroupa", "kroupa_fraction"]
 
@@ -48,7 +49,7 @@ def kroupa_pdf(m: np.ndarray) -> np.ndarray:
     """Unnormalised :math:`\\xi(m)` (zero outside 0.01-150 Msun)."""
     b, a, k = _segments()
     m = np.asarray(m, dtype=float)
-    i = np.clip(np.searchsorted(b, m, side="right") - 1, 0, a.size - 1)
+    i = clip(np.searchsorted(b, m, side="right") - 1, 0, a.size - 1)
     out = k[i] * m ** (-a[i])
     return np.where((m >= b[0]) & (m <= b[-1]), out, 0.0)
 
@@ -56,11 +57,11 @@ def kroupa_pdf(m: np.ndarray) -> np.ndarray:
 def kroupa_cdf(m: np.ndarray) -> np.ndarray:
     """Unnormalised cumulative number :math:`\\int_{0.01}^{m} \\xi\\,dm`."""
     b, a, k = _segments()
-    m = np.clip(np.asarray(m, dtype=float), b[0], b[-1])
+    m = clip(np.asarray(m, dtype=float), b[0], b[-1])
     out = np.zeros_like(m)
     for i in range(a.size):
         lo = np.full_like(m, b[i])
-        hi = np.clip(m, b[i], b[i + 1])
+        hi = clip(m, b[i], b[i + 1])
         out += _seg_integral(lo, hi, a[i], k[i])
     return out
 
@@ -88,11 +89,11 @@ def sample_kroupa(n: int, rng: np.random.Generator, m_lo: float | np.ndarray = 0
     c_lo, c_hi = kroupa_cdf(m_lo), kroupa_cdf(m_hi)
     u = c_lo + rng.random(n) * (c_hi - c_lo)
     cb = kroupa_cdf(b)  # cumulative at the breaks
-    i = np.clip(np.searchsorted(cb, u, side="right") - 1, 0, a.size - 1)
+    i = clip(np.searchsorted(cb, u, side="right") - 1, 0, a.size - 1)
     rem = u - cb[i]
     ai, ki, bi = a[i], k[i], b[i]
     lin = np.abs(ai - 1) < 1e-12
     with np.errstate(invalid="ignore", divide="ignore"):
         pw = (bi ** (1 - ai) + rem * (1 - ai) / ki) ** (1 / np.where(lin, 1.0, 1 - ai))
     m = np.where(lin, bi * np.exp(rem / ki), pw)
-    return np.clip(m, m_lo, m_hi)
+    return clip(m, m_lo, m_hi)
