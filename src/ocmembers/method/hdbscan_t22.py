@@ -35,21 +35,24 @@ Backends
 --------
 ``hdbscan_backend = "hdbscan"`` (default) runs the ``hdbscan`` package
 (McInnes et al. 2017; Boruvka KD-tree). ``"fast_hdbscan"`` runs
-``fast_hdbscan.HDBSCAN`` with the same parameters: 2.3-2.5 times less CPU on
-the T22-like fields of the simulated sky (1.2-3.2e5 sources in five
+``fast_hdbscan.HDBSCAN`` with the same parameters: 2.1-2.5 times less CPU on
+the T22-like fields of the simulated sky (6e4-3.2e5 sources in five
 dimensions), not the default because its lists are not byte for byte those of
 ``hdbscan``. Measured (issue 14, ``benchmarks/bench_sim_speed.py``): the core
-distances count the point itself in both; the minimum spanning tree of the
-mutual reachability distances has the same weights (the float64 weights of
-fast-hdbscan's tree equal hdbscan's exactly on the simulated NGC 2099 field);
-what differs is the order in which edges of *equal* weight are merged (many
-are, since most mutual-reachability distances are a core distance), which
-decides whether a star joining at the level of a split belongs to the child
-or to the parent. That moved one star of p = 0.18 (NGC 2099, 2923 members)
-and one of p = 0.32 (NGC 6705, 1940), and ``hdbscan`` itself does the same
-when its input rows are permuted (the same star each time). The strengths of
-the common members differ by about 1e-6 (fast-hdbscan's distances are
-float32).
+distances count the point itself in both, and the minimum spanning tree of
+the mutual reachability distances has the same weights (every minimum
+spanning tree has the same sorted weights; the float64 weights of
+fast-hdbscan's tree equal hdbscan's exactly on the simulated NGC 2099 field).
+What differs is which of the edges of *equal* weight make the tree and in
+which order they merge (ties are frequent: most mutual-reachability distances
+are a core distance), and that decides whether stars joining at the level of
+a split belong to the child or to the parent. On the simulated fields it
+moved one star of p = 0.18 (NGC 2099, 2923 members), one of p = 0.32 (NGC
+6705, 1940) and a block of 55 that all join at one level, p = 0.224-0.228
+(NGC 7789, 5078): at most 1.1 per cent of a list, all at low p. ``hdbscan``
+itself, on the same rows permuted, moved one star of each list (p = 0.18,
+0.32, 0.22). The strengths of the common members differ by at most 1.4e-6
+(fast-hdbscan's distances are float32).
 
 .. warning:: HDBSCAN needs a field population around the cluster. T22 ran it
    on 50 pc fields *without* proper-motion or parallax cuts. On a cone cut
