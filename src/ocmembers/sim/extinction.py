@@ -36,7 +36,7 @@ import functools
 import numpy as np
 import pandas as pd
 
-from ocmembers.sim._numeric import clip
+from ocmembers.sim._numeric import Interpolator, clip
 
 __all__ = ["gaia_extinction", "los_a0", "DUST_HR_KPC", "DUST_HZ_KPC", "DUST_A0_PER_KPC"]
 
@@ -112,7 +112,7 @@ def los_a0(d_pc: np.ndarray, l_deg: float, b_deg: float, *, r0_pc: float = 8200.
     z = s * np.sin(br) + z_sun_pc
     rho = np.exp(-(np.hypot(x, y) - r0_pc) / (DUST_HR_KPC * 1e3) - np.abs(z) / (DUST_HZ_KPC * 1e3))
     cum = np.concatenate([[0.0], np.cumsum(0.5 * (rho[1:] + rho[:-1]) * np.diff(s))]) * DUST_A0_PER_KPC / 1e3
-    model = np.interp(d, s, cum)
+    model = Interpolator(s).interp(d, cum) if d.ndim == 1 and d.size > 4096 else np.interp(d, s, cum)
     if anchor is None:
         return scale * model
     d_a, a_a = float(anchor[0]), float(anchor[1])

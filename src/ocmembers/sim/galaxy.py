@@ -55,7 +55,7 @@ import numpy as np
 import pandas as pd
 
 from ocmembers.sim.binaries import combine_magnitudes, draw_mass_ratios
-from ocmembers.sim._numeric import clip
+from ocmembers.sim._numeric import Interpolator, clip
 from ocmembers.sim.errors import ICRS_TO_GAL, icrs_to_galactic
 from ocmembers.sim.extinction import gaia_extinction, los_a0
 from ocmembers.sim.imf import kroupa_cdf, sample_kroupa
@@ -239,25 +239,35 @@ def _complete(pop: Population, k: np.ndarray, edges: np.ndarray, d_mid: np.ndarr
     pmra, pmdec, rv = _pm_u(u, d, v)
     # standard-normal astrometric noise of the measurement, drawn now so that cuts can be applied early
     noise = rng.standard_normal((3, n))
-    g_iso = dm = None                   # the primary's absolute G and the distance modulus, once
+    # the isochrone's columns at the masses: np.interp's values, the grid searched once per mass
+    ip = Interpolator(mini) if mini.size > 1 and np.all(np.diff(mini) > 0) else None
+    index = (lambda x: ip.index(x)) if ip is not None else (lambda x: x)       # noqa: E731
+    interp = ((lambda j, x, fp: ip.at(j, x, fp)) if ip is not None            # noqa: E731
+              else (lambda j, x, fp: np.interp(x, mini, fp)))
+    g_iso = dm = jm = None              # the primary's absolute G and the distance modulus, once
     if prefilter is not None:
         # G bounds: single-star G, a binary (q > 0) up to 0.753 mag brighter, 0.45 A0 <= A_G <= 1.1 A0 + 0.02
-        a0_i = np.interp(d, d_mid, a0_mid)
-        g_iso, dm = np.interp(mass, mini, g_abs), 5 * np.log10(d / 10)
+        a0_i = Interpolator(d_mid, bins=1 << 18).interp(d, a0_mid)
+        jm = index(mass)
+        g_iso, dm = interp(jm, mass, g_abs), 5 * np.log10(d / 10)
         g_single = g_iso + dm
         g_bright = g_single + 0.45 * a0_i - np.where(q > 0, 0.76, 0.01)
         g_faint = g_single + 1.1 * a0_i + 0.02
         sel = np.flatnonzero(prefilter(1000.0 / d, g_bright, g_faint, pmra, pmdec, noise))
-        d, mass, q, pmra, pmdec, rv, g_iso, dm = (a[sel] for a in (d, mass, q, pmra, pmdec, rv, g_iso, dm))
+        d, mass, q, pmra, pmdec, rv, g_iso, dm, jm = (a[sel] for a in (d, mass, q, pmra, pmdec, rv, g_iso, dm,
+                                                                        jm))
         u, noise = u[:, sel], noise[:, sel]
-    logte = np.interp(mass, mini, iso["logTe"].to_numpy())
+    if jm is None:
+        jm = index(mass)
+    logte = interp(jm, mass, iso["logTe"].to_numpy())
     mags = []
     qm = q * mass
     secondary = qm >= mini[0]
+    jq = index(qm)
     for col in ("Gmag", "G_BPmag", "G_RPmag"):
         fp = iso[col].to_numpy()
-        m1 = g_iso if col == "Gmag" and g_iso is not None else np.interp(mass, mini, fp)
-        m2 = np.where(secondary, np.interp(qm, mini, fp), np.inf)
+        m1 = g_iso if col == "Gmag" and g_iso is not None else interp(jm, mass, fp)
+        m2 = np.where(secondary, interp(jq, qm, fp), np.inf)
         mags.append(combine_magnitudes(m1, m2))
     a0 = los_a0(d, l0, b0, scale=a0_scale, anchor=a0_anchor)
     teff = 10 ** logte
