@@ -201,7 +201,14 @@ def _cone_unit(ra0: float, dec0: float, radius_deg: float, n: int, rng: np.rando
     ea = np.array([-np.sin(ra), np.cos(ra), 0.0])
     ed = np.array([-np.sin(dec) * np.cos(ra), -np.sin(dec) * np.sin(ra), np.cos(dec)])
     a, b = s * np.cos(phi), s * np.sin(phi)
-    return e0[:, None] * c + ea[:, None] * a + ed[:, None] * b
+    # e0 c + ea a + ed b, row by row in place (the same operations in the same order)
+    out = np.empty((3, n))
+    tmp = np.empty(n)
+    for i in range(3):
+        np.multiply(e0[i], c, out=out[i])
+        out[i] += np.multiply(ea[i], a, out=tmp)
+        out[i] += np.multiply(ed[i], b, out=tmp)
+    return out
 
 
 def cone_directions(ra0: float, dec0: float, radius_deg: float, n: int,
@@ -216,7 +223,8 @@ def cone_directions(ra0: float, dec0: float, radius_deg: float, n: int,
 def _complete(pop: Population, k: np.ndarray, edges: np.ndarray, d_mid: np.ndarray, a0_mid: np.ndarray,
               m_min: np.ndarray, m_max: float, iso: pd.DataFrame, rng: np.random.Generator, *, ra0: float,
               dec0: float, radius_deg: float, rho_max: np.ndarray, g_limit: float, binary_fraction: float,
-              l0: float, b0: float, a0_scale: float, a0_anchor, prefilter) -> pd.DataFrame | None:
+              l0: float, b0: float, a0_scale: float, a0_anchor, prefilter,
+              d_interp: Interpolator | None = None) -> pd.DataFrame | None:
     """Stars of distance bins ``k`` of one population: positions, masses, photometry, kinematics."""
     mini = iso["Mini"].to_numpy()
     g_abs = iso["Gmag"].to_numpy()
@@ -247,7 +255,7 @@ def _complete(pop: Population, k: np.ndarray, edges: np.ndarray, d_mid: np.ndarr
     g_iso = dm = jm = None              # the primary's absolute G and the distance modulus, once
     if prefilter is not None:
         # G bounds: single-star G, a binary (q > 0) up to 0.753 mag brighter, 0.45 A0 <= A_G <= 1.1 A0 + 0.02
-        a0_i = Interpolator(d_mid, bins=1 << 18).interp(d, a0_mid)
+        a0_i = (d_interp or Interpolator(d_mid, bins=1 << 18)).interp(d, a0_mid)
         jm = index(mass)
         g_iso, dm = interp(jm, mass, g_abs), 5 * np.log10(d / 10)
         g_single = g_iso + dm
@@ -360,6 +368,7 @@ def simulate_field(ra0: float, dec0: float, radius_deg: float, rng: np.random.Ge
     probe_dec = np.concatenate([[dec0], probe_dec])
     parts = []
     c_all = kroupa_cdf(np.array([0.08, 150.0]))
+    d_interp = Interpolator(d_mid, bins=1 << 18)     # the distance bins, for every chunk
     for pop in populations:
         iso = model_isochrone(pop.log_age, pop.mh)
         mini = iso["Mini"].to_numpy()
@@ -390,7 +399,8 @@ def simulate_field(ra0: float, dec0: float, radius_deg: float, rng: np.random.Ge
             part = _complete(pop, k, edges, d_mid, a0_mid, m_min, m_max, iso, rng, ra0=ra0, dec0=dec0,
                              radius_deg=radius_deg, rho_max=rho_max, g_limit=g_limit,
                              binary_fraction=binary_fraction, l0=float(l0[0]), b0=float(b0[0]),
-                             a0_scale=a0_scale, a0_anchor=a0_anchor, prefilter=prefilter)
+                             a0_scale=a0_scale, a0_anchor=a0_anchor, prefilter=prefilter,
+                             d_interp=d_interp)
             if part is not None:
                 parts.append(on_chunk(part) if on_chunk is not None else part)
     if on_chunk is not None and not parts:
