@@ -189,6 +189,7 @@ class SimConfig:
     pdmf_tilt_max: float = 1.5
     t22_pm_window: float = 5.0
     t22_sky: bool = True
+    t22_check: bool = False
     ruwe_model: str = "ad_hoc"
     release: str = "dr3"
     structure: str = "core_halo"

@@ -79,10 +79,60 @@ from ocmembers.method.columns import require_columns
 from ocmembers.method.member_table import MethodError, empty_result, member_table, source_ids
 from ocmembers.method.settings import methods_config
 
-__all__ = ["t22_members", "hdbscan_members", "sky_offsets", "ASTROMETRY"]
+__all__ = ["t22_members", "hdbscan_members", "sky_offsets", "ASTROMETRY", "curation_failure",
+           "CURATED_COUNT_RANGE", "CURATED_MAX_DISPERSION"]
 
 METHOD = "hdbscan_t22"
 ASTROMETRY: tuple[str, ...] = ("parallax", "pmra", "pmdec")
+
+
+#: The number of members of a real T22 list over the catalogue's ``n_members`` (CG20's G < 18
+#: members with p >= 0.7): 0.79-57 over the 387 real lists (median 2.4;
+#: ``../shared/data/catalogues/t22_members_edr3.csv.gz`` against CG20), widened to round numbers.
+CURATED_COUNT_RANGE: tuple[float, float] = (0.75, 60.0)
+#: The robust (1.4826 MAD) dispersion of a real T22 list in pmra, pmdec or parallax over the
+#: catalogue's ``pmra_std``, ``pmdec_std``, ``parallax_std``: at most 4.3, 5.5 and 8.1 over the
+#: same 387 lists (medians 1.0-1.2).
+CURATED_MAX_DISPERSION: dict[str, float] = {"pmra": 5.5, "pmdec": 5.5, "parallax": 8.5}
+
+
+def curation_failure(members: pd.DataFrame, cluster: pd.Series) -> str | None:
+    """Why an HDBSCAN list is not one a curator would have kept, or None when it passes.
+
+    T22 chose and checked each of their lists; an unattended run has to say when the
+    group HDBSCAN picked is a field-dominated group or a fragment. A list passes when
+    it looks, relative to its catalogue entry, like the real T22 lists do: its size
+    within :data:`CURATED_COUNT_RANGE` times the catalogue's ``n_members``, and its
+    robust dispersions within :data:`CURATED_MAX_DISPERSION` times the catalogue's.
+    The bounds are the range of the 387 real lists, not fitted to any result.
+
+    Parameters
+    ----------
+    members : DataFrame
+        The list's members (``parallax, pmra, pmdec``), one row each.
+    cluster : Series
+        The catalogue row (``n_members, pmra_std, pmdec_std, parallax_std``).
+    """
+    name = _cluster_name(cluster)
+    n = len(members)
+    if n == 0:
+        return "no group"
+    n_cat = float(cluster.get("n_members", np.nan))
+    lo, hi = CURATED_COUNT_RANGE
+    if np.isfinite(n_cat) and n_cat > 0 and not lo <= n / n_cat <= hi:
+        return (f"{name}: {n} members, {n / n_cat:.3g} times the catalogue's {n_cat:.0f} "
+                f"(real T22 lists: {lo:g}-{hi:g} times)")
+    for c, limit in CURATED_MAX_DISPERSION.items():
+        ref = float(cluster.get(f"{c}_std", np.nan))
+        x = members[c].to_numpy(dtype=float)
+        x = x[np.isfinite(x)]
+        if not (np.isfinite(ref) and ref > 0) or x.size == 0:
+            continue
+        sigma = 1.4826 * float(np.median(np.abs(x - np.median(x))))
+        if sigma > limit * ref:
+            return (f"{name}: {c} dispersion {sigma:.3g}, {sigma / ref:.3g} times the catalogue's "
+                    f"{ref:.3g} (real T22 lists: at most {limit:g} times)")
+    return None
 
 
 def _cluster_name(cluster: pd.Series | None) -> str:

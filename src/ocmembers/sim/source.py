@@ -54,7 +54,7 @@ T22_LIST_VERSION = 3
 
 #: Keys that only the T22-like lists read: left out of the cache keys of the cones and the
 #: training members, so that changing them redoes the lists and nothing else.
-_T22_ONLY_KEYS = (("sim", "t22_sky"),)
+_T22_ONLY_KEYS = (("sim", "t22_sky"), ("sim", "t22_check"))
 
 
 def embedded_cluster_table() -> pd.DataFrame:
@@ -193,7 +193,7 @@ class SimSource(DataSource):
                  f"table={src} config={conf}")
         if product == "t22_members":  # what only the T22-like lists depend on
             test = ",".join(self.cfg.samples.test_clusters) or "all"
-            query += (f" t22_sky={self.cfg.sim.t22_sky} for={test} "
+            query += (f" t22_sky={self.cfg.sim.t22_sky} t22_check={self.cfg.sim.t22_check} for={test} "
                       f"methods={self.cfg.digest('methods')[:16]} list=v{T22_LIST_VERSION}")
         return query
 
