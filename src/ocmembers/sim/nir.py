@@ -52,7 +52,8 @@ range, proper-motion and parallax errors
 :math:`\sigma(K_s) = \sqrt{0.1^2 + (0.9\cdot 10^{0.4(K_s - 15)})^2}` mas (/yr), about
 0.9 at Ks = 15 ("under ~1.0 mas (yr^-1)" at Ks ~ 15, Peña Ramírez et al. 2022, Sect. 2.2).
 
-Combination (:func:`inverse_variance`, Eq. 4 here): PR22 combine 2MASS and VVV
+Combination (:func:`inverse_variance`, Eq. 4 here; with Eq. 2, in :mod:`ocmembers.method.nir`,
+shared with the archive route): PR22 combine 2MASS and VVV
 photometry (here after Eq. 2, in the VISTA system) and Gaia and VIRAC2
 astrometry of the same star by inverse-variance weighting,
 :math:`\hat x = \sum_i x_i\sigma_i^{-2} / \sum_i\sigma_i^{-2}`,
@@ -78,14 +79,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ocmembers.method.nir import BANDS, GF18_VISTA, inverse_variance, vista_from_twomass
 from ocmembers.sim.extinction import gaia_extinction
 
 __all__ = ["BANDS", "EVANS18_2MASS", "COLOUR_RANGE", "LAMBDA_EFF_UM", "SurveyModel", "SURVEYS",
            "TWOMASS", "VVV", "twomass_from_gaia", "vista_from_twomass", "ccm89_ratio", "nir_extinction",
            "intrinsic_gaia", "true_nir", "photometric_error", "completeness", "measure_survey",
-           "virac2_errors", "inverse_variance", "A_KS_OVER_AV_VISTA", "R_V"]
+           "virac2_errors", "inverse_variance", "A_KS_OVER_AV_VISTA", "R_V", "GF18_VISTA"]
 
-BANDS = ("j", "h", "ks")
 
 #: Evans et al. (2018) Table A.2: (c0, c1, c2, sigma) of G - band = c0 + c1 x + c2 x^2, x = BP - RP.
 EVANS18_2MASS: dict[str, tuple[float, float, float, float]] = {
@@ -97,8 +98,6 @@ EVANS18_2MASS: dict[str, tuple[float, float, float, float]] = {
 #: 0.25-5.5, extended to the blue by the same quadratic down to the hottest PARSEC stars).
 COLOUR_RANGE = (-0.5, 5.5)
 
-#: González-Fernández et al. (2018): VISTA - 2MASS = k (J - Ks)_2MASS.
-GF18_VISTA = {"j": -0.031, "h": 0.015, "ks": -0.006}
 
 #: Cardelli et al. (1989) R_V.
 R_V = 3.1
@@ -143,12 +142,6 @@ def twomass_from_gaia(g0: np.ndarray, bp0: np.ndarray, rp0: np.ndarray) -> dict[
     g0 = np.asarray(g0, dtype=float)
     x = np.clip(np.asarray(bp0, dtype=float) - np.asarray(rp0, dtype=float), *COLOUR_RANGE)
     return {b: g0 - (c0 + c1 * x + c2 * x * x) for b, (c0, c1, c2, _) in EVANS18_2MASS.items()}
-
-
-def vista_from_twomass(mags: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """VISTA J, H, Ks from 2MASS (Eq. 2, González-Fernández et al. 2018)."""
-    jk = np.asarray(mags["j"], dtype=float) - np.asarray(mags["ks"], dtype=float)
-    return {b: np.asarray(mags[b], dtype=float) + GF18_VISTA[b] * jk for b in BANDS}
 
 
 def ccm89_ratio(lambda_um: float | np.ndarray, r_v: float = R_V) -> np.ndarray:
@@ -229,16 +222,3 @@ def virac2_errors(ks_vista: np.ndarray) -> np.ndarray:
     """VIRAC2-like proper-motion and parallax error (mas, mas/yr) at VISTA ``Ks`` (module docstring)."""
     ks = np.asarray(ks_vista, dtype=float)
     return np.sqrt(0.1 ** 2 + (0.9 * 10 ** (0.4 * (ks - 15.0))) ** 2)
-
-
-def inverse_variance(values: list[np.ndarray], errors: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Inverse-variance weighted mean and its error (Eq. 4), ignoring NaN entries; NaN where none."""
-    v = np.stack([np.asarray(x, dtype=float) for x in values])
-    e = np.stack([np.asarray(x, dtype=float) for x in errors])
-    ok = np.isfinite(v) & np.isfinite(e) & (e > 0)
-    w = np.where(ok, 1.0 / np.where(ok, e, 1.0) ** 2, 0.0)
-    sw = w.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(sw > 0, (w * np.where(ok, v, 0.0)).sum(axis=0) / sw, np.nan)
-        err = np.where(sw > 0, 1.0 / np.sqrt(sw), np.nan)
-    return mean, err

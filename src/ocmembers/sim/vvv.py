@@ -36,7 +36,8 @@ Columns of the cone (:data:`NIR_COLUMNS` and the Gaia archive names):
   Gaia's scaled by the combination, 0 for VIRAC2 alone; ``astrometry`` is
   ``gaia``, ``virac2`` or ``gaia+virac2``;
 * ``Jmag, Hmag, Ksmag`` and ``e_Jmag, e_Hmag, e_Ksmag``: combined 2MASS + VVV
-  photometry in the VISTA system (2MASS through Eq. 2 of :mod:`ocmembers.sim.nir`);
+  photometry in the VISTA system (2MASS through Eq. 2 of :mod:`ocmembers.sim.nir`; the
+  combination is :func:`ocmembers.method.nir.combine_measurements`, as on the archive route);
 * ``tmass_j ... tmass_ks_error`` (2MASS system), ``vvv_j ... vvv_ks_error``;
 * ``gaia_*`` : the Gaia DR3 columns of the Gaia detections (NaN elsewhere),
   among them ``phot_g_mean_mag, phot_bp_mean_mag, phot_rp_mean_mag``.
@@ -58,14 +59,13 @@ from ocmembers.sim.cluster import cluster_stars, isochrone_and_physics
 from ocmembers.sim.cluster_model import check_cluster, cluster_frame, cluster_model
 from ocmembers.sim.errors import ScanLaw, detection_probability, make_source_ids, observe
 from ocmembers.sim.galaxy import simulate_field
-from ocmembers.sim.nir import (BANDS, SURVEYS, TWOMASS, VVV, inverse_variance, measure_survey, true_nir,
-                               twomass_from_gaia, vista_from_twomass, virac2_errors)
+from ocmembers.method.nir import AREA_R50, PM_WINDOW_SIGMA, combine_measurements
+from ocmembers.sim.nir import (BANDS, SURVEYS, TWOMASS, VVV, measure_survey, true_nir, twomass_from_gaia,
+                               vista_from_twomass, virac2_errors)
 
 __all__ = ["AREA_R50", "KS_KEEP", "NIR_COLUMNS", "VVVCone", "vvv_rng", "simulate_vvv_cone", "faintest_mass",
            "combine", "radius_deg", "VVV_CONE_VERSION", "PM_WINDOW_SIGMA", "COUNT_EDGES", "star_counts"]
 
-#: PR22 Sect. 2.2: the studied area of each cluster is a circle of 5 x r50.
-AREA_R50 = 5.0
 #: True VISTA Ks fainter than which no VVV detection is possible in practice (completeness
 #: < 1e-4 at the VVV Ks 50 per cent magnitude + 1.8 mag).
 KS_KEEP = VVV.m10["ks"] + VVV.m50_offset + 1.8
@@ -73,10 +73,9 @@ KS_KEEP = VVV.m10["ks"] + VVV.m50_offset + 1.8
 G_MARGIN = 0.6
 #: Lowest mass drawn for the cluster (Msun).
 M_MIN = 0.08
-#: PR22 Sect. 3: sources more than 10 sigma (the cluster's proper-motion dispersion) from the
-#: cluster proper motion are removed first; the simulated field keeps only the others (after
-#: counting every source, :data:`COUNT_EDGES`), which bounds the cones of the widest clusters.
-PM_WINDOW_SIGMA = 10.0
+#: PR22 Sect. 3 (:data:`ocmembers.method.nir.PM_WINDOW_SIGMA`): the simulated field keeps only
+#: the sources inside the proper-motion window (after counting every source, :data:`COUNT_EDGES`),
+#: which bounds the cones of the widest clusters. (:data:`AREA_R50`: PR22's 5 x r50.)
 #: Magnitude bins of the star counts of each field (before the proper-motion window).
 COUNT_EDGES = {"g": np.arange(6.0, 22.51, 0.25), "ks": np.arange(4.0, 20.01, 0.25)}
 #: Bumped when a VVV cone changes for the same configuration.
@@ -197,39 +196,10 @@ def _measure(true: pd.DataFrame, scan: ScanLaw, rng_gaia: np.random.Generator, r
 
 
 def combine(m: pd.DataFrame) -> pd.DataFrame:
-    """The 8-dimensional columns (module docstring) of measured rows (``_measure``)."""
-    out = pd.DataFrame(index=m.index)
-    has_g = np.isfinite(m["gaia_ra"].to_numpy(float))
-    out["ra"] = np.where(has_g, m["gaia_ra"], m["ra_true"])
-    out["dec"] = np.where(has_g, m["gaia_dec"], m["dec_true"])
-    sig = {}
-    for c in ("parallax", "pmra", "pmdec"):
-        v, e = inverse_variance([m[f"gaia_{c}"], m[f"virac_{c}"]], [m[f"gaia_{c}_error"], m[f"virac_{c}_error"]])
-        out[c], out[f"{c}_error"] = v, e
-        sig[c] = (e, m[f"gaia_{c}_error"].to_numpy(float))
-    for a, b in (("parallax", "pmra"), ("parallax", "pmdec"), ("pmra", "pmdec")):
-        rho = m[f"gaia_{a}_{b}_corr"].to_numpy(float)
-        # IVW with independent VIRAC2 noise: rho_comb = rho_gaia sigma_a sigma_b / (sigma_gaia,a sigma_gaia,b)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            r = rho * sig[a][0] * sig[b][0] / (sig[a][1] * sig[b][1])
-        out[f"{a}_{b}_corr"] = np.where(np.isfinite(r), r, 0.0)
-    has_ga = np.isfinite(m["gaia_pmra"].to_numpy(float))
-    has_v = np.isfinite(m["virac_pmra"].to_numpy(float))
-    out["astrometry"] = np.select([has_ga & has_v, has_ga, has_v], ["gaia+virac2", "gaia", "virac2"], "none")
-    tm_v = vista_from_twomass({b: m[f"tmass_{b}"].to_numpy(float) for b in BANDS})
-    for b, name in zip(BANDS, ("Jmag", "Hmag", "Ksmag")):
-        # a 2MASS band without its J - Ks colour term stays untransformed (2MASS J or Ks missing)
-        tmb = np.where(np.isfinite(tm_v[b]), tm_v[b], m[f"tmass_{b}"].to_numpy(float))
-        v, e = inverse_variance([tmb, m[f"vvv_{b}"]], [m[f"tmass_{b}_error"], m[f"vvv_{b}_error"]])
-        out[name], out["e_" + name] = v, e
-    for b in BANDS:
-        for s in ("tmass", "vvv"):
-            out[f"{s}_{b}"], out[f"{s}_{b}_error"] = m[f"{s}_{b}"], m[f"{s}_{b}_error"]
-    for c in _GAIA_KEEP:
-        if c.startswith("phot_"):
-            out[c] = m[f"gaia_{c}"]
-    out["gaia_source_id"] = m["gaia_source_id"]
-    return out
+    """The 8-dimensional columns (module docstring) of measured rows (``_measure``):
+    :func:`ocmembers.method.nir.combine_measurements`, the VIRAC2-only sources at their true position."""
+    return combine_measurements(m, fallback=("ra_true", "dec_true"),
+                                gaia_phot=tuple(c for c in _GAIA_KEEP if c.startswith("phot_")))
 
 
 def simulate_vvv_cone(cluster: pd.Series, cfg: Config) -> VVVCone:

@@ -49,6 +49,7 @@ __all__ = [
     "CG20_TABLE1", "CG20_MEMBERS", "T22_MEMBERS", "CG20_TABLE1_COLUMNS", "CG20_MEMBER_COLUMNS",
     "T22_MEMBER_COLUMNS", "MEMBER_RENAME", "build_vizier_query", "query_text", "fetch_vizier",
     "to_frame", "parse_cg20_table1", "parse_members", "catalogue_queries", "hr_query", "HR_TABLES",
+    "build_vizier_region_query", "vizier_host",
 ]
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,42 @@ def build_vizier_query(catalog: str, columns: Sequence[str], *, constraints: Map
     return {"service": "VizieR", "catalog": str(catalog), "columns": [str(c) for c in columns],
             "constraints": {str(k): str(v) for k, v in (constraints or {}).items()},
             "row_limit": int(row_limit)}
+
+
+def build_vizier_region_query(catalog: str, columns: Sequence[str], *, ra: float, dec: float,
+                              radius_deg: float, column_filters: Mapping[str, str] | None = None,
+                              row_limit: int = -1) -> dict[str, Any]:
+    """The request for ``columns`` of VizieR table ``catalog`` within ``radius_deg`` of
+    (``ra``, ``dec``) (ICRS, deg), with VizieR column filters (``{"pmRA": "-5.2..3.4"}``); no network.
+
+    Returns
+    -------
+    dict
+        As :func:`build_vizier_query`, with ``region = {"ra", "dec", "radius_deg"}`` and
+        ``column_filters``; :func:`fetch_vizier` sends it through astroquery's
+        ``Vizier(...).query_region(SkyCoord(ra, dec), radius=..., catalog=..., column_filters=...)``.
+    """
+    payload = build_vizier_query(catalog, columns, row_limit=row_limit)
+    for name, value in (("ra", ra), ("dec", dec), ("radius_deg", radius_deg)):
+        if not np.isfinite(float(value)):
+            raise ValueError(f"{catalog}: region {name} = {value!r} is not a finite number")
+    if not 0 < float(radius_deg) <= 10:
+        raise ValueError(f"{catalog}: region radius {radius_deg} deg outside (0, 10]")
+    payload["region"] = {"ra": float(ra), "dec": float(dec), "radius_deg": float(radius_deg)}
+    payload["column_filters"] = {str(k): str(v) for k, v in (column_filters or {}).items()}
+    return payload
+
+
+def vizier_host(client: Any = None) -> str:
+    """The VizieR server a client talks to (astroquery's ``conf.server`` by default), for messages."""
+    host = getattr(client, "VIZIER_SERVER", None) or getattr(client, "host", None)
+    if not host:
+        try:
+            from astroquery.vizier import conf  # lazy: importing astroquery is slow
+            host = conf.server
+        except Exception:  # noqa: BLE001 - only for a message
+            host = None
+    return str(host) if host else "VizieR"
 
 
 def query_text(payload: Mapping[str, Any]) -> str:
@@ -185,6 +222,14 @@ def fetch_vizier(payload: Mapping[str, Any], *, cfg: Config, client: Any = None,
             from astroquery.vizier import Vizier  # lazy: importing astroquery is slow
             viz = Vizier(columns=list(payload["columns"]), row_limit=payload["row_limit"],
                          timeout=cfg.source.timeout_s)
+        if "region" in payload:
+            from astropy import units as u
+            from astropy.coordinates import SkyCoord
+
+            reg = payload["region"]
+            return viz.query_region(SkyCoord(reg["ra"] * u.deg, reg["dec"] * u.deg, frame="icrs"),
+                                    radius=reg["radius_deg"] * u.deg, catalog=catalog, cache=False,
+                                    column_filters=dict(payload.get("column_filters", {})), frame="icrs")
         return viz.query_constraints(catalog=catalog, cache=False, **payload["constraints"])
 
     kwargs: dict[str, Any] = {"what": what, "retries": cfg.source.retries,
@@ -197,8 +242,9 @@ def fetch_vizier(payload: Mapping[str, Any], *, cfg: Config, client: Any = None,
                               f"{str(result)[:200]!r}")
     table = _pick_table(result, catalog)
     if table is None or len(table) == 0:
-        raise EmptyResponseError(f"{what}: VizieR returned no rows "
-                                 f"(constraints {dict(payload['constraints'])})")
+        where = (f"region {payload['region']}, filters {dict(payload.get('column_filters', {}))}"
+                 if "region" in payload else f"constraints {dict(payload['constraints'])}")
+        raise EmptyResponseError(f"{what}: VizieR returned no rows ({where})")
     return table
 
 
