@@ -264,6 +264,8 @@ def _compare(cfg: Config, row: pd.Series) -> bool:
         w = model_paths(cfg)["weights"]
         model_sha = product_sha(w) if w.is_file() else "absent"
         spec = str(w)
+    elif spec:
+        model_sha = str(spec)    # the published model (vg23) or a path
     rec = record(cfg, "pr22", sections=("methods", "sim", "cone", "membership"),
                  inputs={"model": model_sha, f"cluster[{name}]": cache.json_digest(
                      {k: row[k] for k in row.index if isinstance(row[k], (int, float, str))})})
@@ -271,7 +273,8 @@ def _compare(cfg: Config, row: pd.Series) -> bool:
         return False
     src = SimSource(cfg)
     gaia_row = cluster_row(src._full_table(), name)
-    cone = preprocess_cone(src.cone(gaia_row), cluster=name)
+    raw_cone = src.cone(gaia_row)
+    cone = preprocess_cone(raw_cone, cluster=name)
     truth = src.truth(gaia_row)
     rows, runs = [], []
     for method in ("hdbscan_t22", "deep_sets"):
@@ -282,7 +285,8 @@ def _compare(cfg: Config, row: pd.Series) -> bool:
             else:
                 if model_sha == "absent":
                     raise MethodError(f"no trained model at {spec}: run `make train SOURCE=sim` first")
-                res = members_from_cone(cone, name, spec, cfg)[["source_id", "probability"]]
+                # the raw cone: the Deep Sets pipeline preprocesses it itself (as the members stage)
+                res = members_from_cone(raw_cone, name, spec, cfg)[["source_id", "probability"]]
         except (OCMembersError, ImportError, ValueError) as exc:
             runs.append({"method": method, "status": f"not run: {type(exc).__name__}: {exc}", "wall_s": None})
             continue
