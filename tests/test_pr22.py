@@ -97,10 +97,18 @@ def test_no_nir_coverage_runs_on_the_gaia_dimensions():
     assert phot == "J,H,Ks" and "phot_g_mean_mag" not in table and "Jmag" in table
 
 
-def test_only_the_simulated_sky_has_nir(shared_data, tmp_path):
+def test_the_archive_route_needs_the_cluster_table(shared_data, tmp_path):
+    """SOURCE=archive/local fetch the NIR field (tests/test_pr22_archive.py), from the clusters of the
+    catalogues stage: without them, one clear error and no request."""
     from ocmembers.config import load_config
     from ocmembers.exceptions import ConfigError
     from ocmembers.stages import pr22
-    cfg = load_config(source="local", local_dir=str(shared_data), output_dir=str(tmp_path))
-    with pytest.raises(ConfigError, match="SOURCE=local has no near-infrared"):
-        pr22.run(cfg)
+    mp = pytest.MonkeyPatch()
+    mp.setattr(pr22, "fetch_field", lambda *a, **k: pytest.fail("fetched"))
+    try:
+        for source in ("local", "archive"):
+            cfg = load_config(source=source, local_dir=str(shared_data), output_dir=str(tmp_path / source))
+            with pytest.raises(ConfigError, match=f"SOURCE={source} needs the cluster table .*make catalogues"):
+                pr22.run(cfg)
+    finally:
+        mp.undo()

@@ -48,8 +48,9 @@ STAGES: dict[str, tuple[str, str]] = {
     "realism": ("ocmembers.stages.realism", "the simulated sky against the real T22, CG18 lists and M67 cone"),
     "compare": ("ocmembers.stages.compare", "Deep Sets vs HDBSCAN (T22), UPMASK and XDGMM+UPMASK on the same "
                                             "cones; members at p >= [methods] compare_threshold"),
-    "pr22": ("ocmembers.stages.pr22", "Pena Ramirez et al. (2022): XDGMM + UPMASK on the simulated Gaia + 2MASS + "
-                                      "VVV sky of their 37 clusters, statistics, figures, paper/pr22/ms.pdf"),
+    "pr22": ("ocmembers.stages.pr22", "Pena Ramirez et al. (2022): XDGMM + UPMASK on Gaia + 2MASS + VVV "
+                                      "(simulated, or fetched with SOURCE=archive/local) of their 37 clusters, "
+                                      "statistics, figures, paper/pr22/ms.pdf"),
     "snapshot": ("ocmembers.stages.snapshot", "an archive ready for Zenodo"),
     "report": ("ocmembers.stages.report", "the clusters that failed in each stage's last run, and stage times"),
     "verify": ("ocmembers.stages.verify", "re-hash every product of the run against its manifest"),

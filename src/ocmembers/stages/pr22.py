@@ -4,16 +4,24 @@
 Table 1 selected by name from the CG20 table (:mod:`ocmembers.sources.pr22`;
 ``CLUSTERS``: a subset of them):
 
-1. **Data** (per cluster): the simulated 8-dimensional field of
-   :mod:`ocmembers.sim.vvv` over 5 x r50 (``raw/vvv/<cluster>.{cone,truth}.parquet``,
-   ``.meta.json`` with the star counts by G and Ks), cached with manifests.
+1. **Data** (per cluster), over 5 x r50, cached with manifests under ``raw/vvv/``:
+
+   * ``SOURCE=sim``: the simulated 8-dimensional field of :mod:`ocmembers.sim.vvv`
+     (``<cluster>.{cone,truth}.parquet``, ``.meta.json`` with the star counts by G and Ks);
+   * ``SOURCE=archive``, and ``SOURCE=local`` (``DATA_DIR`` holds no 2MASS or VVV files, so the
+     services are asked): Gaia DR3, 2MASS PSC (VizieR II/246) and VIRAC2 (VizieR II/387) fetched
+     and combined by :func:`ocmembers.sources.nir_archive.fetch_field` (``<cluster>.cone.parquet``,
+     whose manifest holds the three requests and whose record their digest; ``.meta.json`` with
+     the star counts of the field and the catalogues that answered with no rows); the cluster
+     table is the ``catalogues`` stage's (``raw/catalogues/clusters.parquet``). There is no truth,
+     so no precision and recall and no comparison (step 3).
 2. **Method** (per cluster): XDGMM (10 components, 200 bootstraps) -> UPMASK on
    the J, H, Ks photometry and positions of the ``p_xd >= 0.9`` stars
    (:func:`ocmembers.method.penaramirez22.penaramirez22_members`), then the total
    mass (:func:`ocmembers.method.cluster_mass.total_mass`, in Ks with the
    isochrone's Ks of :mod:`ocmembers.sim.nir`). A field without any J, H, Ks
    (no NIR coverage) runs on the Gaia dimensions (G, BP, RP), and its row says
-   so (``photometry``); an XD fit that stops at ``[methods] xd_max_iter`` without
+   so (``photometry``, and ``nir_coverage``: which catalogues had rows); an XD fit that stops at ``[methods] xd_max_iter`` without
    converging is reported (``xd_converged``); a cluster whose fit fails is
    reported in ``reports/pr22.json`` and the batch goes on.
    Writes ``pr22/clusters/<cluster>.parquet`` (``source_id, probability, p_xd``)
@@ -27,8 +35,9 @@ Table 1 selected by name from the CG20 table (:mod:`ocmembers.sources.pr22`;
    ``pr22/field_counts.csv``, the figures (``pr22/figures/``) and the
    generated macros; with ``latexmk`` on the path, ``paper/pr22/ms.pdf``.
 
-Only ``SOURCE=sim`` has near-infrared data: the 2MASS (VizieR II/246) and
-VVV/VIRAC2 clients of the archive route are not built yet (issue 12).
+The total mass uses the isochrone's Ks from the Gaia bands (Evans et al. 2018, Eq. 2) on
+every route; the CMD 2MASS/VISTA isochrones (:func:`ocmembers.sources.parsec.read_cmd`,
+``photsys=``) are not used by the stage yet.
 """
 
 from __future__ import annotations
@@ -58,10 +67,11 @@ from ocmembers.sim.isochrones import cluster_isochrone
 from ocmembers.sim.metrics import benchmark_cluster
 from ocmembers.sim.nir import A_KS_OVER_AV_VISTA, nir_extinction, twomass_from_gaia, vista_from_twomass
 from ocmembers.sim.source import SimSource
-from ocmembers.sim.vvv import VVV_CONE_VERSION, VVVCone, simulate_vvv_cone
+from ocmembers.sim.vvv import COUNT_EDGES, VVV_CONE_VERSION, VVVCone, simulate_vvv_cone, star_counts
 from ocmembers.sources import cache
+from ocmembers.sources.nir_archive import fetch_field, field_radius_deg
 from ocmembers.sources.pr22 import pr22_cluster_table, pr22_names, published_pr22
-from ocmembers.stages.products import model_paths
+from ocmembers.stages.products import catalogue_paths, model_paths
 from ocmembers.stages.runner import (StageReport, failed_clusters, for_each_cluster, product_sha, record,
                                      sweep)
 
@@ -102,11 +112,25 @@ def _compare_path(cfg: Config, name: str) -> Path:
 
 
 # ---------------------------------------------------------------------------
+#: The sources whose near-infrared data the stage fetches from the services (module docstring).
+NIR_FETCHED = ("archive", "local")
+
+
 def _table(cfg: Config) -> pd.DataFrame:
-    if cfg.source.name != "sim":
-        raise ConfigError(f"pr22: SOURCE={cfg.source.name} has no near-infrared data yet (the 2MASS VizieR "
-                          "II/246 and VVV/VIRAC2 clients are not built); run it with SOURCE=sim")
-    return pr22_cluster_table(SimSource(cfg)._full_table())
+    if cfg.source.name == "sim":
+        return pr22_cluster_table(SimSource(cfg)._full_table())
+    if cfg.source.name not in NIR_FETCHED:
+        raise ConfigError(f"pr22: SOURCE={cfg.source.name} has no near-infrared route; use SOURCE=sim, "
+                          "archive or local")
+    path = catalogue_paths(cfg)["clusters"]
+    if not cache.is_valid(path):
+        raise ConfigError(f"pr22: SOURCE={cfg.source.name} needs the cluster table {path}: run "
+                          f"`make catalogues SOURCE={cfg.source.name}` first")
+    return pr22_cluster_table(cache.read_table(path))
+
+
+def _is_sim(cfg: Config) -> bool:
+    return cfg.source.name == "sim"
 
 
 def _names(cfg: Config) -> list[str]:
@@ -121,7 +145,10 @@ def _names(cfg: Config) -> list[str]:
 
 
 def vvv_field(cfg: Config, row: pd.Series) -> VVVCone:
-    """The simulated PR22 field of ``row``, from the cache when its record matches."""
+    """The PR22 field of ``row`` (simulated, or fetched: :func:`archive_field`), from the cache
+    when its record matches."""
+    if not _is_sim(cfg):
+        return archive_field(cfg, row)
     name = str(row["name"])
     paths = _raw_paths(cfg, name)
     rec = record(cfg, "pr22", sections=("sim", "isochrone"), code_of=("ocmembers.sim.vvv",),
@@ -137,6 +164,54 @@ def vvv_field(cfg: Config, row: pd.Series) -> VVVCone:
     cache.write_table(v.truth, paths[1], source="sim", query=query, record=rec)
     cache.write_table(v.cone, paths[0], source="sim", query=query, record=rec)
     return v
+
+
+def _row_digest(row: pd.Series) -> str:
+    return cache.json_digest({k: row[k] for k in row.index if isinstance(row[k], (int, float, str))})
+
+
+def field_meta(field: pd.DataFrame, row: pd.Series) -> dict:
+    """Star counts of a fetched field by G and Ks (:data:`ocmembers.sim.vvv.COUNT_EDGES`; after the
+    proper-motion window, unlike the simulated fields' counts), its area and its catalogues."""
+    radius = field_radius_deg(row)
+    counts = {"edges_g": COUNT_EDGES["g"].tolist(), "edges_ks": COUNT_EDGES["ks"].tolist()}
+    for key, col, edges in (("gaia_g", "phot_g_mean_mag", COUNT_EDGES["g"]), ("tmass_ks", "tmass_ks", COUNT_EDGES["ks"]),
+                            ("vvv_ks", "vvv_ks", COUNT_EDGES["ks"]), ("ks", "Ksmag", COUNT_EDGES["ks"])):
+        counts[key] = star_counts(field[col].to_numpy(float), edges).tolist()
+    a = field.attrs
+    empty = list(a.get("empty_catalogues", []))
+    have = [n for k, n in (("2mass", "2MASS"), ("virac2", "VIRAC2")) if k not in empty]
+    return {"cluster": str(row["name"]), "radius_deg": radius, "n_sources": int(len(field)),
+            "area_deg2": float(2 * np.pi * (1 - np.cos(np.deg2rad(radius))) * (180 / np.pi) ** 2),
+            "counts": counts, "counts_after_pm_window": True, "empty_catalogues": empty,
+            "nir_coverage": ("+".join(have) if have else "none (2MASS and VIRAC2 answered with no rows)"),
+            "match": {k: a[k] for k in ("n_gaia", "n_2mass", "n_virac2", "n_gaia_virac2", "n_virac2_only",
+                                        "n_2mass_matched", "n_2mass_unmatched", "n_no_astrometry", "match_arcsec")
+                      if k in a}}
+
+
+def archive_field(cfg: Config, row: pd.Series) -> VVVCone:
+    """The fetched PR22 field of ``row`` (:func:`ocmembers.sources.nir_archive.fetch_field`), from the
+    cache when its record (the cluster's row and the digest of the three requests) matches; no truth."""
+    from ocmembers.sources.nir_archive import field_queries
+    from ocmembers.sources.vizier import query_text
+
+    name = str(row["name"])
+    cone_p, _, meta_p = _raw_paths(cfg, name)
+    q = field_queries(row, cfg)
+    texts = {"gaia": q["gaia"], "2mass": query_text(q["2mass"]), "virac2": query_text(q["virac2"])}
+    rec = record(cfg, "pr22", code_of=("ocmembers.sources.nir_archive",),
+                 inputs={f"cluster[{name}]": _row_digest(row), "queries": cache.json_digest(texts)})
+    if cache.is_current(cone_p, rec) and cache.is_current(meta_p, rec):
+        return VVVCone(name=name, cone=cache.read_table(cone_p), truth=None, meta=cache.read_json(meta_p))
+    field = fetch_field(row, cfg)
+    meta = field_meta(field, row)
+    field.attrs = {}
+    query = f"pr22 field {name}: " + query_text(texts)
+    cone_p.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_json_product(meta, meta_p, source=cfg.source.name, query=query, record=rec)
+    cache.write_table(field, cone_p, source=cfg.source.name, query=query, record=rec)
+    return VVVCone(name=name, cone=field, truth=None, meta=meta)
 
 
 def pr22_input(cone: pd.DataFrame) -> tuple[pd.DataFrame, str]:
@@ -198,9 +273,10 @@ def pr22_cluster(cfg: Config, name: str) -> bool:
     field = vvv_field(cfg, row)
     members_p, stats_p = _cluster_paths(cfg, name)
     raw = _raw_paths(cfg, name)
-    rec = record(cfg, "pr22", sections=("methods", "isochrone"),
-                 inputs={f"raw/vvv/{name}.cone.parquet": product_sha(raw[0]),
-                         f"raw/vvv/{name}.truth.parquet": product_sha(raw[1])})
+    inputs = {f"raw/vvv/{name}.cone.parquet": product_sha(raw[0])}
+    if field.truth is not None:
+        inputs[f"raw/vvv/{name}.truth.parquet"] = product_sha(raw[1])
+    rec = record(cfg, "pr22", sections=("methods", "isochrone"), inputs=inputs)
     done = cache.is_current(members_p, rec) and cache.is_current(stats_p, rec)
     if not done:
         table, photometry = pr22_input(field.cone)
@@ -212,12 +288,15 @@ def pr22_cluster(cfg: Config, name: str) -> bool:
         wall = time.perf_counter() - t0
         prob = res["probability"].to_numpy(float)
         params = res.attrs.get("parameters", {})
-        metrics = benchmark_cluster(res[["source_id", "probability"]], field.truth, cluster=name,
-                                    method="xdgmm_upmask", thresholds=THRESHOLDS)
+        truth = field.truth
+        metrics = (benchmark_cluster(res[["source_id", "probability"]], truth, cluster=name,
+                                     method="xdgmm_upmask", thresholds=THRESHOLDS) if truth is not None else None)
         lit = int(row["n_literature_p09"])
         stats = {
             "cluster": name, "paper_name": row["paper_name"], "l": float(row["l"]), "b": float(row["b"]),
-            "photometry": photometry, "n_sources": int(len(table)), "n_after_cuts": params.get("n_after_cuts"),
+            "photometry": photometry, "source": cfg.source.name,
+            "nir_coverage": field.meta.get("nir_coverage", "simulated 2MASS + VVV/VIRAC2"),
+            "n_sources": int(len(table)), "n_after_cuts": params.get("n_after_cuts"),
             "n_xd_members": params.get("n_xd_members"), "n_p09": int((prob >= P_MIN).sum()),
             "n_literature_p09": lit, "n_pr22_p09": int(row["n_pr22_p09"]),
             "mass_pr22_msun": float(row["mass_pr22_msun"]), "mass_pr22_err_msun": float(row["mass_pr22_err_msun"]),
@@ -225,20 +304,21 @@ def pr22_cluster(cfg: Config, name: str) -> bool:
             "xd_components_used": params.get("xd_components_used"),
             "xd_components_dropped": params.get("xd_components_dropped"),
             "xd_bootstrap": params.get("n_bootstrap"), "empty_reason": res.attrs.get("empty_reason", ""),
-            "wall_s": round(wall, 3), "n_true_members": int(field.truth["is_member"].sum()),
-            "n_true_members_area": int(field.meta.get("n_members_area", 0)),
+            "wall_s": round(wall, 3),
+            "n_true_members": int(truth["is_member"].sum()) if truth is not None else None,
+            "n_true_members_area": int(field.meta["n_members_area"]) if "n_members_area" in field.meta else None,
             "area_deg2": float(field.meta.get("area_deg2", np.nan)),
-            "metrics": _metric_rows(metrics),
+            "metrics": _metric_rows(metrics) if metrics is not None else [],
         }
         out = pd.DataFrame({"source_id": res["source_id"].to_numpy(np.int64), "probability": prob,
                             "p_xd": res["p_xd"].to_numpy(float)})
         members_p.parent.mkdir(parents=True, exist_ok=True)
         query = f"pr22 xdgmm_upmask {name}"
-        cache.write_table(out, members_p, source="sim", query=query, record=rec)
-        cache.write_json_product(stats, stats_p, source="sim", query=query, record=rec)
+        cache.write_table(out, members_p, source=cfg.source.name, query=query, record=rec)
+        cache.write_json_product(stats, stats_p, source=cfg.source.name, query=query, record=rec)
         log.info("%s: %d members at p >= 0.9 (literature %d, PR22 %d) in %.1f s", name, stats["n_p09"], lit,
                  stats["n_pr22_p09"], wall)
-    compared = _compare(cfg, row)
+    compared = _compare(cfg, row) if _is_sim(cfg) else False   # the comparison needs the truth
     return (not done) or compared
 
 
@@ -356,6 +436,7 @@ def summarise(cfg: Config, names: list[str]) -> dict:
         "n_pr22_table2_p09_sum": int(sum(c["n_pr22_p09"] for c in pub["clusters"])),
         "n_fewer_than_literature": [s["cluster"] for s in stats if s["n_p09"] < s["n_literature_p09"]],
         "n_gaia_only": [s["cluster"] for s in stats if s["photometry"] != "J,H,Ks"],
+        "source": cfg.source.name,
         "xd_not_converged": [s["cluster"] for s in stats if not s["xd_converged"]],
         "xd_found_cluster": ([str(c) for c in table.loc[table["xd_precision"] >= 0.5, "cluster"]]
                              if "xd_precision" in table else []),
@@ -367,8 +448,8 @@ def summarise(cfg: Config, names: list[str]) -> dict:
         "truth_pooled": pooled, "compare_runs": runs,
         "field_counts_reference": _count_reference(counts),
     }
-    cache.write_json_product(statistics, out / "statistics.json", source="sim", query="pr22 statistics")
-    cache.write_table(table, out / "clusters.parquet", source="sim", query="pr22 clusters")
+    cache.write_json_product(statistics, out / "statistics.json", source=cfg.source.name, query="pr22 statistics")
+    cache.write_table(table, out / "clusters.parquet", source=cfg.source.name, query="pr22 clusters")
     table.to_csv(out / "clusters.csv", index=False)
     counts.to_csv(out / "field_counts.csv", index=False)
     pd.DataFrame(metric_rows).to_csv(out / "truth_metrics.csv", index=False)
@@ -392,6 +473,8 @@ def _xd_truth(cfg: Config, table: pd.DataFrame) -> pd.DataFrame:
     whether the lowest-entropy component was the cluster."""
     rows = []
     for name in table.get("cluster", pd.Series(dtype=str)):
+        if not cache.is_valid(_raw_paths(cfg, name)[1]):      # no truth (the archive route)
+            continue
         mem = cache.read_table(_cluster_paths(cfg, name)[0])
         truth = cache.read_table(_raw_paths(cfg, name)[1])
         p = pd.Series(mem["p_xd"].to_numpy(float), index=mem["source_id"].to_numpy())
@@ -452,7 +535,8 @@ def _figures(cfg: Config, stats: list[dict], metas: list[dict], table: pd.DataFr
         fig, ax = plt.subplots(figsize=(10, 3.6))
         ax.bar(x - 0.27, t["n_literature_p09"], 0.27, label="literature (PR22 Table 1)", color="0.6")
         ax.bar(x, t["n_pr22_p09"], 0.27, label="PR22 (their Table 2)", color="C0")
-        ax.bar(x + 0.27, t["n_p09"], 0.27, label="ours (simulated sky)", color="C3")
+        ax.bar(x + 0.27, t["n_p09"], 0.27, color="C3",
+               label="ours (simulated sky)" if _is_sim(cfg) else f"ours ({cfg.source.name} data)")
         ax.set_xticks(x, t["cluster"].str.replace("_", " "), rotation=75, fontsize=7)
         ax.set_ylabel("members with p >= 0.9")
         ax.legend(fontsize=8)
