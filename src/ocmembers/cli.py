@@ -100,6 +100,9 @@ OPTIONS: dict[str, list[tuple[tuple[str, ...], dict]]] = {
     "catalogue-members": [(("--list",), dict(action="store_true",
                                              help="print the clusters of the catalogue and stop"))],
     "figures": [(("--only",), dict(metavar="NAME[,NAME]", help="draw only these figures (fig3_venn ...)"))],
+    "pr22": [(("--if-any",), dict(action="store_true",
+                                  help="(make all) do nothing, successfully, when CLUSTERS names none of "
+                                       "PR22's 37 clusters"))],
     "compare": [
         (("--methods",), dict(default=None, help="comma-separated subset of hdbscan_t22, upmask, "
                                                  "xdgmm_upmask, xdgmm_upmask_bic, deep_sets (default: all)")),

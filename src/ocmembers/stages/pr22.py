@@ -75,7 +75,7 @@ from ocmembers.stages.products import catalogue_paths, model_paths
 from ocmembers.stages.runner import (StageReport, failed_clusters, for_each_cluster, product_sha, record,
                                      sweep)
 
-__all__ = ["run", "pr22_cluster", "pr22_input", "summarise", "NIR_BANDS", "THRESHOLDS"]
+__all__ = ["run", "main", "pr22_cluster", "pr22_input", "summarise", "NIR_BANDS", "THRESHOLDS"]
 
 log = logging.getLogger(__name__)
 
@@ -681,6 +681,16 @@ def _build_pdf() -> str:
     if proc.returncode != 0:
         raise OCMembersError(f"pr22: latexmk failed on paper/pr22/ms.tex:\n{proc.stdout[-2000:]}")
     return str(PAPER_DIR / "ms.pdf")
+
+
+def main(args, cfg: Config) -> StageReport | None:
+    """The CLI entry: :func:`run`; with ``--if-any`` (``make all``) nothing is done, successfully,
+    when ``CLUSTERS`` names none of PR22's clusters (an explicit ``make pr22`` then fails)."""
+    wanted = list(cfg.clusters.names)
+    if getattr(args, "if_any", False) and wanted and not set(wanted) & set(pr22_names()):
+        print(f"pr22: none of CLUSTERS ({', '.join(wanted)}) is among PR22's 37 clusters; nothing to do")
+        return None
+    return run(cfg)
 
 
 def run(cfg: Config) -> StageReport:
