@@ -321,7 +321,8 @@ def _realism_report(cfg):
     per = {"A": lists(0.2, 0.25, 6.0, 8.0), "B": lists(0.1, 0.25, 4.0, 8.0)}
     from ocmembers.method.realism import summarise_ratios
     frac = lambda x: {"n": 50.0, "frac_gt_1.4": x}  # noqa: E731
-    rep = {"clusters": ["A", "B"], "sky": {"structure": "corona_tails", "ruwe_model": "orbit"},
+    rep = {"clusters": ["A", "B"], "sky": {"structure": "corona_tails", "ruwe_model": "orbit", "t22_sky": False,
+                                                 "t22_check": True},
            "t22": {"per_cluster": per, "summary": summarise_ratios(per)},
            "t22_truth": {"per_cluster": {"A": lists(0.3, 0.25, 7.0, 8.0)}, "summary": {}},
            "m67": {"ruwe": {"real_members_cg18": frac(0.025), "sim_true_members_g_lt_18": frac(0.03),
@@ -345,6 +346,7 @@ def test_the_realism_appendix_is_in_the_paper_when_the_report_exists(tmp_path):
     assert (mac["realismRadiusSim"], mac["realismRadiusReal"], mac["realismRadiusRatio"]) == ("5.0", "8.0", "0.62")
     assert (mac["realismTwentyTrue"], mac["realismRadiusTrue"]) == ("0.300", "7.0")
     assert mac["realismClusters"] == "2 clusters" and "tidal tails" in mac["realismStructure"]
+    assert mac["realismTTwoTwoFeatures"].startswith("on parallax and proper motion, as T22; a list that")
     assert (mac["realismRuweReal"], mac["realismRuweSim"], mac["realismRuweDiff"]) == ("2.5", "3.0", "+0.5")
     text = (REPO / "paper" / "ms.tex").read_text()
     fig, start = text.index("realism.pdf"), text.index("\\ifnum\\hasRealism=1")

@@ -34,6 +34,9 @@ def stage_run(shared_data, tmp_path_factory):
     mp.setattr(pr22, "penaramirez22_members", flaky)
     cfg = load_config(source="sim", local_dir=str(shared_data), output_dir=str(out / "data"),
                       clusters=["NGC_5606", "Teutsch_84"]).replace(methods=FAST)
+    # the plumbing on a field where the shortened fit (FAST) finds the cluster: with the escaped
+    # stars of corona_tails (65 of 15,104 sources) its 30 iterations settle on a field component
+    cfg = cfg.replace(sim={"structure": "core_halo"})
     report = pr22.run(cfg)
     yield cfg, report, out
     mp.undo()

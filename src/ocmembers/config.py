@@ -188,11 +188,11 @@ class SimConfig:
     t22_g_max: float = 18.0
     pdmf_tilt_max: float = 1.5
     t22_pm_window: float = 5.0
-    t22_sky: bool = True
-    t22_check: bool = False
-    ruwe_model: str = "ad_hoc"
+    t22_sky: bool = False
+    t22_check: bool = True
+    ruwe_model: str = "orbit"
     release: str = "dr3"
-    structure: str = "core_halo"
+    structure: str = "corona_tails"
     dissolution_t0_myr: float = 3.3
     dissolution_gamma: float = 0.62
     tail_max_pc: float = 200.0

@@ -3,8 +3,9 @@ r"""Catalogue products of the simulated sky: CG20-like and T22-like member lists
 CG20-like list (the training members, Sect. 2.2 of van Groeningen et al. 2023)
 -------------------------------------------------------------------------------
 Cantat-Gaudin et al. (2018, 2020) listed members with :math:`G < 18` from
-UPMASK on Gaia DR2. The simulated list takes the true members of the cone
-brighter than ``[sim] cg20_g_max`` (measured G) and keeps each with
+UPMASK on Gaia DR2. The simulated list takes the true bound members of the
+cone brighter than ``[sim] cg20_g_max`` (measured G; not the escaped corona
+and tail stars, which UPMASK's concentrated groups miss) and keeps each with
 probability :math:`c\,(1 - 0.5\,s)`, :math:`s = 1/(1+e^{-(G-17)/0.4})`
 (:math:`c` = ``cg20_completeness``: completeness falls towards the faint
 limit as UPMASK's does), dropping half of those with ``ruwe > 1.4``; a
@@ -89,6 +90,8 @@ def cg20_like_members(sim: SimulatedCone, cluster: pd.Series, cfg: Config) -> pd
     g = cone["phot_g_mean_mag"].to_numpy(float)
     bright = np.isfinite(g) & (g < s.cg20_g_max) & np.isfinite(cone["parallax"].to_numpy(float))
     mem = bright & truth["is_member"].to_numpy(bool)
+    # UPMASK (CG18) keeps only concentrated groups: no corona or tail stars (real CG18 has 2% beyond 10 pc)
+    mem &= truth["population"].astype(str).to_numpy() != "escaped"
     p_keep = s.cg20_completeness * (1 - 0.5 / (1 + np.exp(-(g - 17.0) / 0.4)))
     ruwe = cone["ruwe"].to_numpy(float)
     p_keep = np.where(ruwe > 1.4, 0.5 * p_keep, p_keep)

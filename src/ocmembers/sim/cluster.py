@@ -74,7 +74,8 @@ NO_CUT_SIGMA = 1e12
 Z_SUN = 0.0152
 
 #: Names of the populations of a Gaia cone (the truth's ``population``).
-_POPULATION_NAMES: tuple[str, ...] = ("cluster",) + tuple(p.name for p in POPULATIONS)
+#: ``escaped``: members lost over the age (corona and tidal tails, ``[sim] structure = corona_tails``).
+_POPULATION_NAMES: tuple[str, ...] = ("cluster",) + tuple(p.name for p in POPULATIONS) + ("escaped",)
 
 TRUTH_COLUMNS: tuple[str, ...] = (
     "source_id", "is_member", "population", "mass", "q", "dist_pc", "parallax_true", "pmra_true",
@@ -253,14 +254,15 @@ def escaped_stars(cluster: pd.Series, phys: pd.Series, cfg: Config, iso: pd.Data
     m = sample_kroupa(n, rng, model.m_low, model.m_high)
     qq = draw_mass_ratios(n, s.binary_fraction, rng)
     ph = draw_photometry(iso, m, qq, dist, float(cluster["a0"]))
-    return _star_table(cluster, cfg, ra, dec, dist, pmra, pmdec, rv, ph, m, qq)
+    return _star_table(cluster, cfg, ra, dec, dist, pmra, pmdec, rv, ph, m, qq, population="escaped")
 
 
-def _star_table(cluster: pd.Series, cfg: Config, ra, dec, dist, pmra, pmdec, rv, ph, mass, q) -> pd.DataFrame:
+def _star_table(cluster: pd.Series, cfg: Config, ra, dec, dist, pmra, pmdec, rv, ph, mass, q,
+                population: str = "cluster") -> pd.DataFrame:
     return pd.DataFrame({"ra": ra, "dec": dec, "dist_pc": dist, "parallax": 1000.0 / dist, "pmra": pmra,
                          "pmdec": pmdec, "rv": rv, "g": ph["g"], "bp": ph["bp"], "rp": ph["rp"],
                          "teff": ph["teff"], "mass": mass, "q": q, "log_age": float(cluster["log_age"]),
-                         "mh": float(np.log10(cfg.isochrone.metallicity_z / Z_SUN)), "population": "cluster",
+                         "mh": float(np.log10(cfg.isochrone.metallicity_z / Z_SUN)), "population": population,
                          "a0": float(cluster["a0"])})
 
 

@@ -167,6 +167,18 @@ def _truth_macros(cfg: Config) -> dict[str, str]:
 _REALISM_KEYS = (("N", "n"), ("Ten", "frac_r_gt_10pc"), ("Twenty", "frac_r_gt_20pc"),
                  ("Thirty", "frac_r_gt_30pc"), ("Radius", "r_median_pc"), ("SigPm", "sigma_pmra"),
                  ("SigPlx", "sigma_parallax"), ("G", "g_q50"), ("Faint", "frac_g_gt_17"))
+def _t22_words(sky: dict) -> str:
+    """How the run's T22-like lists were made (the realism report's ``sky``), in words."""
+    if "t22_sky" not in sky:
+        return "--"
+    first, other = (("position and astrometry", "parallax and proper motion") if sky["t22_sky"]
+                    else ("parallax and proper motion, as T22", "position and astrometry"))
+    check = (f"; a list that does not look like the real T22 lists do against their catalogue entry "
+             f"(size, dispersions) is replaced by the one on {other}") if sky.get("t22_check") else \
+        f"; on {other} where that finds no group"
+    return f"on {first}{check}"
+
+
 _SKY_WORDS = {"core_halo": "a King/Plummer core and halo only",
               "corona_tails": "a core and halo plus the stars lost over the age (corona and tidal tails)",
               "ad_hoc": "an empirical RUWE distribution", "orbit": "RUWE from each binary's photocentre orbit"}
@@ -184,7 +196,7 @@ def _realism_macros(cfg: Config) -> dict[str, str]:
     path = realism_path(cfg)
     stems = [f"realism{a}{b}" for a, _ in _REALISM_KEYS for b in ("Real", "Sim", "Ratio", "Spread")]
     ruwe = ("realismRuweReal", "realismRuweSim", "realismRuweDiff", "realismRuweAllReal", "realismRuweAllSim")
-    words = ("realismTenTrue", "realismTwentyTrue", "realismRadiusTrue", "realismClusters", "realismStructure", "realismRuweModel", "realismKsG", "realismKsR")
+    words = ("realismTenTrue", "realismTwentyTrue", "realismRadiusTrue", "realismClusters", "realismStructure", "realismRuweModel", "realismTTwoTwoFeatures", "realismKsG", "realismKsR")
     if not path.is_file():
         return {"hasRealism": "0", "hasRealismMSixSeven": "0", **{k: "--" for k in (*stems, *ruwe, *words)}}
     rep = json.loads(_verified(path).read_text())
@@ -209,6 +221,7 @@ def _realism_macros(cfg: Config) -> dict[str, str]:
     sky = rep.get("sky") or {}
     out["realismStructure"] = _SKY_WORDS.get(sky.get("structure", ""), "--")
     out["realismRuweModel"] = _SKY_WORDS.get(sky.get("ruwe_model", ""), "--")
+    out["realismTTwoTwoFeatures"] = _t22_words(sky)
     m = rep.get("m67")
     out["hasRealismMSixSeven"] = "1" if m else "0"
     if m:

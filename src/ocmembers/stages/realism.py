@@ -192,7 +192,8 @@ def run(cfg: Config) -> dict[str, Any]:
         raise OCMembersError(f"realism: none of the {len(names)} simulated clusters has a real T22 or CG18 list")
     report: dict[str, Any] = {
         "clusters": names, "notes": notes,
-        "sky": {"structure": cfg.sim.structure, "ruwe_model": cfg.sim.ruwe_model},
+        "sky": {"structure": cfg.sim.structure, "ruwe_model": cfg.sim.ruwe_model,
+                "t22_sky": cfg.sim.t22_sky, "t22_check": cfg.sim.t22_check},
         "t22": {"per_cluster": t22_per, "summary": summarise_ratios(t22_per)} if t22_per else None,
         "t22_truth": ({"per_cluster": truth_per, "summary": summarise_ratios(truth_per),
                        "definition": "true members with G < [sim] t22_g_max in the Eq. 1-2 cone"}
