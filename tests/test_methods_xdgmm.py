@@ -130,3 +130,61 @@ def test_the_catalogue_choice_picks_the_component_at_the_catalogued_cluster():
     assert catalogue_component(model, 5000, np.array([-1.1, 2.05, 1.02]), np.array([0.2, 0.2, 0.05])) == 1
     with pytest.raises(MethodError, match="no component holds"):
         catalogue_component(model, 100, np.zeros(3), np.ones(3), min_stars=1e6)
+
+
+def _bovy_step(x, s, weights, means, covs, reg):
+    """One EM step written as Eqs. 16-18 of Bovy et al. (2011), star by star in arrays of
+    (n, K, d, d): the reference the sufficient-statistics E and M steps must equal."""
+    n, d = x.shape
+    t = covs[None] + s[:, None]
+    tinv = np.linalg.inv(t)
+    w = x[:, None, :] - means[None]
+    maha = np.einsum("nki,nkij,nkj->nk", w, tinv, w)
+    logp = np.log(weights)[None] - 0.5 * (d * np.log(2 * np.pi) + np.linalg.slogdet(t)[1] + maha)
+    lse = np.logaddexp.reduce(logp, axis=1)
+    q = np.exp(logp - lse[:, None])
+    b = means[None] + np.einsum("kij,nkjl,nkl->nki", covs, tinv, w)
+    bb = covs[None] - np.einsum("kij,nkjl,klm->nkim", covs, tinv, covs)
+    qj = q.sum(0)
+    m = np.einsum("nk,nki->ki", q, b) / qj[:, None]
+    diff = b - m[None]
+    v = (np.einsum("nk,nki,nkj->kij", q, diff, diff) + np.einsum("nk,nkij->kij", q, bb)
+         + reg * np.eye(d)[None]) / (qj + 1)[:, None, None]
+    return lse.mean(), qj / n, m, v
+
+
+@pytest.mark.parametrize("d", [2, 3])
+def test_the_e_and_m_steps_are_bovy_et_al_eqs_16_to_18(d):
+    rng = np.random.default_rng(5)
+    n, k = 3000, 4
+    x = rng.normal(0, 2, (n, d))
+    a = rng.normal(0, 0.3, (n, d, d))
+    s = np.einsum("nij,nkj->nik", a, a) + 0.01 * np.eye(d)
+    weights = rng.dirichlet(np.ones(k))
+    means = rng.normal(0, 1, (k, d))
+    b = rng.normal(0, 0.8, (k, d, d))
+    covs = np.einsum("kij,klj->kil", b, b) + 0.1 * np.eye(d)
+    xd = XDGMM(n_components=k, reg_covar=1e-3)
+    ll, qj, su, suu, st = xd._e_step(x, s, weights, means, covs)
+    w1, m1, v1 = xd._m_step(n, qj, su, suu, st, means, covs)
+    ll0, w0, m0, v0 = _bovy_step(x, s, weights, means, covs, 1e-3)
+    assert ll == pytest.approx(ll0, rel=1e-12)
+    np.testing.assert_allclose(w1, w0, rtol=1e-10)
+    np.testing.assert_allclose(m1, m0, rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(v1, v0, rtol=1e-9, atol=1e-11)
+
+
+def test_bootstrap_reassignment_equals_redrawing_every_measurement(fitted, noisy):
+    """The quadratic-in-z form of the bootstrap gives the assignments of redrawing each
+    measurement from N(w_i, S_i) and taking the most responsible component (same deviates)."""
+    x, s = noisy
+    comp = compact_component(fitted, len(x))
+    n_boot = 7
+    p = fitted.bootstrap_membership(x, s, comp, n_boot=n_boot, seed=11)
+    from ocmembers.method.xdgmm import BOOT_CHUNK
+    rng = np.random.default_rng(11)   # the documented order: (n_boot, chunk, d) per chunk of stars
+    z = np.concatenate([rng.standard_normal((n_boot, min(BOOT_CHUNK, len(x) - a), 3))
+                        for a in range(0, len(x), BOOT_CHUNK)], axis=1)
+    xb = x[None] + np.einsum("nij,bnj->bni", np.linalg.cholesky(s + 1e-12 * np.eye(3)), z)
+    assign = np.stack([np.argmax(fitted.log_responsibilities(xi, s), axis=1) for xi in xb])
+    np.testing.assert_array_equal(p, (assign == comp).mean(axis=0))

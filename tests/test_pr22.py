@@ -19,19 +19,19 @@ FAST = {"xd_bootstrap": 20, "pr22_upmask_iterations": 4, "xd_max_iter": 30, "upm
 def stage_run(shared_data, tmp_path_factory):
     """The stage on two clusters, one of whose XD fits is made to fail."""
     from ocmembers.config import load_config
-    from ocmembers.stages import pr22
+    from ocmembers.stages import pr22, pr22_cluster
 
     out = tmp_path_factory.mktemp("pr22")
     mp = pytest.MonkeyPatch()
     mp.setattr(pr22, "PAPER_DIR", out / "paper")
-    real = pr22.penaramirez22_members
+    real = pr22_cluster.penaramirez22_members
 
     def flaky(table, row, cfg):
         if row["name"] == "NGC_5606":
             raise MethodError("cluster NGC_5606: XDGMM: every component lost its stars")
         return real(table, row, cfg)
 
-    mp.setattr(pr22, "penaramirez22_members", flaky)
+    mp.setattr(pr22_cluster, "penaramirez22_members", flaky)
     cfg = load_config(source="sim", local_dir=str(shared_data), output_dir=str(out / "data"),
                       clusters=["NGC_5606", "Teutsch_84"]).replace(methods=FAST)
     # the plumbing on a field where the shortened fit (FAST) finds the cluster: with the escaped
@@ -76,11 +76,11 @@ def test_cluster_products(stage_run):
 
 
 def test_rerun_is_up_to_date(stage_run):
-    from ocmembers.stages import pr22
+    from ocmembers.stages import pr22, pr22_cluster
     cfg, _, out = stage_run
     mp = pytest.MonkeyPatch()
     mp.setattr(pr22, "PAPER_DIR", out / "paper")
-    mp.setattr(pr22, "penaramirez22_members", lambda *a: pytest.fail("redone"))
+    mp.setattr(pr22_cluster, "penaramirez22_members", lambda *a: pytest.fail("redone"))
     try:
         report = pr22.run(cfg.replace(clusters={"names": ("Teutsch_84",)}))
     finally:
@@ -105,9 +105,9 @@ def test_the_archive_route_needs_the_cluster_table(shared_data, tmp_path):
     catalogues stage: without them, one clear error and no request."""
     from ocmembers.config import load_config
     from ocmembers.exceptions import ConfigError
-    from ocmembers.stages import pr22
+    from ocmembers.stages import pr22, pr22_cluster
     mp = pytest.MonkeyPatch()
-    mp.setattr(pr22, "fetch_field", lambda *a, **k: pytest.fail("fetched"))
+    mp.setattr(pr22_cluster, "fetch_field", lambda *a, **k: pytest.fail("fetched"))
     try:
         for source in ("local", "archive"):
             cfg = load_config(source=source, local_dir=str(shared_data), output_dir=str(tmp_path / source))
@@ -115,3 +115,12 @@ def test_the_archive_route_needs_the_cluster_table(shared_data, tmp_path):
                 pr22.run(cfg)
     finally:
         mp.undo()
+
+
+def test_editing_the_summary_redoes_no_cluster():
+    """The per-cluster products record the code of ``pr22_cluster`` and what it imports, which
+    holds none of the statistics, figures and paper of ``pr22`` (a figure fix reruns no fit)."""
+    from ocmembers.stages.runner import code_modules
+    mods = set(code_modules("ocmembers.stages.pr22_cluster"))
+    assert "ocmembers.method.xdgmm" in mods and "ocmembers.sim.vvv" in mods
+    assert "ocmembers.stages.pr22" not in mods

@@ -39,7 +39,7 @@ def _run(replies, shared_data, out, *, empty_nir=False, fetch=None):
     """The stage with SOURCE=archive on NGC 5606, the clients faked; returns (cfg, report, clients)."""
     from ocmembers.config import load_config
     from ocmembers.sources import cache, nir_archive
-    from ocmembers.stages import pr22
+    from ocmembers.stages import pr22, pr22_cluster
     from ocmembers.stages.products import catalogue_paths
 
     cfg = load_config(source="archive", local_dir=str(shared_data), output_dir=str(out / "data"),
@@ -54,7 +54,7 @@ def _run(replies, shared_data, out, *, empty_nir=False, fetch=None):
     tap, viz = FakeTap(replies["gaia"]), FakeVizierRegion(nir)
     mp = pytest.MonkeyPatch()
     mp.setattr(pr22, "PAPER_DIR", out / "paper")
-    mp.setattr(pr22, "fetch_field", fetch or functools.partial(nir_archive.fetch_field, gaia_client=tap,
+    mp.setattr(pr22_cluster, "fetch_field", fetch or functools.partial(nir_archive.fetch_field, gaia_client=tap,
                                                                vizier_client=viz))
     try:
         report = pr22.run(cfg)

@@ -57,8 +57,10 @@ Peña Ramírez, K., González-Fernández, C., Chené, A.-N., Ramírez Alegría, 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 from scipy.special import logsumexp
 
@@ -70,6 +72,10 @@ __all__ = ["XDGMM", "differential_entropy", "covariance_from_gaia", "compact_com
 _LOG2PI = np.log(2.0 * np.pi)
 #: Total responsibility below which a component has lost its stars and is removed (``n_dropped_``).
 DEAD_COMPONENT = 1e-8
+#: Stars per chunk of the E step and the bootstrap (arrays of E_CHUNK x K x d x d stay in cache).
+E_CHUNK = 4096
+#: Stars per chunk of the bootstrap: (BOOT_CHUNK, n_boot, K) scores stay small.
+BOOT_CHUNK = 256
 
 
 def differential_entropy(covariances: np.ndarray) -> np.ndarray:
@@ -135,6 +141,91 @@ def _slogdet_inv(t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.sign(det), logdet, inv
 
 
+def _kernel_threads() -> int:
+    """Threads of the compiled E step: numba's, but no more than ``OMP_NUM_THREADS`` where it is
+    set (a Dask worker's nanny sets it to its one thread: JOBS workers, not JOBS x cores threads)."""
+    n = os.environ.get("OMP_NUM_THREADS", "")
+    return max(1, min(numba.config.NUMBA_NUM_THREADS, int(n))) if n.isdigit() else numba.config.NUMBA_NUM_THREADS
+
+
+_PAIRS3 = ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))
+
+
+@numba.njit(parallel=True, cache=True, fastmath=False)
+def _e_sums3(x, s6, logw, means, v6, chunk):  # pragma: no cover - compiled
+    """E step for d = 3 (:meth:`XDGMM._e_step`), fused per star: per chunk of stars, the log-likelihood
+    and the sums of q, q u, q u u^T (6) and q T^-1 (6) per component; chunks in parallel, summed
+    in chunk order afterwards, so the result does not depend on the number of threads."""
+    n, k = x.shape[0], means.shape[0]
+    n_chunks = (n + chunk - 1) // chunk
+    acc = np.zeros((n_chunks, k, 16))
+    ll = np.zeros(n_chunks)
+    bad = np.zeros(n_chunks, dtype=np.bool_)
+    half_log2pi3 = 1.5 * np.log(2.0 * np.pi)
+    for c in numba.prange(n_chunks):
+        logp = np.empty(k)
+        pk = np.empty((k, 6))
+        uk = np.empty((k, 3))
+        for i in range(c * chunk, min(n, (c + 1) * chunk)):
+            for j in range(k):
+                t00 = v6[j, 0] + s6[i, 0]
+                t11 = v6[j, 1] + s6[i, 1]
+                t22 = v6[j, 2] + s6[i, 2]
+                t01 = v6[j, 3] + s6[i, 3]
+                t02 = v6[j, 4] + s6[i, 4]
+                t12 = v6[j, 5] + s6[i, 5]
+                c00 = t11 * t22 - t12 * t12
+                c11 = t00 * t22 - t02 * t02
+                c22 = t00 * t11 - t01 * t01
+                c01 = t02 * t12 - t01 * t22
+                c02 = t01 * t12 - t02 * t11
+                c12 = t01 * t02 - t00 * t12
+                det = t00 * c00 + t01 * c01 + t02 * c02
+                if not det > 0.0:
+                    bad[c] = True
+                    det = 1.0
+                r = 1.0 / det
+                p00, p11, p22, p01, p02, p12 = c00 * r, c11 * r, c22 * r, c01 * r, c02 * r, c12 * r
+                w0 = x[i, 0] - means[j, 0]
+                w1 = x[i, 1] - means[j, 1]
+                w2 = x[i, 2] - means[j, 2]
+                u0 = p00 * w0 + p01 * w1 + p02 * w2
+                u1 = p01 * w0 + p11 * w1 + p12 * w2
+                u2 = p02 * w0 + p12 * w1 + p22 * w2
+                logp[j] = logw[j] - half_log2pi3 - 0.5 * (np.log(det) + u0 * w0 + u1 * w1 + u2 * w2)
+                pk[j, 0], pk[j, 1], pk[j, 2], pk[j, 3], pk[j, 4], pk[j, 5] = p00, p11, p22, p01, p02, p12
+                uk[j, 0], uk[j, 1], uk[j, 2] = u0, u1, u2
+            m = logp[0]
+            for j in range(1, k):
+                m = max(m, logp[j])
+            tot = 0.0
+            for j in range(k):
+                tot += np.exp(logp[j] - m)
+            lse = m + np.log(tot)
+            ll[c] += lse
+            for j in range(k):
+                q = np.exp(logp[j] - lse)
+                a = acc[c, j]
+                a[0] += q
+                a[1] += q * uk[j, 0]
+                a[2] += q * uk[j, 1]
+                a[3] += q * uk[j, 2]
+                a[4] += q * uk[j, 0] * uk[j, 0]
+                a[5] += q * uk[j, 1] * uk[j, 1]
+                a[6] += q * uk[j, 2] * uk[j, 2]
+                a[7] += q * uk[j, 0] * uk[j, 1]
+                a[8] += q * uk[j, 0] * uk[j, 2]
+                a[9] += q * uk[j, 1] * uk[j, 2]
+                for f in range(6):
+                    a[10 + f] += q * pk[j, f]
+    total = np.zeros((k, 16))
+    ll_sum = 0.0
+    for c in range(n_chunks):   # in chunk order: deterministic
+        total += acc[c]
+        ll_sum += ll[c]
+    return ll_sum, total, bad.any()
+
+
 @dataclass
 class XDGMM:
     """Extreme deconvolution Gaussian mixture (Bovy et al. 2011), vectorised EM.
@@ -189,17 +280,76 @@ class XDGMM:
 
     # -- E step -------------------------------------------------------------
     def _log_resp(self, x: np.ndarray, s: np.ndarray, weights, means, covs):
-        """log alpha_j N(x_i | m_j, V_j + S_i): (n, K), plus T^-1 (n, K, d, d)."""
+        """log alpha_j N(x_i | m_j, V_j + S_i): (n, K), plus T^-1 (n, K, d, d) and
+        u = T^-1 (x_i - m_j) (n, K, d)."""
         t = covs[None, :, :, :] + s[:, None, :, :]
         sign, logdet, tinv = _slogdet_inv(t)
         if np.any(sign <= 0):
             raise MethodError("XDGMM: a convolved covariance V_j + S_i is not positive definite "
                               "(degenerate covariances in the input?)")
         w = x[:, None, :] - means[None, :, :]
-        maha = np.sum(np.matmul(tinv, w[..., None])[..., 0] * w, axis=-1)
+        u = np.einsum("nkij,nkj->nki", tinv, w)
+        maha = np.einsum("nki,nki->nk", u, w)
         d = x.shape[1]
         logp = -0.5 * (d * _LOG2PI + logdet + maha) + np.log(np.maximum(weights, 1e-300))[None, :]
-        return logp, tinv, w
+        return logp, tinv, u
+
+    def _e_step(self, x, s, weights, means, covs):
+        r"""Mean log-likelihood and the sums the M step needs, over chunks of stars.
+
+        With :math:`\mathbf{u}_{ij} = \mathbf{T}_{ij}^{-1}(\mathbf{w}_i - \mathbf{m}_j)`,
+        :math:`\mathbf{b}_{ij} = \mathbf{m}_j + \mathbf{V}_j\mathbf{u}_{ij}` and
+        :math:`\mathbf{B}_{ij} = \mathbf{V}_j - \mathbf{V}_j\mathbf{T}_{ij}^{-1}\mathbf{V}_j`, so the
+        M step of Bovy et al. (Eqs. 17-18) needs only :math:`q_j = \sum_i q_{ij}`,
+        :math:`\sum_i q_{ij}\mathbf{u}_{ij}`, :math:`\sum_i q_{ij}\mathbf{u}_{ij}\mathbf{u}_{ij}^T` and
+        :math:`\sum_i q_{ij}\mathbf{T}_{ij}^{-1}` (:meth:`_m_step`): nothing of size
+        :math:`N K d^2` is kept, and chunks of :data:`E_CHUNK` stars stay in cache.
+        """
+        n, d = x.shape
+        k = len(weights)
+        qj, su = np.zeros(k), np.zeros((k, d))
+        suu, st = np.zeros((k, d, d)), np.zeros((k, d, d))
+        ll = 0.0
+        if d == 3:   # PR22's (pmra, pmdec, parallax): the fused, compiled kernel
+            rows, cols = zip(*_PAIRS3)
+            numba.set_num_threads(_kernel_threads())
+            ll, tot, bad = _e_sums3(x, np.ascontiguousarray(s[:, rows, cols]), np.log(np.maximum(weights, 1e-300)),
+                                    np.ascontiguousarray(means), np.ascontiguousarray(covs[:, rows, cols]), E_CHUNK)
+            if bad:
+                raise MethodError("XDGMM: a convolved covariance V_j + S_i is not positive definite "
+                                  "(degenerate covariances in the input?)")
+            qj, su = tot[:, 0].copy(), tot[:, 1:4].copy()
+            for f, (i, j) in enumerate(_PAIRS3):
+                suu[:, i, j] = suu[:, j, i] = tot[:, 4 + f]
+                st[:, i, j] = st[:, j, i] = tot[:, 10 + f]
+            return ll / n, qj, su, suu, st
+        for a in range(0, n, E_CHUNK):   # chunks of stars, not stars
+            logp, tinv, u = self._log_resp(x[a:a + E_CHUNK], s[a:a + E_CHUNK], weights, means, covs)
+            lse = logsumexp(logp, axis=1)
+            ll += float(lse.sum())
+            q = np.exp(logp - lse[:, None])                              # (c, K)
+            qj += q.sum(axis=0)
+            qu = q[..., None] * u
+            su += qu.sum(axis=0)
+            suu += np.einsum("nki,nkj->kij", qu, u)
+            st += np.einsum("nk,nkij->kij", q, tinv)
+        return ll / n, qj, su, suu, st
+
+    def _m_step(self, n, qj, su, suu, st, means, covs):
+        r"""Eqs. 17-18 of Bovy et al. (2011) from the sums of :meth:`_e_step`:
+        :math:`\bar{\mathbf{u}}_j = \sum_i q_{ij}\mathbf{u}_{ij}/q_j`,
+        :math:`\mathbf{m}_j' = \mathbf{m}_j + \mathbf{V}_j\bar{\mathbf{u}}_j` (so
+        :math:`\mathbf{b}_{ij} - \mathbf{m}_j' = \mathbf{V}_j(\mathbf{u}_{ij} - \bar{\mathbf{u}}_j)`) and
+        :math:`\mathbf{V}_j' = [\mathbf{V}_j(\mathbf{A}_j - \sum_i q_{ij}\mathbf{T}_{ij}^{-1})\mathbf{V}_j
+        + q_j\mathbf{V}_j + w\mathbf{I}]/(q_j + 1)` with
+        :math:`\mathbf{A}_j = \sum_i q_{ij}(\mathbf{u}_{ij}-\bar{\mathbf{u}}_j)(\mathbf{u}_{ij}-\bar{\mathbf{u}}_j)^T`."""
+        d = means.shape[1]
+        ubar = su / qj[:, None]
+        new_means = means + np.einsum("kij,kj->ki", covs, ubar)
+        a = suu - qj[:, None, None] * ubar[:, :, None] * ubar[:, None, :]
+        new = (np.matmul(np.matmul(covs, a - st), covs) + qj[:, None, None] * covs
+               + self.reg_covar * np.eye(d)[None]) / (qj + 1.0)[:, None, None]
+        return qj / n, new_means, 0.5 * (new + np.transpose(new, (0, 2, 1)))
 
     def _init(self, x: np.ndarray, rng: np.random.Generator):
         from sklearn.cluster import kmeans_plusplus
@@ -218,22 +368,14 @@ class XDGMM:
         return weights, centres.copy(), covs
 
     def _em(self, x, s, weights, means, covs):
-        n, d = x.shape
-        eye = np.eye(d)
+        n = len(x)
         prev = -np.inf
         ll = -np.inf
         it = 0
         converged = False
         dropped = 0
         for it in range(1, self.max_iter + 1):
-            logp, tinv, w = self._log_resp(x, s, weights, means, covs)
-            lse = logsumexp(logp, axis=1)
-            ll = float(lse.mean())
-            q = np.exp(logp - lse[:, None])                              # (n, K)
-            vt = np.matmul(covs[None], tinv)                             # V_j T_ij^-1
-            b = means[None] + np.matmul(vt, w[..., None])[..., 0]        # (n, K, d)
-            bb = covs[None] - np.matmul(vt, covs[None])                  # (n, K, d, d)
-            qj = q.sum(axis=0)                                           # (K,)
+            ll, qj, su, suu, st = self._e_step(x, s, weights, means, covs)
             dead = qj < DEAD_COMPONENT
             if np.any(dead):
                 # a component that lost all its stars (e.g. started on an outlier) is removed and EM
@@ -245,13 +387,7 @@ class XDGMM:
                 weights, means, covs = weights[keep] / weights[keep].sum(), means[keep], covs[keep]
                 prev = -np.inf
                 continue
-            weights = qj / n
-            means = np.einsum("nk,nki->ki", q, b) / qj[:, None]
-            diff = b - means[None]
-            covs = (np.einsum("nk,nki,nkj->kij", q, diff, diff, optimize=True)
-                    + np.einsum("nk,nkij->kij", q, bb, optimize=True)
-                    + self.reg_covar * eye[None]) / (qj + 1.0)[:, None, None]
-            covs = 0.5 * (covs + np.transpose(covs, (0, 2, 1)))
+            weights, means, covs = self._m_step(n, qj, su, suu, st, means, covs)
             if abs(ll - prev) < self.tol:
                 converged = True
                 break
@@ -291,8 +427,7 @@ class XDGMM:
         return differential_entropy(self.covariances_)
 
     def bootstrap_membership(self, x: np.ndarray, s: np.ndarray, component: int,
-                             n_boot: int = 200, seed: int | None = None,
-                             chunk: int = 16) -> np.ndarray:
+                             n_boot: int = 200, seed: int | None = None) -> np.ndarray:
         """Fraction of ``n_boot`` re-assignments in which each star falls in ``component``.
 
         In each of the ``n_boot`` iterations every star's measurement is redrawn
@@ -301,29 +436,58 @@ class XDGMM:
         "We recompute component assignments for each star for a total of 200
         iterations"). The convolved inverses :math:`\\mathbf{T}_{ij}^{-1}` and
         determinants do not change between iterations and are computed once.
+
+        With the redrawn measurement :math:`\\mathbf{w}_i + \\mathbf{L}_i\\mathbf{z}`
+        (:math:`\\mathbf{S}_i = \\mathbf{L}_i\\mathbf{L}_i^T`, :math:`\\mathbf{z} \\sim \\mathcal{N}(0, \\mathbf{I})`)
+        the log-responsibility of component :math:`j` is a quadratic in :math:`\\mathbf{z}`
+        whose coefficients (:meth:`_bootstrap_coefficients`) do not change between draws,
+        so all ``n_boot`` draws of a chunk of stars are one batched product
+        (features of z) x (coefficients). The deviates are drawn chunk by chunk of
+        :data:`BOOT_CHUNK` stars, ``(n_boot, chunk, d)`` each.
         """
         self._require_fitted()
         x = np.asarray(x, dtype=float)
         s = np.asarray(s, dtype=float)
         n, d = x.shape
         rng = np.random.default_rng(seed)
+        hits = np.zeros(n)
+        for a in range(0, n, BOOT_CHUNK):   # chunks of stars
+            coef, pairs = self._bootstrap_coefficients(x[a:a + BOOT_CHUNK], s[a:a + BOOT_CHUNK])
+            c = len(coef)
+            z = rng.standard_normal((n_boot, c, d)).transpose(1, 0, 2)          # (c, n_boot, d)
+            feats = np.empty((c, n_boot, coef.shape[1]))
+            feats[..., 0] = 1.0
+            feats[..., 1:1 + d] = z
+            for f, (i, j) in enumerate(pairs):
+                feats[..., 1 + d + f] = z[..., i] * z[..., j]
+            score = np.matmul(feats, coef)                                      # (c, n_boot, K)
+            hits[a:a + c] = (np.argmax(score, axis=2) == component).sum(axis=1)
+        return hits / n_boot
+
+    def _bootstrap_coefficients(self, x: np.ndarray, s: np.ndarray):
+        r"""Coefficients of :math:`\ln\alpha_j - \tfrac12\ln|\mathbf{T}_{ij}| - \tfrac12
+        (\mathbf{w}_i + \mathbf{L}_i\mathbf{z} - \mathbf{m}_j)^T\mathbf{T}_{ij}^{-1}(\ldots)` in
+        :math:`\mathbf{z}`: (n, 1 + d + d(d+1)/2, K), the constant, the linear terms
+        :math:`-\mathbf{L}_i^T\mathbf{u}_{ij}` and the quadratic terms of
+        :math:`-\tfrac12\mathbf{L}_i^T\mathbf{T}_{ij}^{-1}\mathbf{L}_i` (off-diagonal ones twice)
+        in the order of the returned pairs (i <= j)."""
+        n, d = x.shape
+        k = len(self.weights_)
+        pairs = [(i, i) for i in range(d)] + [(i, j) for i in range(d) for j in range(i + 1, d)]
+        # Cholesky factors of the measurement covariances (jitter for zero errors)
+        chol = np.linalg.cholesky(s + 1e-12 * np.eye(d)[None])
+        coef = np.empty((n, 1 + d + len(pairs), k))
+        logw = np.log(np.maximum(self.weights_, 1e-300))[None]
         t = self.covariances_[None] + s[:, None]
         _, logdet, tinv = _slogdet_inv(t)
-        const = np.log(np.maximum(self.weights_, 1e-300))[None] - 0.5 * logdet   # (n, K)
-        # Cholesky factors of the measurement covariances, once (jitter for zero errors)
-        chol = np.linalg.cholesky(s + 1e-12 * np.eye(d)[None])
-        hits = np.zeros(n)
-        done = 0
-        while done < n_boot:
-            b = min(chunk, n_boot - done)
-            z = rng.standard_normal((b, n, d))
-            xb = x[None] + np.einsum("nij,bnj->bni", chol, z)              # (b, n, d)
-            w = xb[:, :, None, :] - self.means_[None, None]                 # (b, n, K, d)
-            maha = np.einsum("bnki,nkij,bnkj->bnk", w, tinv, w)
-            assign = np.argmax(const[None] - 0.5 * maha, axis=2)            # (b, n)
-            hits += (assign == component).sum(axis=0)
-            done += b
-        return hits / n_boot
+        w = x[:, None, :] - self.means_[None]
+        u = np.einsum("nkij,nkj->nki", tinv, w)
+        coef[:, 0] = logw - 0.5 * logdet - 0.5 * np.einsum("nki,nki->nk", u, w)
+        coef[:, 1:1 + d] = -np.einsum("nji,nkj->nik", chol, u)                 # -L^T u
+        q2 = np.einsum("nai,nkab,nbj->nkij", chol, tinv, chol, optimize=True)  # L^T T^-1 L
+        for f, (i, j) in enumerate(pairs):
+            coef[:, 1 + d + f] = (-0.5 if i == j else -1.0) * q2[:, :, i, j]
+        return coef, pairs
 
 
 def compact_component(model: XDGMM, n_stars: int, min_stars: float = 10.0) -> int:

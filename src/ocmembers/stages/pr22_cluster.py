@@ -1,0 +1,339 @@
+"""The per-cluster work of stage ``pr22`` (:mod:`ocmembers.stages.pr22`, steps 1-3): the field,
+XDGMM -> UPMASK and the mass, and the comparison with HDBSCAN and Deep Sets.
+
+Apart from the summary so that the products' record (the code of this module and what it
+imports) does not change with the statistics, figures and paper of
+:func:`ocmembers.stages.pr22.summarise`: editing those redoes no cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ocmembers.api import members_from_cone
+from ocmembers.config import Config
+from ocmembers.exceptions import ConfigError, OCMembersError
+from ocmembers.method.hdbscan_t22 import t22_members
+from ocmembers.method.preprocessing import preprocess_cone
+from ocmembers.method.columns import cluster_row
+from ocmembers.method.cluster_mass import completeness_magnitude, total_mass
+from ocmembers.method.member_table import MethodError
+from ocmembers.method.penaramirez22 import penaramirez22_members
+from ocmembers.sim.isochrones import cluster_isochrone
+from ocmembers.sim.metrics import benchmark_cluster
+from ocmembers.sim.nir import nir_extinction, twomass_from_gaia, vista_from_twomass
+from ocmembers.sim.source import SimSource
+from ocmembers.sim.vvv import COUNT_EDGES, VVV_CONE_VERSION, VVVCone, simulate_vvv_cone, star_counts
+from ocmembers.sources import cache
+from ocmembers.sources.nir_archive import fetch_field, field_radius_deg
+from ocmembers.sources.pr22 import pr22_cluster_table, pr22_names
+from ocmembers.stages.products import catalogue_paths, model_paths
+from ocmembers.stages.runner import product_sha, record
+
+__all__ = ["pr22_cluster", "pr22_input", "vvv_field", "archive_field", "field_meta", "NIR_BANDS", "THRESHOLDS", "P_MIN"]
+
+log = logging.getLogger("ocmembers.stages.pr22")
+
+#: The combined near-infrared columns of the PR22 fields (VISTA system).
+NIR_BANDS = ("Jmag", "Hmag", "Ksmag")
+#: Probability thresholds of the truth metrics (PR22 count members at p >= 0.9).
+THRESHOLDS = (0.5, 0.9)
+P_MIN = 0.9
+#: Sources per 0.5-mag bin before a fall of the field's Ks counts marks its completeness (the few
+#: brightest stars of a field fluctuate).
+MASS_MIN_COUNT = 50
+
+
+# ---------------------------------------------------------------------------
+# paths (the stage's own products)
+# ---------------------------------------------------------------------------
+def _raw_paths(cfg: Config, name: str) -> tuple[Path, Path, Path]:
+    d = cfg.raw_dir / "vvv"
+    return d / f"{name}.cone.parquet", d / f"{name}.truth.parquet", d / f"{name}.meta.json"
+
+
+def _out(cfg: Config) -> Path:
+    return cfg.out_dir / "pr22"
+
+
+def _cluster_paths(cfg: Config, name: str) -> tuple[Path, Path]:
+    d = _out(cfg) / "clusters"
+    return d / f"{name}.parquet", d / f"{name}.json"
+
+
+def _compare_path(cfg: Config, name: str) -> Path:
+    return _out(cfg) / "compare" / f"{name}.json"
+
+
+# ---------------------------------------------------------------------------
+#: The sources whose near-infrared data the stage fetches from the services (module docstring).
+NIR_FETCHED = ("archive", "local")
+
+
+def _table(cfg: Config) -> pd.DataFrame:
+    if cfg.source.name == "sim":
+        return pr22_cluster_table(SimSource(cfg)._full_table())
+    if cfg.source.name not in NIR_FETCHED:
+        raise ConfigError(f"pr22: SOURCE={cfg.source.name} has no near-infrared route; use SOURCE=sim, "
+                          "archive or local")
+    path = catalogue_paths(cfg)["clusters"]
+    if not cache.is_valid(path):
+        raise ConfigError(f"pr22: SOURCE={cfg.source.name} needs the cluster table {path}: run "
+                          f"`make catalogues SOURCE={cfg.source.name}` first")
+    return pr22_cluster_table(cache.read_table(path))
+
+
+def _is_sim(cfg: Config) -> bool:
+    return cfg.source.name == "sim"
+
+
+def _names(cfg: Config) -> list[str]:
+    wanted = list(cfg.clusters.names)
+    pr22 = pr22_names()
+    if not wanted:
+        return pr22
+    names = [n for n in wanted if n in set(pr22)]
+    if not names:
+        raise ConfigError(f"pr22: none of CLUSTERS ({', '.join(wanted)}) is among PR22's 37 clusters")
+    return names
+
+
+def vvv_field(cfg: Config, row: pd.Series) -> VVVCone:
+    """The PR22 field of ``row`` (simulated, or fetched: :func:`archive_field`), from the cache
+    when its record matches."""
+    if not _is_sim(cfg):
+        return archive_field(cfg, row)
+    name = str(row["name"])
+    paths = _raw_paths(cfg, name)
+    rec = record(cfg, "pr22", sections=("sim", "isochrone"), code_of=("ocmembers.sim.vvv",),
+                 inputs={f"cluster[{name}]": cache.json_digest({k: row[k] for k in row.index
+                                                                if isinstance(row[k], (int, float, str))})})
+    query = f"sim vvv field v{VVV_CONE_VERSION}: seed={cfg.sim.seed} cluster={name} radius=5 x r50"
+    if all(cache.is_current(p, rec) for p in paths):
+        return VVVCone(name=name, cone=cache.read_table(paths[0]), truth=cache.read_table(paths[1]),
+                       meta=cache.read_json(paths[2]))
+    v = simulate_vvv_cone(row, cfg)
+    paths[0].parent.mkdir(parents=True, exist_ok=True)
+    cache.write_json_product(v.meta, paths[2], source="sim", query=query, record=rec)
+    cache.write_table(v.truth, paths[1], source="sim", query=query, record=rec)
+    cache.write_table(v.cone, paths[0], source="sim", query=query, record=rec)
+    return v
+
+
+def _row_digest(row: pd.Series) -> str:
+    return cache.json_digest({k: row[k] for k in row.index if isinstance(row[k], (int, float, str))})
+
+
+def field_meta(field: pd.DataFrame, row: pd.Series) -> dict:
+    """Star counts of a fetched field by G and Ks (:data:`ocmembers.sim.vvv.COUNT_EDGES`; after the
+    proper-motion window, unlike the simulated fields' counts), its area and its catalogues."""
+    radius = field_radius_deg(row)
+    counts = {"edges_g": COUNT_EDGES["g"].tolist(), "edges_ks": COUNT_EDGES["ks"].tolist()}
+    for key, col, edges in (("gaia_g", "phot_g_mean_mag", COUNT_EDGES["g"]), ("tmass_ks", "tmass_ks", COUNT_EDGES["ks"]),
+                            ("vvv_ks", "vvv_ks", COUNT_EDGES["ks"]), ("ks", "Ksmag", COUNT_EDGES["ks"])):
+        counts[key] = star_counts(field[col].to_numpy(float), edges).tolist()
+    a = field.attrs
+    empty = list(a.get("empty_catalogues", []))
+    have = [n for k, n in (("2mass", "2MASS"), ("virac2", "VIRAC2")) if k not in empty]
+    return {"cluster": str(row["name"]), "radius_deg": radius, "n_sources": int(len(field)),
+            "area_deg2": float(2 * np.pi * (1 - np.cos(np.deg2rad(radius))) * (180 / np.pi) ** 2),
+            "counts": counts, "counts_after_pm_window": True, "empty_catalogues": empty,
+            "nir_coverage": ("+".join(have) if have else "none (2MASS and VIRAC2 answered with no rows)"),
+            "match": {k: a[k] for k in ("n_gaia", "n_2mass", "n_virac2", "n_gaia_virac2", "n_virac2_only",
+                                        "n_2mass_matched", "n_2mass_unmatched", "n_no_astrometry", "match_arcsec")
+                      if k in a}}
+
+
+def archive_field(cfg: Config, row: pd.Series) -> VVVCone:
+    """The fetched PR22 field of ``row`` (:func:`ocmembers.sources.nir_archive.fetch_field`), from the
+    cache when its record (the cluster's row and the digest of the three requests) matches; no truth."""
+    from ocmembers.sources.nir_archive import field_queries
+    from ocmembers.sources.vizier import query_text
+
+    name = str(row["name"])
+    cone_p, _, meta_p = _raw_paths(cfg, name)
+    q = field_queries(row, cfg)
+    texts = {"gaia": q["gaia"], "2mass": query_text(q["2mass"]), "virac2": query_text(q["virac2"])}
+    rec = record(cfg, "pr22", code_of=("ocmembers.sources.nir_archive",),
+                 inputs={f"cluster[{name}]": _row_digest(row), "queries": cache.json_digest(texts)})
+    if cache.is_current(cone_p, rec) and cache.is_current(meta_p, rec):
+        return VVVCone(name=name, cone=cache.read_table(cone_p), truth=None, meta=cache.read_json(meta_p))
+    field = fetch_field(row, cfg)
+    meta = field_meta(field, row)
+    field.attrs = {}
+    query = f"pr22 field {name}: " + query_text(texts)
+    cone_p.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_json_product(meta, meta_p, source=cfg.source.name, query=query, record=rec)
+    cache.write_table(field, cone_p, source=cfg.source.name, query=query, record=rec)
+    return VVVCone(name=name, cone=field, truth=None, meta=meta)
+
+
+def pr22_input(cone: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The table PR22's method runs on, and which photometry it holds.
+
+    With any J, H, Ks: the 8 dimensions (positions, astrometry, J, H, Ks; the
+    Gaia magnitudes left out, so that sources fainter than Gaia stay in);
+    ``"J,H,Ks"``. Without (no NIR coverage): the Gaia dimensions G, BP, RP instead;
+    ``"gaia only (no J, H, Ks)"``.
+    """
+    has_nir = any(c in cone.columns and np.isfinite(cone[c].to_numpy(float)).any() for c in NIR_BANDS)
+    if has_nir:
+        return cone.drop(columns=[c for c in cone.columns if c.startswith("phot_")]), "J,H,Ks"
+    drop = [c for c in cone.columns if c in NIR_BANDS or c in {f"e_{b}" for b in NIR_BANDS}
+            or c.startswith(("tmass_", "vvv_"))]
+    return cone.drop(columns=drop), "gaia only (no J, H, Ks)"
+
+
+def _iso_ks(cfg: Config, row: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Initial mass, apparent VISTA Ks and J - Ks of the cluster's isochrone (CG20 distance, A0)."""
+    iso = cluster_isochrone(cfg.local_dir, float(row["log_age"]), cfg.isochrone.metallicity_z,
+                            use_parsec=cfg.sim.use_parsec, cluster=str(row["name"]))
+    v = vista_from_twomass(twomass_from_gaia(iso["Gmag"].to_numpy(float), iso["G_BPmag"].to_numpy(float),
+                                             iso["G_RPmag"].to_numpy(float)))
+    a = nir_extinction(np.array(float(row["a0"])), "vista")
+    ks = v["ks"] + float(row["dist_mod"]) + float(a["ks"])
+    jk = v["j"] - v["ks"] + float(a["j"] - a["ks"])
+    return iso["Mini"].to_numpy(float), ks, jk
+
+
+def _mass(cfg: Config, row: pd.Series, cone: pd.DataFrame, prob: np.ndarray) -> dict:
+    """PR22 Sect. 4.2 in Ks: profile, completeness magnitude, Kroupa extension."""
+    mini, iso_ks, iso_jk = _iso_ks(cfg, row)
+    ra, dec = np.radians(cone["ra"].to_numpy(float)), np.radians(cone["dec"].to_numpy(float))
+    ra0, dec0 = np.radians(float(row["ra"])), np.radians(float(row["dec"]))
+    cosang = np.sin(dec) * np.sin(dec0) + np.cos(dec) * np.cos(dec0) * np.cos(ra - ra0)
+    r_pc = np.arccos(np.clip(cosang, -1, 1)) * float(row["dist_pc"])
+    ks = cone["Ksmag"].to_numpy(float)
+    jk = cone["Jmag"].to_numpy(float) - ks
+    ok = np.isfinite(ks) & np.isfinite(jk)
+    sel = ok & (prob >= P_MIN)
+    if not sel.any():
+        return {"status": f"no mass: no member with p >= {P_MIN}"}
+    # the completeness of the data (the turnover of the Ks counts of every source of the field),
+    # not of the members, as PR22 Sect. 4.2 and total_mass_from_members
+    ks_complete = min(completeness_magnitude(ks[ok], min_count=MASS_MIN_COUNT), float(ks[sel].max()))
+    try:
+        est = total_mass(r_pc[ok], ks[ok], prob[ok], mini, iso_ks, colour=jk[ok], iso_colour=iso_jk,
+                         g_complete=ks_complete,
+                         r_max=float(np.radians(5 * float(row["r50"])) * float(row["dist_pc"])), p_min=P_MIN)
+    except (OCMembersError, IndexError) as exc:   # IndexError: no member brighter than the completeness
+        return {"status": f"no mass: {type(exc).__name__}: {exc}"}
+    return {"status": "ok", **{k: float(v) for k, v in est.to_dict().items()}}
+
+
+def pr22_cluster(cfg: Config, name: str) -> bool:
+    """One cluster: field, XDGMM -> UPMASK, mass, truth metrics (module docstring)."""
+    row = cluster_row(_table(cfg), name)
+    field = vvv_field(cfg, row)
+    members_p, stats_p = _cluster_paths(cfg, name)
+    raw = _raw_paths(cfg, name)
+    inputs = {f"raw/vvv/{name}.cone.parquet": product_sha(raw[0])}
+    if field.truth is not None:
+        inputs[f"raw/vvv/{name}.truth.parquet"] = product_sha(raw[1])
+    rec = record(cfg, "pr22", sections=("methods", "isochrone"), inputs=inputs, code_of=(__name__,))
+    done = cache.is_current(members_p, rec) and cache.is_current(stats_p, rec)
+    if not done:
+        table, photometry = pr22_input(field.cone)
+        t0 = time.perf_counter()
+        try:
+            res = penaramirez22_members(table, row, cfg)
+        except (RuntimeError, np.linalg.LinAlgError) as exc:  # a library failure inside the fit: this cluster only
+            raise MethodError(f"cluster {name}: XDGMM + UPMASK: {type(exc).__name__}: {exc}") from exc
+        wall = time.perf_counter() - t0
+        prob = res["probability"].to_numpy(float)
+        params = res.attrs.get("parameters", {})
+        truth = field.truth
+        metrics = (benchmark_cluster(res[["source_id", "probability"]], truth, cluster=name,
+                                     method="xdgmm_upmask", thresholds=THRESHOLDS) if truth is not None else None)
+        lit = int(row["n_literature_p09"])
+        stats = {
+            "cluster": name, "paper_name": row["paper_name"], "l": float(row["l"]), "b": float(row["b"]),
+            "photometry": photometry, "source": cfg.source.name,
+            "nir_coverage": field.meta.get("nir_coverage", "simulated 2MASS + VVV/VIRAC2"),
+            "n_sources": int(len(table)), "n_after_cuts": params.get("n_after_cuts"),
+            "n_xd_members": params.get("n_xd_members"), "n_p09": int((prob >= P_MIN).sum()),
+            "n_literature_p09": lit, "n_pr22_p09": int(row["n_pr22_p09"]),
+            "mass_pr22_msun": float(row["mass_pr22_msun"]), "mass_pr22_err_msun": float(row["mass_pr22_err_msun"]),
+            "xd_converged": bool(params.get("xd_converged", False)), "xd_n_iter": params.get("xd_n_iter"),
+            "xd_components_used": params.get("xd_components_used"),
+            "xd_components_dropped": params.get("xd_components_dropped"),
+            "xd_bootstrap": params.get("n_bootstrap"), "empty_reason": res.attrs.get("empty_reason", ""),
+            "wall_s": round(wall, 3),
+            "n_true_members": int(truth["is_member"].sum()) if truth is not None else None,
+            "n_true_members_area": int(field.meta["n_members_area"]) if "n_members_area" in field.meta else None,
+            "area_deg2": float(field.meta.get("area_deg2", np.nan)),
+            "metrics": _metric_rows(metrics) if metrics is not None else [],
+        }
+        out = pd.DataFrame({"source_id": res["source_id"].to_numpy(np.int64), "probability": prob,
+                            "p_xd": res["p_xd"].to_numpy(float)})
+        members_p.parent.mkdir(parents=True, exist_ok=True)
+        query = f"pr22 xdgmm_upmask {name}"
+        cache.write_table(out, members_p, source=cfg.source.name, query=query, record=rec)
+        cache.write_json_product(stats, stats_p, source=cfg.source.name, query=query, record=rec)
+        log.info("%s: %d members at p >= 0.9 (literature %d, PR22 %d) in %.1f s", name, stats["n_p09"], lit,
+                 stats["n_pr22_p09"], wall)
+    compared = _compare(cfg, row) if _is_sim(cfg) else False   # the comparison needs the truth
+    return (not done) or compared
+
+
+def _metric_rows(metrics: pd.DataFrame) -> list[dict]:
+    m = metrics.loc[metrics["variable"] == "all"]
+    return [{"method": r["method"], "threshold": float(r["threshold"]), "n_true": int(r["n_true"]),
+             "n_selected": int(r["n_selected"]), "precision": _f(r["precision"]), "recall": _f(r["recall"]),
+             "f1": _f(r["f1"])} for _, r in m.iterrows()]
+
+
+def _f(x) -> float | None:
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+def _compare(cfg: Config, row: pd.Series) -> bool:
+    """HDBSCAN (T22) and Deep Sets on the cluster's simulated Gaia cone, against its truth."""
+    name = str(row["name"])
+    path = _compare_path(cfg, name)
+    spec = cfg.membership.model
+    model_sha = "none"
+    if spec == "trained":
+        w = model_paths(cfg)["weights"]
+        model_sha = product_sha(w) if w.is_file() else "absent"
+        spec = str(w)
+    elif spec:
+        model_sha = str(spec)    # the published model (vg23) or a path
+    rec = record(cfg, "pr22", sections=("methods", "sim", "cone", "membership"), code_of=(__name__,),
+                 inputs={"model": model_sha, f"cluster[{name}]": cache.json_digest(
+                     {k: row[k] for k in row.index if isinstance(row[k], (int, float, str))})})
+    if cache.is_current(path, rec):
+        return False
+    src = SimSource(cfg)
+    gaia_row = cluster_row(src._full_table(), name)
+    raw_cone = src.cone(gaia_row)
+    cone = preprocess_cone(raw_cone, cluster=name)
+    truth = src.truth(gaia_row)
+    rows, runs = [], []
+    for method in ("hdbscan_t22", "deep_sets"):
+        t0 = time.perf_counter()
+        try:
+            if method == "hdbscan_t22":
+                res = t22_members(cone, gaia_row, cfg)[["source_id", "probability"]]
+            else:
+                if model_sha == "absent":
+                    raise MethodError(f"no trained model at {spec}: run `make train SOURCE=sim` first")
+                # the raw cone: the Deep Sets pipeline preprocesses it itself (as the members stage)
+                res = members_from_cone(raw_cone, name, spec, cfg)[["source_id", "probability"]]
+        except (OCMembersError, ImportError, ValueError) as exc:
+            runs.append({"method": method, "status": f"not run: {type(exc).__name__}: {exc}", "wall_s": None})
+            continue
+        runs.append({"method": method, "status": "ok", "wall_s": round(time.perf_counter() - t0, 3)})
+        res = res.drop_duplicates("source_id")
+        rows += _metric_rows(benchmark_cluster(res, truth, cluster=name, method=method, thresholds=THRESHOLDS))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_json_product({"cluster": name, "universe": "simulated Gaia DR3 cone (50 pc, Eqs. 1-2)",
+                              "runs": runs, "metrics": rows}, path, source="sim",
+                             query=f"pr22 compare {name}", record=rec)
+    return True
