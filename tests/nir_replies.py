@@ -181,3 +181,40 @@ class FakeVizierRegion:
         if isinstance(reply, BaseException):
             raise reply
         return {catalog: reply}
+
+
+def vista_cmd_reply(payload: dict) -> bytes:
+    """A CMD reply in the VISTA system for the single age of ``payload``, in the layout of the
+    recorded Gaia EDR3 reply (``tests/data/archive_cmd_output.dat``: its first isochrone, its
+    header with ``Photometric system: VISTA``, the Gaia bands replaced by ``Zmag Ymag Jmag Hmag
+    Ksmag`` from the project's Gaia -> 2MASS -> VISTA relations). Generated: no VISTA reply of CMD
+    has been recorded (the column names follow CMD's rule, :data:`ocmembers.sources.parsec.CMD_BANDS`)."""
+    from pathlib import Path
+
+    from ocmembers.sim.nir import twomass_from_gaia, vista_from_twomass
+
+    assert payload["photsys_file"].endswith("tab_mag_vista.dat") and payload["isoc_lagelow"] == payload["isoc_lageupp"]
+    lines = (Path(__file__).parent / "data" / "archive_cmd_output.dat").read_text().splitlines()
+    head, rows, seen = [], [], 0
+    for line in lines:
+        if line.lstrip("#").strip().startswith("Zini"):
+            seen += 1
+            if seen > 1:
+                break
+            cols = line.split()
+            head.append(" ".join(cols[:-3] + ["Zmag", "Ymag", "Jmag", "Hmag", "Ksmag"]))
+        elif line.startswith("#"):
+            if seen == 0:
+                head.append("# Photometric system: VISTA ZYJHKs (Vegamags)" if "Photometric system" in line
+                            else line)
+        else:
+            rows.append(line.split())
+    a = np.array(rows, dtype=float)
+    g, bp, rp = a[:, -3], a[:, -2], a[:, -1]
+    v = vista_from_twomass(twomass_from_gaia(g, bp, rp))
+    out = []
+    for r, j, h, k in zip(rows, v["j"], v["h"], v["ks"]):
+        r = list(r)
+        r[2] = f"{float(payload['isoc_lagelow']):.5f}"
+        out.append(" ".join(r[:-3] + [f"{j + 0.6:.3f}", f"{j + 0.3:.3f}", f"{j:.3f}", f"{h:.3f}", f"{k:.3f}"]))
+    return ("\n".join(head + out) + "\n").encode()

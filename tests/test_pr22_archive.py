@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from astropy.table import Table
 
-from nir_replies import FakeTap, FakeVizierRegion, capture_measurements, gaia_reply, tmass_reply, virac2_reply
+from nir_replies import (FakeTap, FakeVizierRegion, capture_measurements, gaia_reply, tmass_reply, virac2_reply,
+                         vista_cmd_reply)
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*Implicitly generating an ID:Warning")
 
@@ -54,6 +55,14 @@ def _run(replies, shared_data, out, *, empty_nir=False, fetch=None):
     tap, viz = FakeTap(replies["gaia"]), FakeVizierRegion(nir)
     mp = pytest.MonkeyPatch()
     mp.setattr(pr22, "PAPER_DIR", out / "paper")
+    from ocmembers.sources import cmd
+    cmd_calls = []
+
+    def fake_cmd(payload, session=None, **kw):   # the VISTA isochrone of the total mass
+        cmd_calls.append(dict(payload, **{"url": kw.get("url")}))
+        return vista_cmd_reply(payload)
+    mp.setattr(cmd, "fetch_cmd", fake_cmd)
+    viz.cmd_calls = cmd_calls
     mp.setattr(pr22_cluster, "fetch_field", fetch or functools.partial(nir_archive.fetch_field, gaia_client=tap,
                                                                vizier_client=viz))
     try:
@@ -96,6 +105,12 @@ def test_the_archive_field_runs_the_method(archive_run, replies):
     assert st["source"] == "archive" and st["n_clusters_run"] == 1 and st["n_gaia_only"] == []
     meta = json.loads((cfg.raw_dir / "vvv" / f"{CLUSTER}.meta.json").read_text())
     assert sum(meta["counts"]["ks"]) == int(np.isfinite(field["Ksmag"]).sum()) and meta["empty_catalogues"] == []
+    # the total mass on the VISTA isochrone of CMD: one single-age request, kept with its request
+    assert len(viz.cmd_calls) == 1 and viz.cmd_calls[0]["photsys_file"] == "YBC_tab_mag_odfnew/tab_mag_vista.dat"
+    assert viz.cmd_calls[0]["url"] == cfg.source.cmd_url
+    raw = list((cfg.raw_dir / "isochrones").glob("cmd_vista_*.dat"))
+    assert len(raw) == 1 and "tab_mag_vista.dat" in cache.read_manifest(raw[0])["query"]
+    assert table.loc[0, "mass_isochrone"].startswith("CMD ") and ", vista," in table.loc[0, "mass_isochrone"]
 
 
 def test_a_rerun_fetches_nothing(archive_run, replies, shared_data):

@@ -62,6 +62,12 @@ def cmd_grid_path(cfg: Config) -> Path:
     return cfg.raw_dir / "isochrones" / name
 
 
+def cmd_nir_path(cfg: Config, photsys: str, log_age: float) -> Path:
+    """Where the raw single-age CMD isochrone of ``photsys`` (``2mass`` or ``vista``) is kept."""
+    d = cmd._decimals(cfg.isochrone.log_age_step)
+    return cfg.raw_dir / "isochrones" / f"cmd_{photsys}_{cfg.isochrone.metallicity_z:g}_{log_age:.{d}f}.dat"
+
+
 def nearest_grid_age(log_age: float, cfg: Config) -> float:
     """The age of the ``[isochrone]`` grid nearest to ``log_age`` (no data needed)."""
     iso = cfg.isochrone
@@ -251,6 +257,38 @@ class ArchiveSource(DataSource):
     def isochrone_query(self, log_age: float) -> str:
         target = nearest_grid_age(log_age, self.cfg)
         return f"{self._cmd_query()}; logAge {target:g} (nearest grid age to {log_age:g})"
+
+    def _nir_payload(self, log_age: float, photsys: str) -> tuple[float, dict[str, str]]:
+        target = nearest_grid_age(log_age, self.cfg)
+        iso = self.cfg.isochrone
+        return target, cmd.build_cmd_payload(target, target, iso.log_age_step, iso.metallicity_z,
+                                             cmd_version=self.cfg.source.cmd_version, photsys=photsys)
+
+    def nir_isochrone(self, log_age: float, photsys: str = "vista") -> pd.DataFrame:
+        """The PARSEC isochrone of the grid age nearest ``log_age`` in the 2MASS or VISTA bands
+        (Peña Ramírez et al. 2022 use PARSEC-COLIBRI in VISTA): one single-age CMD request with
+        ``photsys_file`` of :data:`ocmembers.sources.cmd.PHOTSYS_FILES`, kept verbatim under
+        :func:`cmd_nir_path` with its request in the manifest; absolute ``Jmag, Hmag, Ksmag``."""
+        target, payload = self._nir_payload(log_age, photsys)
+        path = cmd_nir_path(self.cfg, photsys, target)
+        url = self.cfg.source.cmd_url
+        src = self.cfg.source
+        data = cached_bytes(path, lambda: cmd.fetch_cmd(payload, self._session, url=url, timeout=src.timeout_s,
+                                                        retries=src.retries, backoff_s=src.backoff_s,
+                                                        sleep=self._sleep),
+                            source=self.name, query=self.nir_isochrone_query(log_age, photsys))
+        iso = read_cmd(data, name=str(path), photsys=photsys)
+        iso = select_nearest_age(iso, target, max_offset=self.cfg.isochrone.log_age_step / 2)
+        iso = iso.loc[iso["label"] <= self.cfg.isochrone.max_label].reset_index(drop=True)
+        iso.attrs["provenance"] = (f"CMD {url}: PARSEC v1.2S + COLIBRI S_37, {photsys}, "
+                                   f"Z={self.cfg.isochrone.metallicity_z:g}, logAge {target:g}; raw {path} "
+                                   f"(sha256 {hashlib.sha256(data).hexdigest()[:16]})")
+        return iso
+
+    def nir_isochrone_query(self, log_age: float, photsys: str = "vista") -> str:
+        """Manifest text of :meth:`nir_isochrone`."""
+        _, payload = self._nir_payload(log_age, photsys)
+        return cmd.cmd_query_text(self.cfg.source.cmd_url, [payload])
 
 
 def _empty_crossmatch() -> pd.DataFrame:

@@ -35,9 +35,10 @@ Table 1 selected by name from the CG20 table (:mod:`ocmembers.sources.pr22`;
    ``pr22/field_counts.csv``, the figures (``pr22/figures/``) and the
    generated macros; with ``latexmk`` on the path, ``paper/pr22/ms.pdf``.
 
-The total mass uses the isochrone's Ks from the Gaia bands (Evans et al. 2018, Eq. 2) on
-every route; the CMD 2MASS/VISTA isochrones (:func:`ocmembers.sources.parsec.read_cmd`,
-``photsys=``) are not used by the stage yet.
+The total mass takes the isochrone's VISTA J and Ks from CMD on ``SOURCE=archive`` and ``local``
+(:func:`nir_isochrone`; one single-age request per cluster, kept under ``raw/isochrones/``), and on
+``SOURCE=sim`` from the Gaia bands as the simulated sky was made (Evans et al. 2018, Eq. 2); the
+cluster table says which (``mass_isochrone``).
 """
 
 from __future__ import annotations
@@ -55,11 +56,13 @@ import pandas as pd
 from ocmembers.config import Config
 from ocmembers.exceptions import OCMembersError
 from ocmembers.method.columns import cluster_row
-from ocmembers.sim.nir import A_KS_OVER_AV_VISTA
+from ocmembers.method.cluster_mass import completeness_magnitude, total_mass
+from ocmembers.sim.isochrones import cluster_isochrone
+from ocmembers.sim.nir import A_KS_OVER_AV_VISTA, nir_extinction, twomass_from_gaia, vista_from_twomass
 from ocmembers.sources import cache
 from ocmembers.sources.pr22 import pr22_names, published_pr22
-from ocmembers.stages.pr22_cluster import (NIR_BANDS, P_MIN, THRESHOLDS, _cluster_paths, _compare_path, _is_sim,
-                                           _mass, _names, _out, _raw_paths, _table, pr22_cluster, pr22_input)
+from ocmembers.stages.pr22_cluster import (NIR_BANDS, NIR_FETCHED, P_MIN, THRESHOLDS, _cluster_paths, _compare_path,
+                                           _is_sim, _names, _out, _raw_paths, _table, pr22_cluster, pr22_input)
 from ocmembers.stages.runner import StageReport, failed_clusters, for_each_cluster, sweep
 
 __all__ = ["run", "main", "pr22_cluster", "pr22_input", "summarise", "NIR_BANDS", "THRESHOLDS"]
@@ -104,7 +107,8 @@ def summarise(cfg: Config, names: list[str]) -> dict:
     masses = [_cluster_mass(cfg, s["cluster"]) for s in stats]
     table = pd.DataFrame([{k: v for k, v in s.items() if k not in ("mass", "metrics")} |
                           {"mass_msun": m.get("total"), "mass_err_msun": m.get("uncertainty"),
-                           "mass_ks_complete": m.get("g_complete"), "mass_status": m["status"]}
+                           "mass_ks_complete": m.get("g_complete"), "mass_status": m["status"],
+                           "mass_isochrone": m.get("isochrone", "")}
                           for s, m in zip(stats, masses)])
     table = _xd_truth(cfg, table)
     counts = _field_counts(metas)
@@ -144,6 +148,71 @@ def summarise(cfg: Config, names: list[str]) -> dict:
     figs = _figures(cfg, stats, metas, table)
     _macros(cfg, statistics, table, counts, figs)
     return statistics
+
+
+#: Sources per 0.5-mag bin before a fall of the field's Ks counts marks its completeness (the few
+#: brightest stars of a field fluctuate).
+MASS_MIN_COUNT = 50
+
+
+def nir_isochrone(cfg: Config, row: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Initial mass and absolute VISTA J and Ks of the cluster's isochrone, and where they come from.
+
+    ``SOURCE=archive`` and ``local`` (whose NIR fields come from the services too) ask CMD for the
+    VISTA bands (:meth:`ocmembers.sources.archive.ArchiveSource.nir_isochrone`, PR22's
+    PARSEC-COLIBRI in their system). ``SOURCE=sim`` uses the bands the simulated sky was made
+    with: the Gaia bands of the local grids through Evans et al. (2018, Eq. 2) and
+    González-Fernández et al. (2018) (:mod:`ocmembers.sim.nir`).
+    """
+    if cfg.source.name in NIR_FETCHED:
+        from ocmembers.sources.archive import ArchiveSource
+        iso = ArchiveSource(cfg).nir_isochrone(float(row["log_age"]), photsys="vista")
+        return (iso["Mini"].to_numpy(float), iso["Jmag"].to_numpy(float), iso["Ksmag"].to_numpy(float),
+                iso.attrs.get("provenance", "CMD vista"))
+    iso = cluster_isochrone(cfg.local_dir, float(row["log_age"]), cfg.isochrone.metallicity_z,
+                            use_parsec=cfg.sim.use_parsec, cluster=str(row["name"]))
+    v = vista_from_twomass(twomass_from_gaia(iso["Gmag"].to_numpy(float), iso["G_BPmag"].to_numpy(float),
+                                             iso["G_RPmag"].to_numpy(float)))
+    return (iso["Mini"].to_numpy(float), v["j"], v["ks"],
+            "Gaia bands of the local PARSEC grid through Evans et al. (2018) and Gonzalez-Fernandez et al. (2018)")
+
+
+def _iso_ks(cfg: Config, row: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Initial mass, apparent VISTA Ks and J - Ks of the cluster's isochrone (CG20 distance, A0),
+    and the isochrone's provenance (:func:`nir_isochrone`)."""
+    mini, j, k, provenance = nir_isochrone(cfg, row)
+    a = nir_extinction(np.array(float(row["a0"])), "vista")
+    ks = k + float(row["dist_mod"]) + float(a["ks"])
+    jk = j - k + float(a["j"] - a["ks"])
+    return mini, ks, jk, provenance
+
+
+def _mass(cfg: Config, row: pd.Series, cone: pd.DataFrame, prob: np.ndarray) -> dict:
+    """PR22 Sect. 4.2 in Ks: profile, completeness magnitude, Kroupa extension."""
+    try:
+        mini, iso_ks, iso_jk, provenance = _iso_ks(cfg, row)
+    except OCMembersError as exc:   # e.g. CMD unreachable: this cluster has no mass, the rest go on
+        return {"status": f"no mass: isochrone: {type(exc).__name__}: {exc}", "isochrone": ""}
+    ra, dec = np.radians(cone["ra"].to_numpy(float)), np.radians(cone["dec"].to_numpy(float))
+    ra0, dec0 = np.radians(float(row["ra"])), np.radians(float(row["dec"]))
+    cosang = np.sin(dec) * np.sin(dec0) + np.cos(dec) * np.cos(dec0) * np.cos(ra - ra0)
+    r_pc = np.arccos(np.clip(cosang, -1, 1)) * float(row["dist_pc"])
+    ks = cone["Ksmag"].to_numpy(float)
+    jk = cone["Jmag"].to_numpy(float) - ks
+    ok = np.isfinite(ks) & np.isfinite(jk)
+    sel = ok & (prob >= P_MIN)
+    if not sel.any():
+        return {"status": f"no mass: no member with p >= {P_MIN}", "isochrone": provenance}
+    # the completeness of the data (the turnover of the Ks counts of every source of the field),
+    # not of the members, as PR22 Sect. 4.2 and total_mass_from_members
+    ks_complete = min(completeness_magnitude(ks[ok], min_count=MASS_MIN_COUNT), float(ks[sel].max()))
+    try:
+        est = total_mass(r_pc[ok], ks[ok], prob[ok], mini, iso_ks, colour=jk[ok], iso_colour=iso_jk,
+                         g_complete=ks_complete,
+                         r_max=float(np.radians(5 * float(row["r50"])) * float(row["dist_pc"])), p_min=P_MIN)
+    except (OCMembersError, IndexError) as exc:   # IndexError: no member brighter than the completeness
+        return {"status": f"no mass: {type(exc).__name__}: {exc}", "isochrone": provenance}
+    return {"status": "ok", "isochrone": provenance, **{k: float(v) for k, v in est.to_dict().items()}}
 
 
 def _cluster_mass(cfg: Config, name: str) -> dict:

@@ -21,12 +21,9 @@ from ocmembers.exceptions import ConfigError, OCMembersError
 from ocmembers.method.hdbscan_t22 import t22_members
 from ocmembers.method.preprocessing import preprocess_cone
 from ocmembers.method.columns import cluster_row
-from ocmembers.method.cluster_mass import completeness_magnitude, total_mass
 from ocmembers.method.member_table import MethodError
 from ocmembers.method.penaramirez22 import penaramirez22_members
-from ocmembers.sim.isochrones import cluster_isochrone
 from ocmembers.sim.metrics import benchmark_cluster
-from ocmembers.sim.nir import nir_extinction, twomass_from_gaia, vista_from_twomass
 from ocmembers.sim.source import SimSource
 from ocmembers.sim.vvv import COUNT_EDGES, VVV_CONE_VERSION, VVVCone, simulate_vvv_cone, star_counts
 from ocmembers.sources import cache
@@ -44,9 +41,6 @@ NIR_BANDS = ("Jmag", "Hmag", "Ksmag")
 #: Probability thresholds of the truth metrics (PR22 count members at p >= 0.9).
 THRESHOLDS = (0.5, 0.9)
 P_MIN = 0.9
-#: Sources per 0.5-mag bin before a fall of the field's Ks counts marks its completeness (the few
-#: brightest stars of a field fluctuate).
-MASS_MIN_COUNT = 50
 
 
 # ---------------------------------------------------------------------------
@@ -187,43 +181,6 @@ def pr22_input(cone: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     drop = [c for c in cone.columns if c in NIR_BANDS or c in {f"e_{b}" for b in NIR_BANDS}
             or c.startswith(("tmass_", "vvv_"))]
     return cone.drop(columns=drop), "gaia only (no J, H, Ks)"
-
-
-def _iso_ks(cfg: Config, row: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Initial mass, apparent VISTA Ks and J - Ks of the cluster's isochrone (CG20 distance, A0)."""
-    iso = cluster_isochrone(cfg.local_dir, float(row["log_age"]), cfg.isochrone.metallicity_z,
-                            use_parsec=cfg.sim.use_parsec, cluster=str(row["name"]))
-    v = vista_from_twomass(twomass_from_gaia(iso["Gmag"].to_numpy(float), iso["G_BPmag"].to_numpy(float),
-                                             iso["G_RPmag"].to_numpy(float)))
-    a = nir_extinction(np.array(float(row["a0"])), "vista")
-    ks = v["ks"] + float(row["dist_mod"]) + float(a["ks"])
-    jk = v["j"] - v["ks"] + float(a["j"] - a["ks"])
-    return iso["Mini"].to_numpy(float), ks, jk
-
-
-def _mass(cfg: Config, row: pd.Series, cone: pd.DataFrame, prob: np.ndarray) -> dict:
-    """PR22 Sect. 4.2 in Ks: profile, completeness magnitude, Kroupa extension."""
-    mini, iso_ks, iso_jk = _iso_ks(cfg, row)
-    ra, dec = np.radians(cone["ra"].to_numpy(float)), np.radians(cone["dec"].to_numpy(float))
-    ra0, dec0 = np.radians(float(row["ra"])), np.radians(float(row["dec"]))
-    cosang = np.sin(dec) * np.sin(dec0) + np.cos(dec) * np.cos(dec0) * np.cos(ra - ra0)
-    r_pc = np.arccos(np.clip(cosang, -1, 1)) * float(row["dist_pc"])
-    ks = cone["Ksmag"].to_numpy(float)
-    jk = cone["Jmag"].to_numpy(float) - ks
-    ok = np.isfinite(ks) & np.isfinite(jk)
-    sel = ok & (prob >= P_MIN)
-    if not sel.any():
-        return {"status": f"no mass: no member with p >= {P_MIN}"}
-    # the completeness of the data (the turnover of the Ks counts of every source of the field),
-    # not of the members, as PR22 Sect. 4.2 and total_mass_from_members
-    ks_complete = min(completeness_magnitude(ks[ok], min_count=MASS_MIN_COUNT), float(ks[sel].max()))
-    try:
-        est = total_mass(r_pc[ok], ks[ok], prob[ok], mini, iso_ks, colour=jk[ok], iso_colour=iso_jk,
-                         g_complete=ks_complete,
-                         r_max=float(np.radians(5 * float(row["r50"])) * float(row["dist_pc"])), p_min=P_MIN)
-    except (OCMembersError, IndexError) as exc:   # IndexError: no member brighter than the completeness
-        return {"status": f"no mass: {type(exc).__name__}: {exc}"}
-    return {"status": "ok", **{k: float(v) for k, v in est.to_dict().items()}}
 
 
 def pr22_cluster(cfg: Config, name: str) -> bool:
