@@ -52,6 +52,8 @@ class SourceConfig:
     hats_catalog: str = "https://data.lsdb.io/hats/gaia_dr3"
     hats_catalogues: str = "local"
     cluster_catalogue: str = "cg20"
+    gaia_release: str = "dr3"
+    gaia_columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class ConeConfig:
     radius_pc: float = 50.0
     n_sigma: float = 10.0
     epoch: float = 2016.0
+    parallax_zero_point: str = "lindegren21"
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class CrossmatchConfig:
     max_sep_arcsec: float = 1.0
     dr2_epoch: float = 2015.5
     ambiguous_dmag: float = 0.1
+    method: str = "neighbourhood"
 
 
 @dataclass(frozen=True)
@@ -391,6 +395,7 @@ def _validate(cfg: Config) -> None:
     if cfg.source.hats_catalogues not in ("local", "archive"):
         raise ConfigError("source.hats_catalogues must be \"local\" or \"archive\", got "
                           f"{cfg.source.hats_catalogues!r}")
+    _validate_release(cfg)
     if cfg.clusters.jobs < 1:
         raise ConfigError(f"clusters.jobs (JOBS) must be >= 1, got {cfg.clusters.jobs}")
     if cfg.source.retries < 1:
@@ -404,6 +409,59 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"model.n_support must be >= 1, got {cfg.model.n_support}")
     for name in cfg.clusters.names:
         check_cluster_name(name, "clusters.names (CLUSTERS)")
+
+
+#: The reference epoch of the positions of each Gaia release (Gaia Collaboration 2021, 2023;
+#: DR4: J2017.5, as announced by DPAC).
+RELEASE_EPOCH: dict[str, float] = {"dr3": 2016.0, "dr4": 2017.5}
+
+
+def gaia_column_map(cfg: Config) -> dict[str, str]:
+    """``[source] gaia_columns`` as ``{our name: the release's name}`` (``"ours=theirs"`` items)."""
+    out = {}
+    for item in cfg.source.gaia_columns:
+        ours, sep, theirs = item.partition("=")
+        out[ours.strip()] = theirs.strip()
+    return out
+
+
+def _validate_release(cfg: Config) -> None:
+    """The Gaia release and what depends on it (issue 15): table, epoch, zero point, crossmatch."""
+    from ocmembers.method.columns import GAIA_COLUMNS
+
+    src = cfg.source
+    if src.gaia_release not in RELEASE_EPOCH:
+        raise ConfigError(f"source.gaia_release must be one of {tuple(RELEASE_EPOCH)}, got {src.gaia_release!r}")
+    if cfg.cone.parallax_zero_point not in ("lindegren21", "none"):
+        raise ConfigError("cone.parallax_zero_point must be \"lindegren21\" or \"none\", got "
+                          f"{cfg.cone.parallax_zero_point!r}")
+    if cfg.crossmatch.method not in ("neighbourhood", "positional"):
+        raise ConfigError("crossmatch.method must be \"neighbourhood\" or \"positional\", got "
+                          f"{cfg.crossmatch.method!r}")
+    for item in src.gaia_columns:
+        ours, sep, theirs = item.partition("=")
+        if not sep or not ours.strip() or not theirs.strip() or not theirs.strip().replace("_", "").isalnum():
+            raise ConfigError(f"source.gaia_columns: {item!r} is not 'our_name=archive_name'")
+        if ours.strip() not in GAIA_COLUMNS:
+            raise ConfigError(f"source.gaia_columns: {ours.strip()!r} is not a column of a cone "
+                              f"(ocmembers.method.columns.GAIA_COLUMNS)")
+    if src.name not in ("archive", "local", "hats"):
+        return   # the simulated sky has its own release ([sim] release)
+    rel = src.gaia_release
+    if abs(cfg.cone.epoch - RELEASE_EPOCH[rel]) > 1e-6:
+        raise ConfigError(f"cone.epoch = {cfg.cone.epoch} but Gaia {rel.upper()} positions are at "
+                          f"J{RELEASE_EPOCH[rel]}: set [cone] epoch = {RELEASE_EPOCH[rel]}")
+    if rel != "dr3":
+        if "dr3" in src.gaia_table.lower():
+            raise ConfigError(f"source.gaia_release = {rel!r} but source.gaia_table = {src.gaia_table!r}: "
+                              "name the release's table")
+        if cfg.cone.parallax_zero_point == "lindegren21":
+            raise ConfigError(f"cone.parallax_zero_point = \"lindegren21\" is the recipe of Gaia DR3 "
+                              f"(Lindegren et al. 2021), not of {rel.upper()}: set it to \"none\"")
+        if cfg.crossmatch.method == "neighbourhood" and "gaiadr3." in src.neighbourhood_table.lower():
+            raise ConfigError(f"crossmatch.method = \"neighbourhood\" with {src.neighbourhood_table} gives "
+                              f"DR3 ids, not {rel.upper()}'s: set [crossmatch] method = \"positional\" or "
+                              "name the release's neighbourhood table")
 
 
 def check_cluster_name(name: str, where: str) -> str:

@@ -248,7 +248,7 @@ def astrometry_quality(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dic
     return missing, bad, counts
 
 
-def preprocess_cone(cone: pd.DataFrame, *, cluster: str) -> pd.DataFrame:
+def preprocess_cone(cone: pd.DataFrame, *, cluster: str, zero_point: str = "lindegren21") -> pd.DataFrame:
     """Zero-point-corrected parallaxes, DPAC photometric errors and the colour G - G_RP.
 
     Parameters
@@ -259,6 +259,9 @@ def preprocess_cone(cone: pd.DataFrame, *, cluster: str) -> pd.DataFrame:
         absent).
     cluster : str
         Name used in error messages and ``attrs``.
+    zero_point : str
+        ``"lindegren21"`` (Gaia DR3's recipe, the paper's) or ``"none"`` (parallaxes as published:
+        a release without a recipe, e.g. DR4; ``[cone] parallax_zero_point``).
 
     Returns
     -------
@@ -299,12 +302,17 @@ def preprocess_cone(cone: pd.DataFrame, *, cluster: str) -> pd.DataFrame:
         raise EmptyConeError(f"cluster {cluster}: none of the {n_input} sources has both G and G_RP photometry")
     table = table.loc[keep].reset_index(drop=True)
 
-    # Parallax zero point (Lindegren et al. 2021).
-    zp, flag = parallax_zero_point(
-        table["phot_g_mean_mag"].to_numpy(float), table["nu_eff_used_in_astrometry"].to_numpy(float),
-        table["pseudocolour"].to_numpy(float), table["ecl_lat"].to_numpy(float),
-        table["astrometric_params_solved"].to_numpy(float))
     plx_raw = table["parallax"].to_numpy(float)
+    if zero_point == "lindegren21":   # Parallax zero point (Lindegren et al. 2021), DR3's
+        zp, flag = parallax_zero_point(
+            table["phot_g_mean_mag"].to_numpy(float), table["nu_eff_used_in_astrometry"].to_numpy(float),
+            table["pseudocolour"].to_numpy(float), table["ecl_lat"].to_numpy(float),
+            table["astrometric_params_solved"].to_numpy(float))
+    elif zero_point == "none":        # a release without a recipe: the parallaxes as published
+        has = np.isfinite(plx_raw)
+        zp, flag = np.where(has, 0.0, np.nan), np.where(has, ZP_OK, ZP_NONE).astype(np.int8)
+    else:
+        raise ValueError(f"cluster {cluster}: zero_point must be 'lindegren21' or 'none', got {zero_point!r}")
     table["parallax_raw"] = plx_raw
     table["zero_point"] = zp
     table["zero_point_flag"] = flag
@@ -325,5 +333,6 @@ def preprocess_cone(cone: pd.DataFrame, *, cluster: str) -> pd.DataFrame:
         "dropped": {"no_g": int(no_g.sum()), "no_rp": int(no_rp.sum())},
         "zero_point": {"ok": int((flag == ZP_OK).sum()), "clipped": int((flag == ZP_CLIPPED).sum()),
                        "none": int((flag == ZP_NONE).sum())},
+        "zero_point_recipe": zero_point,
     }
     return table

@@ -38,6 +38,7 @@ from ocmembers.sources import cmd, gaia, vizier
 from ocmembers.sources.base import DataSource
 from ocmembers.sources.cluster_tables import cluster_frame
 from ocmembers.sources.parsec import read_cmd
+from ocmembers.sources.positional import crossmatch_positional
 from ocmembers.method.columns import cluster_label, require_columns
 
 __all__ = ["ArchiveSource", "cmd_grid_path", "nearest_grid_age", "select_nearest_age"]
@@ -196,8 +197,13 @@ class ArchiveSource(DataSource):
         """DR3 ids of ``members`` through ``gaiadr3.dr2_neighbourhood``.
 
         ``cone`` only restricts the result to DR3 sources inside it (when it
-        has rows); the match itself does not depend on it.
+        has rows); the match itself does not depend on it. With ``[crossmatch] method =
+        "positional"`` (a release without a DR2 neighbourhood table, e.g. DR4) the members are
+        propagated to ``[cone] epoch`` and matched by position in ``cone`` instead
+        (:func:`ocmembers.sources.positional.crossmatch_positional`, as SOURCE=local).
         """
+        if self.cfg.crossmatch.method == "positional":
+            return crossmatch_positional(members, cone, self.cfg)
         name = cluster_label(cluster)
         what = f"cluster {name}: DR2 -> DR3 crossmatch"
         require_columns(members, ("source_id_dr2",), f"cluster {name}: training members")
@@ -219,6 +225,10 @@ class ArchiveSource(DataSource):
         """The ADQL of the crossmatch and a digest of the uploaded DR2 ids."""
         ids = np.unique(members["source_id_dr2"].to_numpy(dtype=np.int64))
         digest = hashlib.sha256(ids.tobytes()).hexdigest()[:16]
+        if self.cfg.crossmatch.method == "positional":
+            xm = self.cfg.crossmatch
+            return (f"positional: {len(ids)} DR2 members of {cluster_label(cluster)} (sha256:{digest}) "
+                    f"propagated J{xm.dr2_epoch} -> J{self.cfg.cone.epoch}, within {xm.max_sep_arcsec} arcsec")
         return (f"{gaia.build_neighbourhood_adql(self.cfg)}\n-- upload {gaia.UPLOAD_TABLE}: "
                 f"{len(ids)} DR2 ids of {cluster_label(cluster)}, sha256:{digest}")
 

@@ -63,7 +63,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from ocmembers.config import Config
+from ocmembers.config import Config, gaia_column_map
 from ocmembers.exceptions import (ConfigError, EmptyConeError, EmptyResponseError, MissingColumnsError,
                           TableParseError)
 from ocmembers.method.columns import GAIA_COLUMNS, require_columns
@@ -120,7 +120,8 @@ def build_cone_adql(cluster: pd.Series, cfg: Config) -> str:
     cluster : pandas.Series
         A row of the canonical cluster table (``columns.cluster_row``).
     cfg : Config
-        ``[cone] radius_pc, n_sigma`` and ``[source] gaia_table`` are used.
+        ``[cone] radius_pc, n_sigma``, ``[source] gaia_table`` and ``gaia_columns`` (a release's
+        names for our columns, selected ``AS`` ours) are used.
 
     Returns
     -------
@@ -136,14 +137,17 @@ def build_cone_adql(cluster: pd.Series, cfg: Config) -> str:
     """
     w = cone_window(cluster, radius_pc=cfg.cone.radius_pc, n_sigma=cfg.cone.n_sigma)
     f = format_number
+    theirs = gaia_column_map(cfg)           # [source] gaia_columns: a release's other names
+    cols = [f"{theirs[c]} AS {c}" if c in theirs else c for c in GAIA_COLUMNS]
+    ra, dec, plx, pmra, pmdec = (theirs.get(c, c) for c in ("ra", "dec", "parallax", "pmra", "pmdec"))
     return (
-        f"SELECT {', '.join(GAIA_COLUMNS)}\n"
+        f"SELECT {', '.join(cols)}\n"
         f"FROM {cfg.source.gaia_table}\n"
-        f"WHERE 1=CONTAINS(POINT('ICRS', ra, dec), "
+        f"WHERE 1=CONTAINS(POINT('ICRS', {ra}, {dec}), "
         f"CIRCLE('ICRS', {f(w.ra)}, {f(w.dec)}, {f(w.radius_deg)}))\n"
-        f"AND SQRT(POWER(pmra - ({f(w.pmra)}), 2) + POWER(pmdec - ({f(w.pmdec)}), 2)) "
+        f"AND SQRT(POWER({pmra} - ({f(w.pmra)}), 2) + POWER({pmdec} - ({f(w.pmdec)}), 2)) "
         f"<= {f(w.pm_max)}\n"                                                  # Eq. 1
-        f"AND ABS(parallax - ({f(w.parallax)})) <= {f(w.parallax_max)}"         # Eq. 2
+        f"AND ABS({plx} - ({f(w.parallax)})) <= {f(w.parallax_max)}"            # Eq. 2
     )
 
 

@@ -104,7 +104,7 @@ METHODS: dict[str, Callable[..., pd.DataFrame]] = {
 }
 
 
-def prepare_cone(cone: pd.DataFrame, name: str) -> pd.DataFrame:
+def prepare_cone(cone: pd.DataFrame, name: str, zero_point: str = "lindegren21") -> pd.DataFrame:
     """The preprocessed cone (:func:`ocmembers.method.preprocessing.preprocess_cone`), or the raw one
     when preprocessing is unavailable for this input (logged)."""
     try:
@@ -112,7 +112,7 @@ def prepare_cone(cone: pd.DataFrame, name: str) -> pd.DataFrame:
     except ImportError:
         log.warning("ocmembers.method.preprocessing is not available; the methods use the raw cone of %s", name)
         return cone.reset_index(drop=True)
-    return preprocess_cone(cone, cluster=name)
+    return preprocess_cone(cone, cluster=name, zero_point=zero_point)
 
 
 def run_methods(cone: pd.DataFrame, cluster: pd.Series, cfg: Config,
@@ -209,7 +209,7 @@ def compare_sim(cfg: Config, names: list[str], methods: list[str],
         row = cluster_row(table, name)
         raw = src.cone(row)
         truth_t = src.truth(row)
-        cone = prepare_cone(raw, name)
+        cone = prepare_cone(raw, name, cfg.cone.parallax_zero_point)
         probs, runs = run_methods(cone, row, cfg, methods, deep_sets_model)
         timing += runs
         write_table(probs, _out_dir(cfg) / f"probabilities_{name}.parquet", source=cfg.source.name,
@@ -235,7 +235,7 @@ def compare_real(cfg: Config, names: list[str], methods: list[str],
     summaries, timing = [], []
     for name in names:
         row = cluster_row(table, name)
-        cone = prepare_cone(src.cone(row), name)
+        cone = prepare_cone(src.cone(row), name, cfg.cone.parallax_zero_point)
         probs, runs = run_methods(cone, row, cfg, methods, deep_sets_model)
         timing += runs
         write_table(probs, _out_dir(cfg) / f"probabilities_{name}.parquet", source=cfg.source.name,

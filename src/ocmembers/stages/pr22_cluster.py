@@ -270,7 +270,7 @@ def _compare(cfg: Config, row: pd.Series) -> bool:
     src = SimSource(cfg)
     gaia_row = cluster_row(src._full_table(), name)
     raw_cone = src.cone(gaia_row)
-    cone = preprocess_cone(raw_cone, cluster=name)
+    cone = preprocess_cone(raw_cone, cluster=name, zero_point=cfg.cone.parallax_zero_point)
     truth = src.truth(gaia_row)
     rows, runs = [], []
     for method in ("hdbscan_t22", "deep_sets"):
