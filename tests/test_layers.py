@@ -33,7 +33,7 @@ LAYERS: dict[str, int] = {
 #: modules of ``stages`` that are not stages (shared by the stages)
 STAGE_HELPERS = {"ocmembers.stages", "ocmembers.stages.products", "ocmembers.stages.runner",
                  "ocmembers.stages.plots", "ocmembers.stages.membership_run",
-                 "ocmembers.stages.pr22_cluster"}
+                 "ocmembers.stages.pr22_cluster", "ocmembers.stages.pr22_compare"}
 #: the root package only re-exports the public API, lazily
 ROOT = "ocmembers"
 

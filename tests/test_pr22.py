@@ -123,4 +123,19 @@ def test_editing_the_summary_redoes_no_cluster():
     from ocmembers.stages.runner import code_modules
     mods = set(code_modules("ocmembers.stages.pr22_cluster"))
     assert "ocmembers.method.xdgmm" in mods and "ocmembers.sim.vvv" in mods
-    assert "ocmembers.stages.pr22" not in mods
+    assert "ocmembers.stages.pr22" not in mods and "ocmembers.stages.pr22_compare" not in mods
+
+
+def test_deep_sets_runs_on_a_pr22_cluster_outside_the_papers_sky(stage_run):
+    """Teutsch 84 is none of the clusters SimSource simulates for the paper: the comparison gives
+    Deep Sets the cluster's own row and CG20-like members (it was 'not in CG20' before)."""
+    from ocmembers.stages.pr22_compare import compare_cluster
+    cfg, _, _ = stage_run
+    cfg = cfg.replace(membership={"model": "vg23", "n_samples": 4})
+    assert compare_cluster(cfg, "Teutsch_84") is True
+    c = json.loads((cfg.out_dir / "pr22" / "compare" / "Teutsch_84.json").read_text())
+    runs = {r["method"]: r["status"] for r in c["runs"]}
+    assert runs == {"hdbscan_t22": "ok", "deep_sets": "ok"}
+    ds = [r for r in c["metrics"] if r["method"] == "deep_sets"]
+    assert {r["threshold"] for r in ds} == {0.5, 0.9} and all(r["n_true"] > 0 for r in ds)
+    assert compare_cluster(cfg, "Teutsch_84") is False            # up to date: its record matches

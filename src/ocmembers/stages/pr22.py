@@ -63,6 +63,7 @@ from ocmembers.sources import cache
 from ocmembers.sources.pr22 import pr22_names, published_pr22
 from ocmembers.stages.pr22_cluster import (NIR_BANDS, NIR_FETCHED, P_MIN, THRESHOLDS, _cluster_paths, _compare_path,
                                            _is_sim, _names, _out, _raw_paths, _table, pr22_cluster, pr22_input)
+from ocmembers.stages.pr22_compare import compare_cluster
 from ocmembers.stages.runner import StageReport, failed_clusters, for_each_cluster, sweep
 
 __all__ = ["run", "main", "pr22_cluster", "pr22_input", "summarise", "NIR_BANDS", "THRESHOLDS"]
@@ -455,6 +456,10 @@ def run(cfg: Config) -> StageReport:
     _table(cfg)
     sweep(cfg.raw_dir / "vvv", _out(cfg) / "clusters", _out(cfg) / "compare")
     report = for_each_cluster(cfg, names, pr22_cluster, "pr22", raise_on_failure=False)
+    if _is_sim(cfg):   # the comparison needs the truth; a pass of its own (its own record)
+        ran = [n for n in names if n not in report.failed]
+        compared = for_each_cluster(cfg, ran, compare_cluster, "pr22_compare", raise_on_failure=False)
+        report.failed.update({n: f"comparison: {why}" for n, why in compared.failed.items()})
     st = summarise(cfg, names)
     print(f"pr22: {st['n_clusters_run']} of {st['n_clusters_selected']} clusters; {st['n_ours_p09']} members "
           f"at p >= 0.9 against {st['n_literature_p09']} in the literature; XD+UPMASK {st['wall_s_total']:.0f} s")

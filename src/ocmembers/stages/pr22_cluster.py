@@ -1,5 +1,5 @@
-"""The per-cluster work of stage ``pr22`` (:mod:`ocmembers.stages.pr22`, steps 1-3): the field,
-XDGMM -> UPMASK and the mass, and the comparison with HDBSCAN and Deep Sets.
+"""The per-cluster work of stage ``pr22`` (:mod:`ocmembers.stages.pr22`, steps 1-2): the field and
+XDGMM -> UPMASK (the comparison with HDBSCAN and Deep Sets: :mod:`.pr22_compare`).
 
 Apart from the summary so that the products' record (the code of this module and what it
 imports) does not change with the statistics, figures and paper of
@@ -15,11 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ocmembers.api import members_from_cone
 from ocmembers.config import Config
-from ocmembers.exceptions import ConfigError, OCMembersError
-from ocmembers.method.hdbscan_t22 import t22_members
-from ocmembers.method.preprocessing import preprocess_cone
+from ocmembers.exceptions import ConfigError
 from ocmembers.method.columns import cluster_row
 from ocmembers.method.member_table import MethodError
 from ocmembers.method.penaramirez22 import penaramirez22_members
@@ -29,7 +26,7 @@ from ocmembers.sim.vvv import COUNT_EDGES, VVV_CONE_VERSION, VVVCone, simulate_v
 from ocmembers.sources import cache
 from ocmembers.sources.nir_archive import fetch_field, field_radius_deg
 from ocmembers.sources.pr22 import pr22_cluster_table, pr22_names
-from ocmembers.stages.products import catalogue_paths, model_paths
+from ocmembers.stages.products import catalogue_paths
 from ocmembers.stages.runner import product_sha, record
 
 __all__ = ["pr22_cluster", "pr22_input", "vvv_field", "archive_field", "field_meta", "NIR_BANDS", "THRESHOLDS", "P_MIN"]
@@ -234,8 +231,7 @@ def pr22_cluster(cfg: Config, name: str) -> bool:
         cache.write_json_product(stats, stats_p, source=cfg.source.name, query=query, record=rec)
         log.info("%s: %d members at p >= 0.9 (literature %d, PR22 %d) in %.1f s", name, stats["n_p09"], lit,
                  stats["n_pr22_p09"], wall)
-    compared = _compare(cfg, row) if _is_sim(cfg) else False   # the comparison needs the truth
-    return (not done) or compared
+    return not done
 
 
 def _metric_rows(metrics: pd.DataFrame) -> list[dict]:
@@ -248,49 +244,3 @@ def _metric_rows(metrics: pd.DataFrame) -> list[dict]:
 def _f(x) -> float | None:
     x = float(x)
     return x if np.isfinite(x) else None
-
-
-def _compare(cfg: Config, row: pd.Series) -> bool:
-    """HDBSCAN (T22) and Deep Sets on the cluster's simulated Gaia cone, against its truth."""
-    name = str(row["name"])
-    path = _compare_path(cfg, name)
-    spec = cfg.membership.model
-    model_sha = "none"
-    if spec == "trained":
-        w = model_paths(cfg)["weights"]
-        model_sha = product_sha(w) if w.is_file() else "absent"
-        spec = str(w)
-    elif spec:
-        model_sha = str(spec)    # the published model (vg23) or a path
-    rec = record(cfg, "pr22", sections=("methods", "sim", "cone", "membership"), code_of=(__name__,),
-                 inputs={"model": model_sha, f"cluster[{name}]": cache.json_digest(
-                     {k: row[k] for k in row.index if isinstance(row[k], (int, float, str))})})
-    if cache.is_current(path, rec):
-        return False
-    src = SimSource(cfg)
-    gaia_row = cluster_row(src._full_table(), name)
-    raw_cone = src.cone(gaia_row)
-    cone = preprocess_cone(raw_cone, cluster=name, zero_point=cfg.cone.parallax_zero_point)
-    truth = src.truth(gaia_row)
-    rows, runs = [], []
-    for method in ("hdbscan_t22", "deep_sets"):
-        t0 = time.perf_counter()
-        try:
-            if method == "hdbscan_t22":
-                res = t22_members(cone, gaia_row, cfg)[["source_id", "probability"]]
-            else:
-                if model_sha == "absent":
-                    raise MethodError(f"no trained model at {spec}: run `make train SOURCE=sim` first")
-                # the raw cone: the Deep Sets pipeline preprocesses it itself (as the members stage)
-                res = members_from_cone(raw_cone, name, spec, cfg)[["source_id", "probability"]]
-        except (OCMembersError, ImportError, ValueError) as exc:
-            runs.append({"method": method, "status": f"not run: {type(exc).__name__}: {exc}", "wall_s": None})
-            continue
-        runs.append({"method": method, "status": "ok", "wall_s": round(time.perf_counter() - t0, 3)})
-        res = res.drop_duplicates("source_id")
-        rows += _metric_rows(benchmark_cluster(res, truth, cluster=name, method=method, thresholds=THRESHOLDS))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_json_product({"cluster": name, "universe": "simulated Gaia DR3 cone (50 pc, Eqs. 1-2)",
-                              "runs": runs, "metrics": rows}, path, source="sim",
-                             query=f"pr22 compare {name}", record=rec)
-    return True
