@@ -6,7 +6,7 @@
 #                                 every transitive dependency (`uv pip compile
 #                                 --generate-hashes`); installed with
 #                                 `pip install --require-hashes -r`
-#   requirements/lock-nodeps.txt  the extras in NODEPS_EXTRAS (vg23: gaia-oc-amd),
+#   requirements/lock-nodeps.txt  the extras in NODEPS_EXTRAS (vg23: gaia-oc-amd; pr22: astroML),
 #                                 installed with `--no-deps` (its declared
 #                                 torchvision is not needed for the network)
 #
@@ -29,7 +29,7 @@
 #   UV_VERSION     uv used to resolve                (default: 0.13.9)
 #   LOCK_TOOLS     venv holding uv                   (default: ${TMPDIR:-/tmp}/ocmembers-lock-tools)
 #   EXTRAS         extras locked with their dependencies (default: test)
-#   NODEPS_EXTRAS  extras locked without dependencies    (default: vg23)
+#   NODEPS_EXTRAS  extras locked without dependencies    (default: vg23,pr22)
 #   IMAGE_PYTHON   Python version the lock must accept  (default: 3.11.2, Debian bookworm)
 #   GLIBC_MINOR    newest manylinux_2_<N> accepted       (default: 36, bookworm's glibc)
 #   TORCH_INDEX    index asked for the CPU torch wheel when pip's configuration
@@ -42,7 +42,7 @@ PYTHON=${PYTHON:-python3}
 UV_VERSION=${UV_VERSION:-0.13.9}
 LOCK_TOOLS=${LOCK_TOOLS:-${TMPDIR:-/tmp}/ocmembers-lock-tools}
 EXTRAS=${EXTRAS:-test}
-NODEPS_EXTRAS=${NODEPS_EXTRAS-vg23}
+NODEPS_EXTRAS=${NODEPS_EXTRAS-vg23,pr22}
 IMAGE_PYTHON=${IMAGE_PYTHON:-3.11.2}
 GLIBC_MINOR=${GLIBC_MINOR:-36}
 TORCH_INDEX=${TORCH_INDEX:-$(sed -n 's/^ARG TORCH_INDEX=\(.*\)$/\1/p' Dockerfile)}

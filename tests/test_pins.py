@@ -138,7 +138,8 @@ def test_lock_satisfies_pyproject(pyproject: dict, lock: dict[NormalizedName, Lo
         assert name in lock, f"requirements/lock.txt lacks {req} (run scripts/lock.sh)"
         assert req.specifier.contains(lock[name].version, prereleases=True), \
             f"requirements/lock.txt: {name}=={lock[name].version} outside pyproject's {req}"
-    for text in pyproject["project"]["optional-dependencies"]["vg23"]:
+    optional = pyproject["project"]["optional-dependencies"]
+    for text in (*optional["vg23"], *optional["pr22"]):
         req = Requirement(text)
         name = canonicalize_name(req.name)
         assert name in nodeps_lock, f"requirements/lock-nodeps.txt lacks {req}"
