@@ -88,6 +88,12 @@ def _frame_sha(df: pd.DataFrame) -> str:
     return hashlib.sha256(pd.util.hash_pandas_object(df, index=True).to_numpy().tobytes()).hexdigest()
 
 
+CONE_SHA = {"fef2ba426bb1cb79a358a10e9302ea1f0b56583fa41fee421064b42e039ca624",    # Intel
+            "78d2b6d29cd112270565093438c91f7a0ed9c2e40a80bceb07da0c2d7012d54b"}    # AMD EPYC
+BRIGHT_SHA = {"4cd1bb0ccc73f3a2d65c7cf14285b3965860b52b517acd1d44c17c47a61dc374",  # Intel
+              "036bd492e867eea407637096f87fc702853ff7cdb1b5cdc895b9347f1711aea8"}  # AMD EPYC
+
+
 def test_gaia_cones_unchanged_by_the_nir_sky(cfg, cg20):
     """The Gaia cone, truth and bright field of a cluster are byte for byte those simulated before
     the near-infrared sky existed (hashes recorded with the code of commit ebcb236), whether or
@@ -107,10 +113,12 @@ def test_gaia_cones_unchanged_by_the_nir_sky(cfg, cg20):
     alone = simulate_cone(row, cfg)
     simulate_vvv_cone(row, cfg)
     s = simulate_cone(row, cfg)
-    assert _frame_sha(s.cone) == "fef2ba426bb1cb79a358a10e9302ea1f0b56583fa41fee421064b42e039ca624"
+    # the cone's last bits also go through numpy's transcendental functions: one hash per CPU
+    # family, both of the same code (5131cb1 gives the second on AMD EPYC, the first on Intel)
+    assert _frame_sha(s.cone) in CONE_SHA
     pd.testing.assert_frame_equal(s.truth, alone.truth, check_exact=True)
     pd.testing.assert_frame_equal(s.cone, alone.cone, check_exact=True)
-    assert _frame_sha(s.bright) == "4cd1bb0ccc73f3a2d65c7cf14285b3965860b52b517acd1d44c17c47a61dc374"
+    assert _frame_sha(s.bright) in BRIGHT_SHA
 
 
 @pytest.fixture(scope="module")

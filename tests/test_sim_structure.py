@@ -39,9 +39,11 @@ def test_the_former_sky_unchanged(shared_data, m67):
     assert (cfg.sim.structure, cfg.sim.ruwe_model) == ("corona_tails", "orbit")
     cfg = cfg.replace(sim={"structure": "core_halo", "ruwe_model": "ad_hoc"})
     s = simulate_cone(m67, cfg)
-    assert _sha(s.cone)[:16] == "cf7d720e3bb2e7f0"
-    assert _sha(s.truth)[:16] == "408fa3c233dd510b"
-    assert _sha(s.bright)[:16] == "dc3678b3f0c1341d"
+    # one set of hashes per CPU family: the last bits go through numpy's transcendental
+    # functions (the AMD EPYC set is that of the unchanged src/ocmembers/sim of 5131cb1)
+    got = (_sha(s.cone)[:16], _sha(s.truth)[:16], _sha(s.bright)[:16])
+    assert got in {("cf7d720e3bb2e7f0", "408fa3c233dd510b", "dc3678b3f0c1341d"),    # Intel
+                   ("2ff4ff9f75d7f160", "f38df9ec060a432a", "e858187cee798eaa")}    # AMD EPYC
 
 
 def test_config_keys_checked(tmp_path):

@@ -99,6 +99,11 @@ def _pooled(rows: list[dict], method: str, threshold: float) -> dict:
             "recall": tp / n_true if n_true else None}
 
 
+def _range(values: pd.Series) -> list[float] | None:
+    v = values.to_numpy(float)
+    return [float(np.nanmin(v)), float(np.nanmax(v))] if np.isfinite(v).any() else None
+
+
 def summarise(cfg: Config, names: list[str]) -> dict:
     """Write ``pr22/statistics.json``, ``clusters.csv``, ``field_counts.csv``, figures and macros."""
     stats, comps, metas = _load(cfg, names)
@@ -136,9 +141,13 @@ def summarise(cfg: Config, names: list[str]) -> dict:
         "wall_s": {s["cluster"]: {"wall_s": s["wall_s"], "n_sources": s["n_sources"],
                                   "n_after_cuts": s["n_after_cuts"]} for s in stats},
         "wall_s_total": float(sum(s["wall_s"] for s in stats)),
-        "mass_msun_range": ([float(np.nanmin(table["mass_msun"])), float(np.nanmax(table["mass_msun"]))]
-                            if len(table) and table["mass_msun"].notna().any() else None),
+        "mass_msun_range": _range(table["mass_msun"]) if len(table) else None,
+        # where the XD component is the cluster: elsewhere a field component's "members" give a
+        # field's mass (millions of Msun), which says nothing about the method's masses
+        "mass_msun_range_found": (_range(table.loc[table["xd_precision"] >= 0.5, "mass_msun"])
+                                  if "xd_precision" in table else None),
         "truth_pooled": pooled, "compare_runs": runs,
+        "deep_sets_model": cfg.membership.model, "deep_sets_n_samples": int(cfg.membership.n_samples),
         "field_counts_reference": _count_reference(counts),
     }
     cache.write_json_product(statistics, out / "statistics.json", source=cfg.source.name, query="pr22 statistics")
@@ -401,11 +410,12 @@ def _macros(cfg: Config, st: dict, table: pd.DataFrame, counts: pd.DataFrame, fi
         "oursVvvMedian": _fmt(st["field_counts_reference"].get("ours_vvv_all_median_per_deg2"), 0),
         "oursVvvMax": _fmt(st["field_counts_reference"].get("ours_vvv_all_max_per_deg2"), 0),
         "aKsAv": f"{A_KS_OVER_AV_VISTA}",
+        "dsSamples": _fmt(st["deep_sets_n_samples"]),
+        "dsModel": str(st["deep_sets_model"]).replace("_", r"\_"),
     }
-    if st["mass_msun_range"]:
-        m["massMin"], m["massMax"] = _fmt(st["mass_msun_range"][0]), _fmt(st["mass_msun_range"][1])
-    else:
-        m["massMin"] = m["massMax"] = "--"
+    for key, lo, hi in (("mass_msun_range", "massMin", "massMax"), ("mass_msun_range_found", "massMinFound", "massMaxFound")):
+        r = st.get(key)
+        m[lo], m[hi] = (_fmt(r[0]), _fmt(r[1])) if r else ("--", "--")
     for r in st["truth_pooled"]:
         key = _macro_name(f"{r['method']}P{int(r['threshold'] * 10)}")
         m[f"prec{key}"] = _fmt(r["precision"], 2)
