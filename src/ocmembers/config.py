@@ -416,13 +416,15 @@ def _validate(cfg: Config) -> None:
 RELEASE_EPOCH: dict[str, float] = {"dr3": 2016.0, "dr4": 2017.5}
 
 
+def _column_pair(item: str) -> tuple[str, str] | None:
+    """``(ours, theirs)`` of a ``"ours=theirs"`` item of ``[source] gaia_columns``; None when malformed."""
+    ours, sep, theirs = (p.strip() for p in item.partition("="))
+    return (ours, theirs) if sep and ours and theirs and theirs.replace("_", "").isalnum() else None
+
+
 def gaia_column_map(cfg: Config) -> dict[str, str]:
-    """``[source] gaia_columns`` as ``{our name: the release's name}`` (``"ours=theirs"`` items)."""
-    out = {}
-    for item in cfg.source.gaia_columns:
-        ours, sep, theirs = item.partition("=")
-        out[ours.strip()] = theirs.strip()
-    return out
+    """``[source] gaia_columns`` as ``{our name: the release's name}`` (checked at load)."""
+    return dict(_column_pair(item) for item in cfg.source.gaia_columns)
 
 
 def _validate_release(cfg: Config) -> None:
@@ -439,11 +441,11 @@ def _validate_release(cfg: Config) -> None:
         raise ConfigError("crossmatch.method must be \"neighbourhood\" or \"positional\", got "
                           f"{cfg.crossmatch.method!r}")
     for item in src.gaia_columns:
-        ours, sep, theirs = item.partition("=")
-        if not sep or not ours.strip() or not theirs.strip() or not theirs.strip().replace("_", "").isalnum():
+        pair = _column_pair(item)
+        if pair is None:
             raise ConfigError(f"source.gaia_columns: {item!r} is not 'our_name=archive_name'")
-        if ours.strip() not in GAIA_COLUMNS:
-            raise ConfigError(f"source.gaia_columns: {ours.strip()!r} is not a column of a cone "
+        if pair[0] not in GAIA_COLUMNS:
+            raise ConfigError(f"source.gaia_columns: {pair[0]!r} is not a column of a cone "
                               f"(ocmembers.method.columns.GAIA_COLUMNS)")
     if src.name not in ("archive", "local", "hats"):
         return   # the simulated sky has its own release ([sim] release)

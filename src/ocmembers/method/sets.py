@@ -118,11 +118,6 @@ def members_of(train_members: pd.DataFrame, crossmatch: pd.DataFrame, cluster: s
     return out.drop_duplicates("source_id").reset_index(drop=True)
 
 
-def _zero_point(cfg: Any) -> str:
-    """``[cone] parallax_zero_point`` of a config (the paper's Lindegren et al. 2021 without one)."""
-    return str(getattr(getattr(cfg, "cone", None), "parallax_zero_point", "lindegren21"))
-
-
 def build_sets(cone: pd.DataFrame, members_dr3: pd.DataFrame, cluster_row: pd.Series,
                iso_table: pd.DataFrame, cfg: Any) -> ClusterSelection:
     """Members, candidates and non-members of one cluster (module docstring).
@@ -149,7 +144,7 @@ def build_sets(cone: pd.DataFrame, members_dr3: pd.DataFrame, cluster_row: pd.Se
     name = str(cluster_row["name"])
     sel = cfg.selection
     raw_ids = None if "parallax_raw" in cone.columns else cone["source_id"].to_numpy()
-    table = cone if raw_ids is None else preprocess_cone(cone, cluster=name, zero_point=_zero_point(cfg))
+    table = cone if raw_ids is None else preprocess_cone(cone, cluster=name, zero_point=cfg.cone.parallax_zero_point)
     counts: dict[str, int] = {"cone": int(table.attrs.get("n_input", len(table)))}
     for k, v in table.attrs.get("dropped", {}).items():
         counts[f"dropped_{k}"] = int(v)

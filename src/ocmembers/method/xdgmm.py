@@ -72,7 +72,7 @@ __all__ = ["XDGMM", "differential_entropy", "covariance_from_gaia", "compact_com
 _LOG2PI = np.log(2.0 * np.pi)
 #: Total responsibility below which a component has lost its stars and is removed (``n_dropped_``).
 DEAD_COMPONENT = 1e-8
-#: Stars per chunk of the E step and the bootstrap (arrays of E_CHUNK x K x d x d stay in cache).
+#: Stars per chunk of the E step (arrays of E_CHUNK x K x d x d stay in cache).
 E_CHUNK = 4096
 #: Stars per chunk of the bootstrap: (BOOT_CHUNK, n_boot, K) scores stay small.
 BOOT_CHUNK = 256
@@ -477,12 +477,8 @@ class XDGMM:
         # Cholesky factors of the measurement covariances (jitter for zero errors)
         chol = np.linalg.cholesky(s + 1e-12 * np.eye(d)[None])
         coef = np.empty((n, 1 + d + len(pairs), k))
-        logw = np.log(np.maximum(self.weights_, 1e-300))[None]
-        t = self.covariances_[None] + s[:, None]
-        _, logdet, tinv = _slogdet_inv(t)
-        w = x[:, None, :] - self.means_[None]
-        u = np.einsum("nkij,nkj->nki", tinv, w)
-        coef[:, 0] = logw - 0.5 * logdet - 0.5 * np.einsum("nki,nki->nk", u, w)
+        # the constant term is the log-responsibility at z = 0 (up to -d/2 ln 2 pi, the same for every j)
+        coef[:, 0], tinv, u = self._log_resp(x, s, self.weights_, self.means_, self.covariances_)
         coef[:, 1:1 + d] = -np.einsum("nji,nkj->nik", chol, u)                 # -L^T u
         q2 = np.einsum("nai,nkab,nbj->nkij", chol, tinv, chol, optimize=True)  # L^T T^-1 L
         for f, (i, j) in enumerate(pairs):

@@ -286,7 +286,7 @@ class ArchiveSource(DataSource):
         data = cached_bytes(path, lambda: cmd.fetch_cmd(payload, self._session, url=url, timeout=src.timeout_s,
                                                         retries=src.retries, backoff_s=src.backoff_s,
                                                         sleep=self._sleep),
-                            source=self.name, query=self.nir_isochrone_query(log_age, photsys))
+                            source=self.name, query=cmd.cmd_query_text(url, [payload]))
         iso = read_cmd(data, name=str(path), photsys=photsys)
         iso = select_nearest_age(iso, target, max_offset=self.cfg.isochrone.log_age_step / 2)
         iso = iso.loc[iso["label"] <= self.cfg.isochrone.max_label].reset_index(drop=True)

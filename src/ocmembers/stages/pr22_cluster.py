@@ -102,8 +102,7 @@ def vvv_field(cfg: Config, row: pd.Series) -> VVVCone:
     name = str(row["name"])
     paths = _raw_paths(cfg, name)
     rec = record(cfg, "pr22", sections=("sim", "isochrone"), code_of=("ocmembers.sim.vvv",),
-                 inputs={f"cluster[{name}]": cache.json_digest({k: row[k] for k in row.index
-                                                                if isinstance(row[k], (int, float, str))})})
+                 inputs={f"cluster[{name}]": _row_digest(row)})
     query = f"sim vvv field v{VVV_CONE_VERSION}: seed={cfg.sim.seed} cluster={name} radius=5 x r50"
     if all(cache.is_current(p, rec) for p in paths):
         return VVVCone(name=name, cone=cache.read_table(paths[0]), truth=cache.read_table(paths[1]),

@@ -22,7 +22,7 @@ from ocmembers.sim.catalogues import cg20_like_members
 from ocmembers.sim.metrics import benchmark_cluster
 from ocmembers.sim.source import SimSource
 from ocmembers.sources import cache
-from ocmembers.stages.pr22_cluster import THRESHOLDS, _compare_path, _metric_rows, _table
+from ocmembers.stages.pr22_cluster import THRESHOLDS, _compare_path, _metric_rows, _row_digest, _table
 from ocmembers.stages.products import model_paths
 from ocmembers.stages.runner import product_sha, record
 
@@ -43,18 +43,13 @@ def compare_cluster(cfg: Config, name: str) -> bool:
     elif spec:
         model_sha = str(spec)    # the published model (vg23) or a path
     rec = record(cfg, "pr22", sections=("methods", "sim", "cone", "membership"), code_of=(__name__,),
-                 inputs={"model": model_sha, f"cluster[{name}]": cache.json_digest(
-                     {k: row[k] for k in row.index if isinstance(row[k], (int, float, str))})})
+                 inputs={"model": model_sha, f"cluster[{name}]": _row_digest(row)})
     if cache.is_current(path, rec):
         return False
     src = SimSource(cfg)
     gaia_row = cluster_row(src._full_table(), name)
     sim = src.simulated(gaia_row)
     raw_cone = sim.cone.copy()
-    # the cluster's own row and CG20-like members (the support-set pool), as the pipeline gives
-    # them: SimSource's catalogue holds only the clusters it simulates for the paper
-    catalogues = {"clusters": pd.DataFrame([gaia_row]).reset_index(drop=True),
-                  "train_members": cg20_like_members(sim, gaia_row, cfg)}
     cone = preprocess_cone(raw_cone, cluster=name, zero_point=cfg.cone.parallax_zero_point)
     truth = src.truth(gaia_row)
     rows, runs = [], []
@@ -66,6 +61,10 @@ def compare_cluster(cfg: Config, name: str) -> bool:
             else:
                 if model_sha == "absent":
                     raise MethodError(f"no trained model at {spec}: run `make train SOURCE=sim` first")
+                # the cluster's own row and CG20-like members (the support-set pool), as the pipeline
+                # gives them: SimSource's catalogue holds only the clusters it simulates for the paper
+                catalogues = {"clusters": pd.DataFrame([gaia_row]).reset_index(drop=True),
+                              "train_members": cg20_like_members(sim, gaia_row, cfg)}
                 # the raw cone: the Deep Sets pipeline preprocesses it itself (as the members stage)
                 res = members_from_cone(raw_cone, name, spec, cfg, catalogues=catalogues)[["source_id", "probability"]]
         except (OCMembersError, ImportError, ValueError) as exc:
