@@ -7,7 +7,7 @@
 #   make fig-<name>                 one figure (fig1_sets fig2_training fig3_venn fig4_clusters_t22 ...)
 #   make verify                     re-hash every product of the run against its manifest
 #   make catalogue-members          member lists for every cluster of the catalogue, one HATS catalogue
-#   make bench | bench-scaling | truthbench | compare | pr22 | image | snapshot | clean
+#   make bench | bench-scaling | truthbench | forecast | compare | pr22 | image | snapshot | clean
 #
 # Every stage target runs its stage (and the stages before it, in order); each stage decides
 # per cluster: a product is up to date iff it verifies against its manifest and the manifest
@@ -39,7 +39,7 @@ PYTHON     ?= $(VENV)/bin/python
 PKG := src/ocmembers
 OCM := PYTHONPATH=src$${PYTHONPATH:+:$$PYTHONPATH} $(PYTHON) -m ocmembers.cli
 ARGS = --source $(SOURCE) --data-dir $(DATA_DIR) --output-dir $(OUTPUT_DIR) --jobs $(JOBS) \
-       $(if $(strip $(CLUSTERS)),--clusters "$(CLUSTERS)") $(if $(CONFIG),--config $(CONFIG)) \
+       $(if $(strip $(CLUSTERS)),--clusters "$(CLUSTERS)") $(foreach c,$(CONFIG),--config $(c)) \
        $(if $(MODEL),--set membership.model=$(MODEL)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 OUT := $(OUTPUT_DIR)/$(SOURCE)
@@ -69,7 +69,7 @@ $(ENV_STAMP): $(LOCK) $(NODEPS_LOCK) pyproject.toml
 env: $(ENV)
 
 STAGES := catalogues cones crossmatch isochrones sets train members validate figures paper
-.PHONY: env all demo test report bench bench-scaling catalogue-members truthbench realism compare pr22 pr22-all image snapshot clean help verify $(STAGES)
+.PHONY: env all demo test report bench bench-scaling catalogue-members truthbench realism forecast compare pr22 pr22-all image snapshot clean help verify $(STAGES)
 
 help:
 	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
@@ -80,7 +80,10 @@ REALISM := $(if $(and $(filter sim,$(SOURCE)),$(wildcard $(DATA_DIR)/catalogues/
 # On the simulated sky, the second paper (Pena Ramirez et al. 2022, issue 12) too: its 37 clusters,
 # or those of CLUSTERS among them (none: nothing to do).
 PR22_ALL := $(if $(filter sim,$(SOURCE)),pr22-all)
-all: $(REALISM) $(PR22_ALL) paper
+# On the simulated sky with the CG20 table in DATA_DIR, the DR4 forecast (issue 15) too, before the
+# paper, whose section "What Gaia DR4 will add" quotes it.
+FORECAST := $(if $(and $(filter sim,$(SOURCE)),$(wildcard $(DATA_DIR)/catalogues/cg20_table1.csv)),forecast)
+all: $(REALISM) $(FORECAST) $(PR22_ALL) paper
 	@$(OCM) report $(ARGS)
 
 # Each stage: `make <stage>` runs it after the stages it needs, always: the stage itself
@@ -146,12 +149,22 @@ bench-scaling: | $(ENV)
 	PYTHONPATH=src $(PYTHON) benchmarks/bench_scaling.py --data-dir $(DATA_DIR)
 
 truthbench: | $(ENV)
-	$(MAKE) members SOURCE=sim OUTPUT_DIR=$(OUTPUT_DIR) CONFIG=$(CONFIG) CLUSTERS="$(CLUSTERS)" JOBS=$(JOBS)
+	$(MAKE) members SOURCE=sim OUTPUT_DIR=$(OUTPUT_DIR) CONFIG="$(CONFIG)" CLUSTERS="$(CLUSTERS)" JOBS=$(JOBS)
 	@$(OCM) truthbench $(subst --source $(SOURCE),--source sim,$(ARGS))
+
+# What Gaia DR4 will add (issue 15): the truth benchmark of the clusters of FORECAST_CONFIG on the
+# simulated sky seen by DR3 and again by DR4 (dr4.toml on top), each with its own model, in
+# $(OUTPUT_DIR)/forecast/{dr3,dr4}; then the table and figure in $(OUTPUT_DIR)/sim/forecast.
+# Its test clusters are CG20's: DATA_DIR must hold the CG20 table.
+FORECAST_CONFIG ?= $(PKG)/forecast.toml
+forecast: | $(ENV)
+	$(MAKE) truthbench SOURCE=sim DATA_DIR=$(DATA_DIR) OUTPUT_DIR=$(OUTPUT_DIR)/forecast/dr3 CONFIG="$(FORECAST_CONFIG)" CLUSTERS= MODEL= JOBS=$(JOBS) SCHEDULER=$(SCHEDULER)
+	$(MAKE) truthbench SOURCE=sim DATA_DIR=$(DATA_DIR) OUTPUT_DIR=$(OUTPUT_DIR)/forecast/dr4 CONFIG="$(FORECAST_CONFIG) $(PKG)/dr4.toml" CLUSTERS= MODEL= JOBS=$(JOBS) SCHEDULER=$(SCHEDULER)
+	@$(OCM) forecast $(subst --source $(SOURCE),--source sim,$(ARGS))
 
 # the simulated sky against the real T22 and CG18 lists and the real M67 cone (issue 16)
 realism: | $(ENV)
-	$(MAKE) catalogues SOURCE=sim OUTPUT_DIR=$(OUTPUT_DIR) CONFIG=$(CONFIG) CLUSTERS="$(CLUSTERS)" JOBS=$(JOBS)
+	$(MAKE) catalogues SOURCE=sim OUTPUT_DIR=$(OUTPUT_DIR) CONFIG="$(CONFIG)" CLUSTERS="$(CLUSTERS)" JOBS=$(JOBS)
 	@$(OCM) realism $(subst --source $(SOURCE),--source sim,$(ARGS))
 
 report: | $(ENV)

@@ -46,6 +46,8 @@ STAGES: dict[str, tuple[str, str]] = {
     "paper": ("ocmembers.stages.paper", "the paper PDF with generated numbers"),
     "truthbench": ("ocmembers.stages.truthbench", "precision/recall against the simulated truth"),
     "realism": ("ocmembers.stages.realism", "the simulated sky against the real T22, CG18 lists and M67 cone"),
+    "forecast": ("ocmembers.stages.forecast", "what Gaia DR4 will add: the DR3 and DR4 truth benchmarks "
+                                              "(make forecast) side by side"),
     "compare": ("ocmembers.stages.compare", "Deep Sets vs HDBSCAN (T22), UPMASK and XDGMM+UPMASK on the same "
                                             "cones; members at p >= [methods] compare_threshold"),
     "pr22": ("ocmembers.stages.pr22", "Pena Ramirez et al. (2022): XDGMM + UPMASK on Gaia + 2MASS + VVV "
@@ -121,7 +123,9 @@ _TIMED = frozenset(STAGES) - {"report", "snapshot", "verify"}
 
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("run settings (the Make variables)")
-    g.add_argument("--config", metavar="FILE", help="TOML file overriding keys of the packaged config")
+    g.add_argument("--config", metavar="FILE", action="append", default=None,
+                   help="TOML file overriding keys of the packaged config (repeatable: applied in order, "
+                        "a later file's key wins)")
     g.add_argument("--source", choices=("archive", "local", "sim", "hats"), help="SOURCE: where raw data comes from")
     g.add_argument("--data-dir", metavar="DIR", help="DATA_DIR: the directory of the local source")
     g.add_argument("--output-dir", metavar="DIR", help="where products land (default data/)")

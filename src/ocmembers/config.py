@@ -15,6 +15,7 @@ import json
 import os
 import tomllib
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -483,7 +484,7 @@ def check_cluster_name(name: str, where: str) -> str:
     return s
 
 
-def load_config(path: str | os.PathLike | None = None, *,
+def load_config(path: str | os.PathLike | Sequence[str | os.PathLike] | None = None, *,
                 source: str | None = None,
                 output_dir: str | None = None,
                 local_dir: str | None = None,
@@ -495,9 +496,11 @@ def load_config(path: str | os.PathLike | None = None, *,
 
     Parameters
     ----------
-    path : path-like, optional
+    path : path-like or sequence of path-likes, optional
         A TOML file with any subset of the keys of the packaged
-        ``config.toml``. Defaults to ``$OCMEMBERS_CONFIG`` when set.
+        ``config.toml``, or several, applied in order (a later file's key
+        wins: ``[forecast.toml, dr4.toml]`` is the forecast's clusters seen
+        by DR4). Defaults to ``$OCMEMBERS_CONFIG`` when set.
     source, local_dir, clusters, jobs, scheduler : optional
         The Make variables ``SOURCE``, ``DATA_DIR`` (the ``local`` directory),
         ``CLUSTERS`` (names separated by commas or spaces), ``JOBS`` and
@@ -517,8 +520,9 @@ def load_config(path: str | os.PathLike | None = None, *,
     base = _default_toml()
     updates: list[dict[str, Any]] = []
     path = path if path is not None else os.environ.get("OCMEMBERS_CONFIG") or None
-    if path is not None:
-        p = Path(path)
+    paths = [] if path is None else [path] if isinstance(path, (str, os.PathLike)) else list(path)
+    for item in paths:
+        p = Path(item)
         if not p.is_file():
             raise ConfigError(f"configuration file {p} does not exist")
         try:

@@ -37,10 +37,11 @@ from ocmembers._version import __version__
 from ocmembers.sources.cache import atomic_path
 from ocmembers.config import Config
 from ocmembers.exceptions import OCMembersError, StageNotBuiltError
-from ocmembers.stages.products import (fig1_cluster, fig4_clusters, figures_dir, paper_paths, realism_path,
-                                       run_key, statistics_path, truth_statistics_path, truthbench_ideal_path)
+from ocmembers.stages.products import (fig1_cluster, fig4_clusters, figures_dir, forecast_path, paper_paths,
+                                       realism_path, run_key, statistics_path, truth_statistics_path,
+                                       truthbench_ideal_path)
 
-__all__ = ["run", "macros", "reproduction_rows", "published", "TEX_PACKAGES", "write_generated"]
+__all__ = ["run", "macros", "reproduction_rows", "forecast_rows", "published", "TEX_PACKAGES", "write_generated"]
 
 #: the Debian packages of the paper stage: the Dockerfile's APT_PACKAGES (less make) and
 #: scripts/install_tex.sh install these (tests/test_paper.py checks that all three agree)
@@ -303,6 +304,77 @@ def _ideal_macros(cfg: Config) -> dict[str, str]:
     return out
 
 
+#: the G ranges of the DR4 forecast quoted in the text: (macro stem, lo, hi)
+_FORECAST_RANGES = (("Faint", 18.0, math.inf), ("Nineteen", 19.0, 20.0), ("All", -math.inf, math.inf))
+
+
+def _forecast_load(cfg: Config) -> dict[str, Any] | None:
+    path = forecast_path(cfg)
+    return json.loads(_verified(path).read_text()) if path.is_file() else None
+
+
+def _forecast_range(bins: list[dict[str, Any]], lo: float, hi: float) -> dict[str, float]:
+    """The forecast's per-bin counts summed over [lo, hi): recovered members, P and R per method and release."""
+    out: dict[str, float] = {}
+    inside = [b for b in bins if b["lo"] >= lo - 1e-9 and b["hi"] <= hi + 1e-9]
+    for m in ("ds", "ideal"):
+        for r in ("dr3", "dr4"):
+            tp, fp, fn = (sum(float(b.get(f"{m}_{q}_{r}") or 0.0) for b in inside) for q in ("tp", "fp", "fn"))
+            out[f"{m}_tp_{r}"] = tp
+            out[f"{m}_p_{r}"] = tp / (tp + fp) if tp + fp > 0 else math.nan
+            out[f"{m}_r_{r}"] = tp / (tp + fn) if tp + fn > 0 else math.nan
+        out["n_true"] = sum(float(b.get("n_true_dr3") or 0.0) for b in inside)
+    return out
+
+
+def _forecast_macros(cfg: Config) -> dict[str, str]:
+    """DR3 against DR4 (``make forecast``): ``hasForecast`` 1 when its report exists for this run."""
+    keys = [f"forecast{w}{stem}{q}{r}" for stem, _, _ in _FORECAST_RANGES for w in ("Ds", "Ideal")
+            for q in ("N", "P", "R") for r in ("Three", "Four")]
+    keys += [f"forecast{w}{stem}Gain" for stem, _, _ in _FORECAST_RANGES for w in ("Ds", "Ideal")]
+    keys += [f"forecast{stem}True" for stem, _, _ in _FORECAST_RANGES]
+    rep = _forecast_load(cfg)
+    if rep is None:
+        return {"hasForecast": "0", "forecastClusters": "--", "forecastClusterNames": "--",
+                **{k: "--" for k in keys}}
+    out = {"hasForecast": "1"}
+    n = len(rep["clusters"])
+    out["forecastClusters"] = f"{_fmt(n)} test cluster{'' if n == 1 else 's'}"
+    out["forecastClusterNames"] = ", ".join(c.replace("_", "~") for c in rep["clusters"])
+    for stem, lo, hi in _FORECAST_RANGES:
+        v = _forecast_range(rep["bins"], lo, hi)
+        out[f"forecast{stem}True"] = _fmt(int(v["n_true"]))
+        for m, w in (("ds", "Ds"), ("ideal", "Ideal")):
+            for r, rr in (("dr3", "Three"), ("dr4", "Four")):
+                out[f"forecast{w}{stem}N{rr}"] = _fmt(int(v[f"{m}_tp_{r}"]))
+                out[f"forecast{w}{stem}P{rr}"] = _fmt(v[f"{m}_p_{r}"], 3)
+                out[f"forecast{w}{stem}R{rr}"] = _fmt(v[f"{m}_r_{r}"], 3)
+            t3, t4 = v[f"{m}_tp_dr3"], v[f"{m}_tp_dr4"]
+            out[f"forecast{w}{stem}Gain"] = (f"{'+' if t4 >= t3 else '$-$'}{_pct(abs(t4 - t3) / t3)}\\,\\%"
+                                            if t3 > 0 else "--")
+    return out
+
+
+def forecast_rows(cfg: Config) -> list[list[str]]:
+    """The rows of the forecast table (``generated/forecast.tex``): per G range of the stage's
+    report, the true members, and per method and release recall, precision and recovered members."""
+    rep = _forecast_load(cfg)
+    if rep is None:
+        return []
+    rows = []
+    for r in rep["ranges"]:
+        lo, hi = float(r["lo"]), float(r["hi"])
+        g = "all" if not math.isfinite(lo) else (f"$<{hi:g}$" if lo <= 3.0 + 1e-9 else f"{lo:g}--{hi:g}")
+        v = _forecast_range(rep["bins"], lo, hi)
+        row = [g, _fmt(int(v["n_true"]))]
+        for m in ("ds", "ideal"):
+            row += [_fmt(v[f"{m}_r_dr3"], 3), _fmt(v[f"{m}_r_dr4"], 3), _fmt(v[f"{m}_p_dr3"], 3),
+                    _fmt(v[f"{m}_p_dr4"], 3)]
+        row += [_fmt(int(v["ds_tp_dr3"])), _fmt(int(v["ds_tp_dr4"]))]
+        rows.append(row)
+    return rows
+
+
 def macros(stats: dict[str, Any], samples: dict[str, Any], cfg: Config) -> dict[str, str]:
     """Name -> LaTeX text of every generated number (names of letters only)."""
     h = _history(cfg)
@@ -340,6 +412,7 @@ def macros(stats: dict[str, Any], samples: dict[str, Any], cfg: Config) -> dict[
         **_truth_macros(cfg),
         **_realism_macros(cfg),
         **_ideal_macros(cfg),
+        **_forecast_macros(cfg),
         "nTrainClusters": _fmt(n_train), "nValClusters": _fmt(n_val),
         "nTrainValClusters": _fmt(n_train + n_val),
         "nTestClusters": _fmt(stats["n_clusters"]), "selectionNote": note,
@@ -493,6 +566,15 @@ def write_generated(cfg: Config, gen_dir: Path) -> dict[str, str]:
     tex += [" & ".join(_tex_escape(c) for c in r) + " \\\\" for r in rows]
     tex += ["\\bottomrule", "\\end{tabularx}", "\\end{table*}", ""]
     _write(gen_dir / "reproduction.tex", "\n".join(tex))
+    # the whole tabular: a row \input between \hline's breaks LaTeX's \noalign
+    frows = forecast_rows(cfg)
+    _write(gen_dir / "forecast.tex", "% generated by ocmembers.stages.paper -- do not edit\n" + (
+        "\n".join(["\\begin{tabular}{lrrrrrrrrrrr}", "\\hline",
+                   "$G$ & true & \\multicolumn{4}{c}{Deep Sets} & \\multicolumn{4}{c}{ideal} & "
+                   "\\multicolumn{2}{c}{found} \\\\",
+                   " & & $R_3$ & $R_4$ & $P_3$ & $P_4$ & $R_3$ & $R_4$ & $P_3$ & $P_4$ & DR3 & DR4 \\\\",
+                   "\\hline", *(" & ".join(r) + " \\\\" for r in frows), "\\hline", "\\end{tabular}", ""])
+        if frows else ""))
     md = ["| quantity | vG23 | this run | note |", "|---|---|---|---|"] + ["| " + " | ".join(r) + " |" for r in rows]
     _write(cfg.out_dir / "validation" / "reproduction.md", "\n".join(md) + "\n")
     return mac

@@ -50,7 +50,8 @@ __all__ = [
     "load_statistics", "load_samples", "catalogue_cluster_names", "catalogue_list_paths",
     "catalogue_members_paths",
     "run_key", "figures_dir", "fig1_cluster", "samples_path", "FIG4_CLUSTERS", "fig4_clusters",
-    "cluster_role", "truth_statistics_path", "paper_paths", "realism_path", "truthbench_ideal_path",
+    "cluster_role", "truth_statistics_path", "paper_paths", "realism_path", "forecast_path",
+    "truthbench_ideal_path",
 ]
 
 #: the catalogue products of the ``catalogues`` stage
@@ -227,6 +228,12 @@ def truth_statistics_path(cfg: Config) -> Path:
 def realism_path(cfg: Config) -> Path:
     """The realism report of the simulated sky (stage ``realism``; read by the paper's appendix)."""
     return cfg.out_dir / "realism" / "realism.json"
+
+
+def forecast_path(cfg: Config) -> Path:
+    """DR3 against DR4 on the simulated sky (stage ``forecast``; read by the paper's section
+    "What Gaia DR4 will add")."""
+    return cfg.out_dir / "forecast" / "forecast.json"
 
 
 def truthbench_ideal_path(cfg: Config) -> Path:

@@ -295,6 +295,20 @@ def ideal_markdown(table: pd.DataFrame, calib: pd.DataFrame, threshold: float = 
     return "\n".join(lines) + "\n"
 
 
+def _write_manifests(cfg: Config, names: Sequence[str], paths: Sequence[Path]) -> None:
+    """What made the tables (the release, the clusters, the member lists scored), so that
+    a reader of them (``make forecast``) can check which sky they describe."""
+    from ocmembers.sources import cache
+    from ocmembers.stages.runner import input_shas, record
+    members = {f"members/{n}.parquet": cfg.out_dir / "members" / f"{n}.parquet" for n in names}
+    rec = record(cfg, "truthbench", sections=("sim", "cone", "membership", "samples"),
+                 inputs=input_shas({k: p for k, p in members.items() if p.is_file()}),
+                 extra_config={"clusters": list(names)})
+    for p in paths:
+        cache.write_manifest(p, source="sim", query=f"truthbench of {len(names)} clusters",
+                             extra={"release": cfg.sim.release, "clusters": list(names)}, record=rec)
+
+
 def run(cfg: Config) -> pd.DataFrame:
     """The benchmark for the clusters of ``cfg`` (``SOURCE=sim`` only); see the module docstring.
 
@@ -365,6 +379,8 @@ def run(cfg: Config) -> pd.DataFrame:
     with atomic_path(out / "truthbench.md") as tmp:
         tmp.write_text(markdown_table(table))
     plot_metrics(table, out / "truthbench.png")
+    _write_manifests(cfg, names, [out / "truthbench_ideal.csv", out / "truthbench_calibration.csv",
+                                  out / "truthbench.csv"])
     print(f"truthbench: {len(table)} rows -> {out}/truthbench.{{csv,md,png}}, truthbench_ideal.{{csv,md,json}}, "
           f"truthbench_calibration.csv", file=sys.stderr)
     return table
