@@ -163,7 +163,7 @@ def markdown(table: pd.DataFrame, clusters: list[str]) -> str:
             "| ideal R DR3 | ideal R DR4 | ideal P DR3 | ideal P DR4 | ideal gain |")
     lines = [f"Gaia DR3 against DR4 on the same simulated stars: Deep Sets (DS, each release's own model) and the "
              f"ideal classifier, p >= {THRESHOLD:g}, summed over {len(clusters)} test clusters "
-             f"({', '.join(clusters)}); found = true members recovered:", "", head, "|---" * 15 + "|"]
+             f"({', '.join(clusters)}); found = true members recovered:", "", head, "|---" * 14 + "|"]
     for r in t.itertuples(index=False):
         g = "all" if not math.isfinite(r.lo) else f"{r.lo:g}-{r.hi:g}"
         true = _fmt(r.n_true_dr3, 0) + ("" if r.n_true_dr3 == r.n_true_dr4 else f" / {_fmt(r.n_true_dr4, 0)}")
