@@ -27,6 +27,7 @@ SCHEDULER  ?=
 OUTPUT_DIR ?= data
 CONFIG     ?=
 MODEL      ?=
+VARIANT    ?=
 IMAGE      ?= ocmembers:latest
 # The environment: by default a virtual environment that `make` creates on first use
 # (and again when the lock changes) from requirements/lock.txt, every package exact and
@@ -40,7 +41,8 @@ PKG := src/ocmembers
 OCM := PYTHONPATH=src$${PYTHONPATH:+:$$PYTHONPATH} $(PYTHON) -m ocmembers.cli
 ARGS = --source $(SOURCE) --data-dir $(DATA_DIR) --output-dir $(OUTPUT_DIR) --jobs $(JOBS) \
        $(if $(strip $(CLUSTERS)),--clusters "$(CLUSTERS)") $(foreach c,$(CONFIG),--config $(c)) \
-       $(if $(MODEL),--set membership.model=$(MODEL)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+       $(if $(MODEL),--set membership.model=$(MODEL)) $(if $(VARIANT),--set membership.variant=$(VARIANT)) \
+       $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 OUT := $(OUTPUT_DIR)/$(SOURCE)
 KEY := $(if $(strip $(CLUSTERS)),$(strip $(CLUSTERS)),all)
@@ -158,8 +160,8 @@ truthbench: | $(ENV)
 # Its test clusters are CG20's: DATA_DIR must hold the CG20 table.
 FORECAST_CONFIG ?= $(PKG)/forecast.toml
 forecast: | $(ENV)
-	$(MAKE) truthbench SOURCE=sim DATA_DIR=$(DATA_DIR) OUTPUT_DIR=$(OUTPUT_DIR)/forecast/dr3 CONFIG="$(FORECAST_CONFIG)" CLUSTERS= MODEL= JOBS=$(JOBS) SCHEDULER=$(SCHEDULER)
-	$(MAKE) truthbench SOURCE=sim DATA_DIR=$(DATA_DIR) OUTPUT_DIR=$(OUTPUT_DIR)/forecast/dr4 CONFIG="$(FORECAST_CONFIG) $(PKG)/dr4.toml" CLUSTERS= MODEL= JOBS=$(JOBS) SCHEDULER=$(SCHEDULER)
+	$(MAKE) truthbench SOURCE=sim DATA_DIR=$(DATA_DIR) OUTPUT_DIR=$(OUTPUT_DIR)/forecast/dr3 CONFIG="$(FORECAST_CONFIG)" CLUSTERS= MODEL= VARIANT= JOBS=$(JOBS) SCHEDULER=$(SCHEDULER)
+	$(MAKE) truthbench SOURCE=sim DATA_DIR=$(DATA_DIR) OUTPUT_DIR=$(OUTPUT_DIR)/forecast/dr4 CONFIG="$(FORECAST_CONFIG) $(PKG)/dr4.toml" CLUSTERS= MODEL= VARIANT= JOBS=$(JOBS) SCHEDULER=$(SCHEDULER)
 	@$(OCM) forecast $(subst --source $(SOURCE),--source sim,$(ARGS))
 
 # the simulated sky against the real T22 and CG18 lists and the real M67 cone (issue 16)

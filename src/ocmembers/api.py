@@ -39,6 +39,8 @@ from ocmembers.method.accounting import account_for_every_source
 from ocmembers.method.cuts import angular_separation_deg, cone_cut_status, cone_radius_deg, cone_window
 from ocmembers.method.selection import sky_centre
 from ocmembers.method.preprocessing import astrometry_quality
+from ocmembers.method.calibration import PARAM_KEYS as CAL_PARAMS
+from ocmembers.method.calibration import calibrate_table
 from ocmembers.method.membership import OUTPUT_COLUMNS, cluster_seed, evaluate_sets, probability_summary
 from ocmembers.method.sets import ClusterSelection, build_sets
 from ocmembers.sources import get_source
@@ -356,11 +358,22 @@ def _run(cone: Any, cluster: Any, model: Any, cfg: Config, training_members: Any
     sets = build_sets(inside, training_members, row, isochrone, cfg)
     table = evaluate_sets(sets.candidates, sets.members, sets.params, sets.isochrone_curve, clf,
                           cfg.membership, name, threads=threads)
+    keep = list(OUTPUT_COLUMNS)
+    if cfg.membership.variant == "calibrated":
+        # the posterior learned on the simulated sky (ocmembers.method.calibration); no run
+        # directory here, so the calibrator is the one [membership] calibrator names
+        if not cfg.membership.calibrator:
+            raise ConfigError("membership.variant = \"calibrated\" on a given cone needs membership.calibrator: "
+                              "the calibrator.pkl of a SOURCE=sim run (its model/ directory)")
+        from ocmembers.sources.models import load_calibrator
+        table = calibrate_table(table, {k: getattr(sets.params, k) for k in CAL_PARAMS},
+                                load_calibrator(cfg.membership.calibrator), what=f"{what}: cluster {name}")
+        keep.append("probability_deep_sets")
     if every_source:
         ids = training_members["source_id"] if "source_id" in training_members.columns else []
         table = account_for_every_source(cone, table, sets.non_members, sets.dropped, cut,
                                          cone.attrs.get("duplicate_ids", []), ids,
-                                         [*OUTPUT_COLUMNS, "status"])
+                                         [*keep, "status"])
         report["n_input_rows"] = int(len(table))
         report["status_counts"] = {k: int(v) for k, v in table["status"].value_counts().sort_index().items()}
     return table, sets, clf, report
@@ -436,7 +449,10 @@ def member_table_meta(cfg: Config, name: str, model: DeepSetsClassifier, table: 
     return {
         "cluster": name,
         "software": f"ocmembers {__version__}",
-        "method": "Deep Sets membership, van Groeningen et al. 2023, A&A 675, A68",
+        "method": "Deep Sets membership, van Groeningen et al. 2023, A&A 675, A68" + (
+            "; probability: the calibrated posterior (ocmembers.method.calibration), the paper's in "
+            "probability_deep_sets" if m.variant == "calibrated" else ""),
+        "variant": m.variant,
         "model_id": model.model_id_,
         "model_origin": getattr(model, "origin_", "ocmembers"),
         "seed": cluster_seed(m.seed, name),

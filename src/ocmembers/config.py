@@ -140,6 +140,8 @@ class MembershipConfig:
     torch_threads: int = 0
     model: str = "trained"
     network: str = "exact"
+    variant: str = "paper"
+    calibrator: str = ""
 
 
 @dataclass(frozen=True)
@@ -378,6 +380,11 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"source.name (SOURCE) must be one of {SOURCES}, got {cfg.source.name!r}")
     if cfg.membership.network not in ("exact", "compiled"):
         raise ConfigError(f"membership.network must be \"exact\" or \"compiled\", got {cfg.membership.network!r}")
+    if cfg.membership.variant not in ("paper", "calibrated"):
+        raise ConfigError(f"membership.variant must be \"paper\" (Sect. 3.4) or \"calibrated\" "
+                          f"(ocmembers.method.calibration), got {cfg.membership.variant!r}")
+    if cfg.membership.calibrator and cfg.membership.variant != "calibrated":
+        raise ConfigError("membership.calibrator is set but membership.variant is not \"calibrated\"")
     if cfg.methods.hdbscan_backend not in HDBSCAN_BACKENDS:
         raise ConfigError(f"methods.hdbscan_backend must be one of {HDBSCAN_BACKENDS}, "
                           f"got {cfg.methods.hdbscan_backend!r}")

@@ -48,6 +48,9 @@ DESCRIPTIONS: dict[str, str] = {
                         "the user's list); in the support-set pool only if it also passes Eqs. 3-5"),
     "probability": ("fraction of Monte Carlo samples classified member (Sect. 3.4); "
                     "empty (NaN) for a source that was not evaluated (see status)"),
+    "probability_deep_sets": ("with [membership] variant = calibrated: the paper's probability (Sect. 3.4), "
+                              "from which the calibrated posterior in probability is learned "
+                              "(ocmembers.method.calibration)"),
     "pass_pm": "passes Eq. 3 (proper motion); empty if not tested",
     "pass_plx": "passes Eq. 4 (parallax); empty if not tested",
     "pass_iso": "passes Eq. 5 (isochrone); empty if not tested",
@@ -74,6 +77,7 @@ UCDS: dict[str, str] = {
     "f_c": "phot.color;arith.diff", "f_g": "phot.mag;arith.diff",
     "pass_pm": "meta.code", "pass_plx": "meta.code", "pass_iso": "meta.code", "candidate": "meta.code",
     "training_member": "meta.code", "probability": "stat.probability", "status": "meta.code.status",
+    "probability_deep_sets": "stat.probability",
 }
 
 #: Suffixes :func:`write_member_file` writes, and the astropy format of each.

@@ -28,9 +28,10 @@ from typing import Any
 import torch
 
 from ocmembers.config import Config
-from ocmembers.exceptions import ModelMismatchError
+from ocmembers.exceptions import ModelMismatchError, OCMembersError
 from ocmembers.method.classifier import MODEL_KEYS, TRAINING_KEYS, DeepSetsClassifier
 from ocmembers.method.network import CLUSTER_FEATURES, SOURCE_FEATURES
+from ocmembers.sources import cache
 from ocmembers.sources.cache import atomic_path, write_json
 
 __all__ = ["save_classifier", "load_classifier", "config_hash", "check_config",
@@ -170,3 +171,40 @@ class FileCheckpoint:
 
     def __str__(self) -> str:
         return str(self.path)
+
+
+# -- the calibrated variant's posterior (ocmembers.method.calibration) -------------------
+def save_calibrator(model: Any, path: str | Path, header: dict[str, Any]) -> Path:
+    """Write a fitted calibrator (pickled; its bytes first, then atomically) and its header
+    ``<path>.json`` (features, clusters, counts, versions). The caller writes the manifests."""
+    import pickle
+
+    import sklearn
+    path = Path(path)
+    data = pickle.dumps(model, protocol=5)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    write_json({**header, "sklearn": sklearn.__version__}, path.with_suffix(".json"))
+    return path
+
+
+def load_calibrator(path: str | Path, what: str = "calibrator") -> Any:
+    """A calibrator written by :func:`save_calibrator`, verified against its manifest when it has
+    one. Unpickling runs code: load only calibrators this tool made (a path given by
+    ``[membership] calibrator`` is trusted like a model path)."""
+    import pickle
+
+    path = Path(path)
+    if not path.is_file():
+        raise OCMembersError(f"{what}: {path} does not exist (on SOURCE=sim the members stage fits it with "
+                             "[membership] variant = \"calibrated\"; elsewhere set [membership] calibrator "
+                             "to one made there)")
+    if cache.manifest_path(path).is_file():
+        cache.verify(path)
+    try:
+        model = pickle.loads(path.read_bytes())
+    except Exception as exc:  # noqa: BLE001 - any damage is the same error for the user
+        raise OCMembersError(f"{what}: {path} is not a readable calibrator ({exc})") from exc
+    if not hasattr(model, "predict_proba"):
+        raise OCMembersError(f"{what}: {path} holds a {type(model).__name__}, not a fitted classifier")
+    return model

@@ -18,6 +18,12 @@ this source, written by ``ocmembers train``), ``"vg23"`` (the published
 DS10_v02 weights, :mod:`ocmembers.sources.vg23`) or a path to a ``model.pt``;
 ``--model`` on the command line overrides it.
 
+``[membership] variant = "calibrated"`` (``VARIANT=calibrated``; not the paper's method):
+the probability is the posterior of :mod:`ocmembers.method.calibration`, the paper's p kept as
+``probability_deep_sets``. On ``SOURCE=sim`` its calibrator is fitted first from the training
+and validation clusters' lists with the paper's p (:func:`fit_run_calibrator`); elsewhere
+``[membership] calibrator`` names one made there.
+
 Each cluster's random stream is seeded by ``[membership] seed`` and the
 cluster name, so a cluster's probabilities do not depend on which other
 clusters are processed, or in which order. The stage resumes: a cluster is
@@ -40,9 +46,11 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ocmembers.api import UNNAMED, members_from_cone
 from ocmembers.config import Config, check_cluster_name
-from ocmembers.exceptions import ConfigError
+from ocmembers.exceptions import ConfigError, OCMembersError
 from ocmembers.method.columns import normalise_cluster_name
 from ocmembers.method.gaia_names import CONE_REQUIRED
 from ocmembers.method.membership import probability_summary
@@ -52,8 +60,9 @@ from ocmembers.sources.member_lists import MEMBER_FORMATS, member_table, write_m
 from ocmembers.stages.membership_run import load_model, member_list, torch_threads
 from ocmembers.stages.membership_run import member_meta as _meta
 from ocmembers.stages.plots import save_cluster_plot
-from ocmembers.stages.products import (SET_NAMES, catalogue_paths, isochrone_path, load_catalogues,
-                                       load_isochrone, load_params, load_set, members_paths)
+from ocmembers.stages.products import (SET_NAMES, calibration_members_paths, calibrator_path, catalogue_paths,
+                                       isochrone_path, load_catalogues, load_isochrone, load_params, load_set,
+                                       members_paths)
 from ocmembers.stages.runner import cluster_names, for_each_cluster, sweep
 
 __all__ = ["load_model", "torch_threads", "run", "main"]
@@ -65,11 +74,84 @@ def _members_one(cfg: Config, name: str) -> bool:
     return member_list(cfg, name, *members_paths(cfg, name), stage="members")
 
 
+def _calibration_one(cfg: Config, name: str) -> bool:
+    return member_list(cfg, name, *calibration_members_paths(cfg, name), stage="members")
+
+
+def fit_run_calibrator(cfg: Config) -> Path:
+    """The calibrated variant's posterior of this run (``model/calibrator.pkl``), fitted unless
+    up to date; a calibrator given by ``[membership] calibrator`` is used as it is.
+
+    It learns from the training and validation clusters (all of ``samples.json``'s, whatever
+    ``CLUSTERS`` says; never a test cluster): their member lists with the paper's p
+    (``calibration/members/``), each source labelled by the simulated truth
+    (:mod:`ocmembers.method.calibration`). Only ``SOURCE=sim`` has a truth to learn from.
+    """
+    path = calibrator_path(cfg)
+    if cfg.membership.calibrator:
+        return path
+    if cfg.source.name != "sim":
+        raise ConfigError(f"membership.variant = \"calibrated\" on SOURCE={cfg.source.name} needs membership."
+                          "calibrator: the model/calibrator.pkl of a SOURCE=sim run (only the simulated sky "
+                          "has the truth it is learned from)")
+    from ocmembers.method.calibration import CALIBRATION_FEATURES, PARAM_KEYS, calibration_features, fit_calibrator
+    from ocmembers.sources import get_source
+    from ocmembers.sources.cache import read_table
+    from ocmembers.sources.models import save_calibrator
+    from ocmembers.stages.membership_run import EXCLUDE
+    from ocmembers.stages.runner import product_sha, record, up_to_date
+
+    roles = cfg.replace(clusters={"names": ()})
+    names = [*cluster_names(roles, "train"), *cluster_names(roles, "validation")]
+    if len(names) < 2:
+        raise ConfigError(f"membership.variant = \"calibrated\": the calibration needs at least 2 training and "
+                          f"validation clusters, samples.json has {names}")
+    paper = cfg.replace(membership={"variant": "paper", "calibrator": ""})
+    sweep(cfg.out_dir / "calibration" / "members")
+    for_each_cluster(paper, names, _calibration_one, "members (the calibration clusters, paper's p)",
+                     raise_on_failure=True)
+    lists = {n: calibration_members_paths(cfg, n)[0] for n in names}
+    rec = record(cfg, "members", sections=("membership", "model"), exclude=(*EXCLUDE, ("membership", "calibrator")),
+                 inputs={f"calibration/members/{n}.parquet": product_sha(p) for n, p in lists.items()},
+                 extra_config={"calibration_clusters": names})
+    if up_to_date([path], rec):
+        return path
+    # the simulated sky's truth through the source registry: the simulator is not code of this
+    # stage (a change to it re-simulates the cones, whose sha256 the lists record)
+    source = get_source(cfg)
+    xs, ys, groups = [], [], []
+    for n, p in lists.items():
+        t = read_table(p)
+        t = t.loc[np.isfinite(t["probability"].to_numpy(float))].reset_index(drop=True)
+        truth = source.truth(source._row(n))[["source_id", "is_member"]]
+        lab = t[["source_id"]].merge(truth, on="source_id", how="left")
+        if lab["is_member"].isna().any():
+            raise OCMembersError(f"calibration: {int(lab['is_member'].isna().sum())} source(s) of {p} are not in "
+                                 f"the truth of cluster {n}'s cone")
+        params = load_params(cfg, n)
+        xs.append(calibration_features(t, {k: getattr(params, k) for k in PARAM_KEYS}, what=str(p)))
+        ys.append(lab["is_member"].to_numpy(bool))
+        groups.append(np.full(len(t), n))
+    x, y, g = np.vstack(xs), np.concatenate(ys), np.concatenate(groups)
+    model = fit_calibrator(x, y, g, seed=cfg.membership.seed)
+    header = {"features": list(CALIBRATION_FEATURES), "clusters": names, "n_sources": int(len(y)),
+              "n_members": int(y.sum()), "seed": cfg.membership.seed, "method": "ocmembers.method.calibration"}
+    save_calibrator(model, path, header)
+    cache.write_manifest(path, source=cfg.source.name, query=f"calibrator from {len(names)} clusters", record=rec)
+    print(f"members: calibrator fitted on {len(y)} evaluated sources ({int(y.sum())} true members) of "
+          f"{len(names)} training and validation clusters -> {path}", file=sys.stderr)
+    return path
+
+
 def run(cfg: Config):
     """Stage ``members`` for every cluster (``members/<cluster>.{parquet,ecsv}``); returns the
-    :class:`StageReport`."""
+    :class:`StageReport`. With ``[membership] variant = "calibrated"``, the calibrator first
+    (:func:`fit_run_calibrator`)."""
     load_model(cfg)  # fail early, once, when the model is missing or does not fit
     sweep(cfg.out_dir / "members")
+    if cfg.membership.variant == "calibrated":
+        from ocmembers.sources.models import load_calibrator
+        load_calibrator(fit_run_calibrator(cfg), "membership.calibrator")  # fail early, once
     return for_each_cluster(cfg, cluster_names(cfg, "test"), _members_one, "members")
 
 

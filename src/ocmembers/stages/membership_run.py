@@ -20,17 +20,19 @@ from ocmembers.api import member_table_meta
 from ocmembers.config import Config
 from ocmembers.exceptions import OCMembersError
 from ocmembers.method.classifier import DeepSetsClassifier
+from ocmembers.method.calibration import PARAM_KEYS, calibrate_table
 from ocmembers.method.isochrones import IsochroneCurve
 from ocmembers.method.membership import evaluate_sets
+from ocmembers.method.selection import ClusterParams
 from ocmembers.sources import cache
 from ocmembers.sources.executor import worker_threads
 from ocmembers.sources.member_lists import write_members
-from ocmembers.sources.models import load_classifier, load_model_spec
-from ocmembers.stages.products import load_params, load_set, model_paths, params_path, set_path
+from ocmembers.sources.models import load_calibrator, load_classifier, load_model_spec
+from ocmembers.stages.products import calibrator_path, load_params, load_set, model_paths, params_path, set_path
 from ocmembers.stages.runner import input_shas, record, up_to_date
 
 __all__ = ["SECTIONS", "EXCLUDE", "torch_threads", "load_model", "model_weights_path", "member_meta",
-           "member_inputs", "member_record", "member_list"]
+           "member_inputs", "member_record", "member_list", "apply_calibrator"]
 
 _MODELS: dict[tuple[str, str], DeepSetsClassifier] = {}
 
@@ -114,15 +116,39 @@ def member_inputs(cfg: Config, name: str) -> list[Path]:
 
 
 def member_record(cfg: Config, name: str, weights: Path | None, stage: str = "members") -> dict:
-    """The record of a cluster's member list: config digest, input sha256s (sets, model), the
-    code of ``stage`` (``ocmembers.stages.<stage>`` and what it imports)."""
+    """The record of a cluster's member list: config digest, input sha256s (sets, model, and the
+    calibrator of the calibrated variant), the code of ``stage`` (``ocmembers.stages.<stage>``
+    and what it imports)."""
     inputs = input_shas(member_inputs(cfg, name), root=cfg.out_dir)
     if weights is not None and weights.is_file():
         inputs["model"] = input_shas([weights])[str(weights)]
         header = weights.with_suffix(".json")
         if header.is_file():
             inputs["model header"] = input_shas([header])[str(header)]
+    if cfg.membership.variant == "calibrated":
+        path = calibrator_path(cfg)
+        if not path.is_file():
+            raise OCMembersError(f"cluster {name}: the calibrated variant needs its calibrator, {path} is missing "
+                                 "(on SOURCE=sim the members stage fits it first; elsewhere set [membership] "
+                                 "calibrator to one made on SOURCE=sim)")
+        inputs["calibrator"] = input_shas([path])[str(path)]
     return record(cfg, stage, sections=SECTIONS, exclude=EXCLUDE, inputs=inputs)
+
+
+_CALIBRATORS: dict[str, Any] = {}
+
+
+def apply_calibrator(cfg: Config, table: pd.DataFrame, params: ClusterParams, name: str) -> pd.DataFrame:
+    """The calibrated variant: ``probability`` becomes the posterior of
+    :mod:`ocmembers.method.calibration` for every evaluated source, the paper's p kept as
+    ``probability_deep_sets``."""
+    path = calibrator_path(cfg)
+    key = str(path)
+    if key not in _CALIBRATORS:
+        _CALIBRATORS.clear()
+        _CALIBRATORS[key] = load_calibrator(path)
+    return calibrate_table(table, {k: getattr(params, k) for k in PARAM_KEYS}, _CALIBRATORS[key],
+                           what=f"cluster {name}: member list")
 
 
 def member_list(cfg: Config, name: str, parquet: Path, ecsv: Path, *, stage: str = "members") -> bool:
@@ -144,9 +170,13 @@ def member_list(cfg: Config, name: str, parquet: Path, ecsv: Path, *, stage: str
     curve = IsochroneCurve.from_frame(load_set(cfg, name, "isochrone"))
     table = evaluate_sets(candidates, members, params, curve, model, cfg.membership, name,
                           threads=torch_threads(cfg))
+    if cfg.membership.variant == "calibrated":
+        table = apply_calibrator(cfg, table, params, name)
     shas = {p.name: cache.sha256_file(p) for p in inputs}
     if weights is not None and weights.is_file():
         shas["model"] = cache.sha256_file(weights)
+    if cfg.membership.variant == "calibrated":
+        shas["calibrator"] = rec["inputs"]["calibrator"]
     meta = member_meta(cfg, name, model, shas, table)
     write_members(table, parquet, ecsv, meta, record=rec)
     return True

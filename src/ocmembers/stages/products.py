@@ -46,7 +46,7 @@ __all__ = [
     "CATALOGUES", "SET_NAMES", "FIG1_CLUSTER", "catalogue_paths", "load_catalogues", "cone_path",
     "load_cone", "crossmatch_path", "load_crossmatch", "isochrone_path", "load_isochrone",
     "sets_dir", "set_path", "set_paths", "load_set", "params_path", "load_params", "model_dir",
-    "model_paths", "checkpoint_path", "members_paths", "load_members", "statistics_path",
+    "model_paths", "calibrator_path", "calibration_members_paths", "checkpoint_path", "members_paths", "load_members", "statistics_path",
     "load_statistics", "load_samples", "catalogue_cluster_names", "catalogue_list_paths",
     "catalogue_members_paths",
     "run_key", "figures_dir", "fig1_cluster", "samples_path", "FIG4_CLUSTERS", "fig4_clusters",
@@ -169,6 +169,19 @@ def model_dir(cfg: Config) -> Path:
 def model_paths(cfg: Config) -> dict[str, Path]:
     d = model_dir(cfg)
     return {"weights": d / "model.pt", "header": d / "model.json", "history": d / "history.csv"}
+
+
+def calibrator_path(cfg: Config) -> Path:
+    """The calibrated variant's posterior (``[membership] calibrator``, or this run's
+    ``model/calibrator.pkl``)."""
+    return Path(cfg.membership.calibrator) if cfg.membership.calibrator else model_dir(cfg) / "calibrator.pkl"
+
+
+def calibration_members_paths(cfg: Config, name: str) -> tuple[Path, Path]:
+    """A training or validation cluster's member list with the paper's p, from which the
+    calibrator is fitted (``calibration/members/``)."""
+    d = cfg.out_dir / "calibration" / "members"
+    return d / f"{name}.parquet", d / f"{name}.ecsv"
 
 
 def checkpoint_path(cfg: Config) -> Path:

@@ -352,6 +352,9 @@ def run(cfg: Config) -> pd.DataFrame:
         ours = _pipeline_members(cfg, name)
         if ours is not None:
             add(ours, truth, name, "deep_sets")
+            if "probability_deep_sets" in ours.columns:   # the calibrated variant: the paper's p beside it
+                add(ours[["source_id", "probability_deep_sets"]].rename(
+                    columns={"probability_deep_sets": "probability"}), truth, name, "deep_sets_paper")
         else:
             notes.append(f"{name}: no members/{name}.parquet (run `make members SOURCE=sim`)")
         t22 = _t22_members(cfg, source, name)
