@@ -32,6 +32,19 @@ def _sha(df: pd.DataFrame) -> str:
     return hashlib.sha256(pd.util.hash_pandas_object(df, index=True).to_numpy().tobytes()).hexdigest()
 
 
+RECORDED_9G = ("d6b59ad23bbba8e5", "cfe753c1d2e46d0e", "8c018606ba8bc7fa")
+
+
+def _sha_9g(df: pd.DataFrame) -> str:
+    """:func:`_sha` of the table with every float written to 9 significant digits: blind to the
+    last bits that differ between CPUs, not to any change of the model."""
+    out = df.copy()
+    for c in out.columns:
+        if pd.api.types.is_float_dtype(out[c]):
+            out[c] = np.char.mod("%.9g", out[c].to_numpy(float))
+    return _sha(out)
+
+
 def test_the_former_sky_unchanged(shared_data, m67):
     """corona_tails is the default since issue 16; core_halo with the ad hoc RUWE still gives the M67
     cone of commit 222b031 (before tails), byte for byte."""
@@ -42,8 +55,12 @@ def test_the_former_sky_unchanged(shared_data, m67):
     # one set of hashes per CPU family: the last bits go through numpy's transcendental
     # functions (the AMD EPYC set is that of the unchanged src/ocmembers/sim of 5131cb1)
     got = (_sha(s.cone)[:16], _sha(s.truth)[:16], _sha(s.bright)[:16])
-    assert got in {("cf7d720e3bb2e7f0", "408fa3c233dd510b", "dc3678b3f0c1341d"),    # Intel
-                   ("2ff4ff9f75d7f160", "f38df9ec060a432a", "e858187cee798eaa")}    # AMD EPYC
+    if got in {("cf7d720e3bb2e7f0", "408fa3c233dd510b", "dc3678b3f0c1341d"),       # Intel
+               ("2ff4ff9f75d7f160", "f38df9ec060a432a", "e858187cee798eaa")}:      # AMD EPYC
+        return
+    # another CPU (an Intel Xeon gave another truth hash than the Intel above): the same sky to
+    # 9 significant digits, as recorded on that Xeon from the unchanged simulator of 0b1ef69
+    assert (_sha_9g(s.cone)[:16], _sha_9g(s.truth)[:16], _sha_9g(s.bright)[:16]) == RECORDED_9G
 
 
 def test_config_keys_checked(tmp_path):
