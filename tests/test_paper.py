@@ -90,6 +90,21 @@ def _figures(cfg, names=FIGURES):
         plt.close(fig)
 
 
+def _built_aux(tmp_path, cfg) -> str | None:
+    """Build the paper of ``cfg`` with stand-in figures and return its ``ms.aux`` (None where
+    latexmk is missing outside CI; under CI a missing latexmk fails)."""
+    if shutil.which("latexmk") is None:
+        if os.environ.get("CI"):
+            pytest.fail("latexmk missing under CI (.ci/run installs it with scripts/install_tex.sh)")
+        return None
+    from ocmembers.stages.paper import run
+    from ocmembers.stages.products import paper_paths
+    _sources(tmp_path)
+    _figures(cfg, FIGURES)
+    run(cfg)
+    return (paper_paths(cfg)["build"] / "ms.aux").read_text()
+
+
 def _truth(cfg):
     stats, _ = summarise([_table()], cfg)
     (cfg.out_dir / "validation" / "truth_statistics.json").write_text(json.dumps(stats))

@@ -365,12 +365,11 @@ def forecast_rows(cfg: Config) -> list[list[str]]:
     for r in rep["ranges"]:
         lo, hi = float(r["lo"]), float(r["hi"])
         g = "all" if not math.isfinite(lo) else (f"$<{hi:g}$" if lo <= 3.0 + 1e-9 else f"{lo:g}--{hi:g}")
-        v = _forecast_range(rep["bins"], lo, hi)
-        row = [g, _fmt(int(v["n_true"]))]
-        for m in ("ds", "ideal"):
-            row += [_fmt(v[f"{m}_r_dr3"], 3), _fmt(v[f"{m}_r_dr4"], 3), _fmt(v[f"{m}_p_dr3"], 3),
-                    _fmt(v[f"{m}_p_dr4"], 3)]
-        row += [_fmt(int(v["ds_tp_dr3"])), _fmt(int(v["ds_tp_dr4"]))]
+        row = [g, _fmt(int(r["n_true_dr3"]))]
+        for m in ("ds", "ideal"):     # the forecast stage's sums over the range (stages.forecast.coarse)
+            row += [_fmt(r[f"{m}_recall_dr3"], 3), _fmt(r[f"{m}_recall_dr4"], 3), _fmt(r[f"{m}_precision_dr3"], 3),
+                    _fmt(r[f"{m}_precision_dr4"], 3)]
+        row += [_fmt(int(r["ds_tp_dr3"])), _fmt(int(r["ds_tp_dr4"]))]
         rows.append(row)
     return rows
 
