@@ -67,3 +67,35 @@ def test_cli_refuses_a_path_as_cluster_and_writes_nothing(tmp_path):
     assert r.returncode == 2, r.stderr
     assert "not a cluster name" in r.stderr
     assert not out.exists() and not (tmp_path.parent / "escaped").exists()
+
+
+def test_peak_memory_counts_the_child_processes():
+    """The sampled peak holds this process and its children together: a child that holds
+    300 MB raises it by about that much (``ru_maxrss`` of the parent would not)."""
+    import subprocess
+    import sys
+    import time as _time
+    from ocmembers.sources.resources import PeakMemory, tree_rss_bytes
+    base = tree_rss_bytes() / 2 ** 20
+    code = "import numpy as np, time; a = np.ones(300 * 2**20 // 8); time.sleep(2.5)"
+    with PeakMemory(interval=0.1) as mem:
+        child = subprocess.Popen([sys.executable, "-c", code])
+        child.wait()
+        _time.sleep(0.2)
+    assert mem.peak_mb >= base + 250, (base, mem.peak_mb)
+
+
+def test_the_peak_memory_is_recorded_and_the_report_names_its_stage(tmp_path, capsys):
+    from ocmembers.stages.runner import print_timings, timing_summary
+    cfg = load_config(output_dir=str(tmp_path))
+    record_timing(cfg, "cones", wall_s=1.0, cpu_s=1.0, status=0, started="t", peak_rss_mb=900.0)
+    record_timing(cfg, "members", wall_s=2.0, cpu_s=3.0, status=0, started="t", peak_rss_mb=5120.0)
+    record_timing(cfg, "members", wall_s=2.0, cpu_s=3.0, status=0, started="t", peak_rss_mb=2048.0)
+    record_timing(cfg, "train", wall_s=2.0, cpu_s=3.0, status=0, started="t")      # an older record
+    s = timing_summary(cfg)
+    assert s["members"]["peak_rss_mb"] == 5120.0 and s["cones"]["peak_rss_mb"] == 900.0
+    assert s["train"]["peak_rss_mb"] != s["train"]["peak_rss_mb"]                     # NaN: none recorded
+    capsys.readouterr()
+    print_timings(cfg)
+    err = capsys.readouterr().err
+    assert "5.00" in err and "peak memory in members" in err

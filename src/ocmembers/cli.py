@@ -179,6 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     status = 1
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     t0, c0 = time.perf_counter(), _cpu_seconds()
+    memory = None
+    if args.stage in _TIMED:
+        from ocmembers.sources.resources import PeakMemory
+        memory = PeakMemory().__enter__()
     try:
         cfg = load_config(args.config, source=args.source, local_dir=args.data_dir,
                           output_dir=args.output_dir, clusters=args.clusters, jobs=args.jobs,
@@ -210,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         message, status = os_error_message(exc)
         print(f"ocmembers {args.stage}: {message}", file=sys.stderr)
     finally:
+        if memory is not None:
+            memory.__exit__(None, None, None)
         # wall and CPU time of every stage run, for the report (not of `report` itself, nor of
         # `members --cone`, a user's own file: it writes only its --output, never reports/)
         if (cfg is not None and args.stage in _TIMED and not getattr(args, "list", False)
@@ -217,7 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ocmembers.stages.runner import record_timing
             try:
                 record_timing(cfg, args.stage, wall_s=time.perf_counter() - t0, cpu_s=_cpu_seconds() - c0,
-                              status=status, started=started)
+                              status=status, started=started,
+                              peak_rss_mb=memory.peak_mb if memory is not None else None)
             except OSError:
                 pass
     return status

@@ -157,8 +157,10 @@ def print_failures(cfg: Config) -> int:
 
 
 def record_timing(cfg: Config, stage: str, *, wall_s: float, cpu_s: float, status: int,
-                  started: str) -> None:
-    """Append one run of ``stage`` to ``reports/timings.jsonl`` (wall and CPU time, exit status).
+                  started: str, peak_rss_mb: float | None = None) -> None:
+    """Append one run of ``stage`` to ``reports/timings.jsonl`` (wall and CPU time, exit status,
+    and ``peak_rss_mb``: the peak resident memory of the stage's process and its workers together,
+    :class:`ocmembers.sources.resources.PeakMemory`).
 
     One short line per run, appended: a run killed half-way loses only its own
     line, never the earlier ones.
@@ -168,6 +170,8 @@ def record_timing(cfg: Config, stage: str, *, wall_s: float, cpu_s: float, statu
     rec = {"stage": stage, "started_utc": started, "wall_s": round(wall_s, 3), "cpu_s": round(cpu_s, 3),
            "status": status, "jobs": cfg.clusters.jobs, "cpus": os.cpu_count(),
            "clusters": ",".join(cfg.clusters.names) or "all"}
+    if peak_rss_mb is not None:
+        rec["peak_rss_mb"] = round(float(peak_rss_mb), 1)
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(rec) + "\n")
 
@@ -187,13 +191,17 @@ def read_timings(cfg: Config) -> list[dict]:
 
 def timing_summary(cfg: Config, records: list[dict] | None = None) -> dict[str, dict[str, float]]:
     """Per stage: runs, summed wall and CPU time (s) of all recorded runs (``records``, default
-    :func:`read_timings`), in first-run order."""
+    :func:`read_timings`), in first-run order, and the largest ``peak_rss_mb`` of its runs
+    (NaN when no run recorded one)."""
     summary: dict[str, dict[str, float]] = {}
     for r in read_timings(cfg) if records is None else records:
-        s = summary.setdefault(r["stage"], {"runs": 0, "wall_s": 0.0, "cpu_s": 0.0})
+        s = summary.setdefault(r["stage"], {"runs": 0, "wall_s": 0.0, "cpu_s": 0.0, "peak_rss_mb": float("nan")})
         s["runs"] += 1
         s["wall_s"] += float(r.get("wall_s", 0.0))
         s["cpu_s"] += float(r.get("cpu_s", 0.0))
+        if r.get("peak_rss_mb") is not None:
+            mb = float(r["peak_rss_mb"])
+            s["peak_rss_mb"] = mb if s["peak_rss_mb"] != s["peak_rss_mb"] else max(s["peak_rss_mb"], mb)
     return summary
 
 
@@ -202,13 +210,21 @@ def print_timings(cfg: Config) -> None:
     summary = timing_summary(cfg)
     if not summary:
         return
-    print(f"{'stage':<12s} {'runs':>4s} {'wall/s':>9s} {'cpu/s':>9s}", file=sys.stderr)
+    def gb(mb: float) -> str:
+        return f"{mb / 1024:9.2f}" if mb == mb else f"{'-':>9s}"
+
+    print(f"{'stage':<12s} {'runs':>4s} {'wall/s':>9s} {'cpu/s':>9s} {'peak/GB':>9s}", file=sys.stderr)
     for stage, s in summary.items():
-        print(f"{stage:<12s} {int(s['runs']):4d} {s['wall_s']:9.1f} {s['cpu_s']:9.1f}", file=sys.stderr)
+        print(f"{stage:<12s} {int(s['runs']):4d} {s['wall_s']:9.1f} {s['cpu_s']:9.1f} {gb(s['peak_rss_mb'])}",
+              file=sys.stderr)
     tot_w = sum(s["wall_s"] for s in summary.values())
     tot_c = sum(s["cpu_s"] for s in summary.values())
-    print(f"{'total':<12s} {'':4s} {tot_w:9.1f} {tot_c:9.1f}  ({tot_w / 3600:.2f} h wall on "
-          f"{os.cpu_count()} cpus)", file=sys.stderr)
+    peaks = {k: s["peak_rss_mb"] for k, s in summary.items() if s["peak_rss_mb"] == s["peak_rss_mb"]}
+    top = max(peaks, key=peaks.get) if peaks else None
+    print(f"{'total':<12s} {'':4s} {tot_w:9.1f} {tot_c:9.1f} {gb(peaks[top]) if top else gb(float('nan'))}"
+          f"  ({tot_w / 3600:.2f} h wall on {os.cpu_count()} cpus"
+          + (f"; peak memory in {top}: its process and workers together)" if top else ")"),
+          file=sys.stderr)
 
 
 def _record(report: StageReport, out: tuple[str, str | None, bool]) -> None:
