@@ -315,13 +315,14 @@ def test_deep_sets_gradients_are_autograd_bitwise(hidden, n_blocks, dropout):
         loss = crit(out, y)
         net.zero_grad(set_to_none=True)
         loss.backward()
+        drawn = torch.get_rng_state()
         torch.set_rng_state(state)
         grads = [torch.full_like(p, float("nan")) for p in net.parameters()]
         loss2, out2 = deep_sets_gradients(net, x, y, weight, grads)
         assert torch.equal(loss.detach(), loss2) and torch.equal(out.detach(), out2)
         for (name, p), g in zip(net.named_parameters(), grads):
             assert torch.equal(p.grad, g), name
-        assert torch.equal(torch.get_rng_state(), torch.get_rng_state())
+        assert torch.equal(torch.get_rng_state(), drawn)              # the same draws of the generator
     with pytest.raises(ValueError, match="gradient tensors"):
         deep_sets_gradients(net, x, y, weight, grads[:-1])
 

@@ -17,9 +17,9 @@ Each step of a :class:`~ocmembers.method.network.DeepSetsNet` takes its
 gradients from :func:`deep_sets_gradients`, autograd's backward pass written
 out with the same kernels, and Adam and the clipping act on one flat buffer of
 all 19 parameters: the history and the weights are bitwise those of
-``loss.backward()`` and the per-parameter optimiser, about twice as fast at
-batch 32, where a step is mostly the cost of launching some 300 small
-operations (issue 14).
+``loss.backward()`` and the per-parameter optimiser, in two thirds of the
+time at batch 32, where a step is mostly the cost of launching hundreds of
+small operations (issue 14).
 
 References
 ----------
