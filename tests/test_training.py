@@ -378,3 +378,20 @@ def test_other_modules_train_through_autograd_with_the_same_history():
     for (k, v), w in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.equal(v, w), k
     assert all(p._base is None for p in a.parameters())
+
+
+def test_evaluation_does_not_depend_on_the_number_of_workers():
+    from torch import nn
+    from ocmembers.method.network import DeepSetsNet
+    from ocmembers.method.training import _evaluate
+    rng = np.random.default_rng(8)
+    clusters = [_cluster(f"C{i}", 30, 400, rng) for i in range(2)]
+    mean, std = fit_standardisation(clusters)
+    data = build_instances(clusters, mean, std, rng=rng)
+    torch.manual_seed(0)
+    net = DeepSetsNet().train()
+    crit = nn.CrossEntropyLoss(weight=torch.tensor([1.0, 5.0]), reduction="sum")
+    one = _evaluate(net, data, crit, batch_size=100, workers=1)
+    assert len(data) > 300 and net.training                        # several batches; the mode restored
+    for w in (2, 3):
+        assert _evaluate(net, data, crit, batch_size=100, workers=w) == one
