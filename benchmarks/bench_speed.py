@@ -23,9 +23,32 @@ set of the process during that row, reset before each row through
   (their ``means_and_covariance_matrix``, ``add_features``,
   ``deep_sets_eval_dataset``, ``predict_membership``) without its file I/O.
   The compiled row prints how many p differ from the exact row.
-- ``sets``: our ``sets`` step on one simulated cone (``--sets-cluster``,
-  default NGC 7789: 41,000 sources after the Eq. 1-2 cuts); the authors'
-  ``build_sets`` needs their whole file layout and is not timed.
+- ``sets``: the sets step on simulated cones (``--sets-cluster``, default
+  Trumpler 5: 106,019 sources after the Eq. 1-2 cuts, 56,832 candidates;
+  NGC 7789, 41,555 sources, was the former default), on the same input:
+  ours (:func:`ocmembers.stages.sets.build_sets` on the raw cone,
+  preprocessing included) against the in-memory core of the authors'
+  ``build_sets`` (:func:`their_sets`): from the cone in the columns of their
+  query to their four feature-added sets, i.e. ``Cluster(params)``,
+  ``cone_preprocessing`` (NaN rows, zero point, magnitude errors), their
+  column drops, ``member_set``, ``update_astrometric_parameters``,
+  ``isochrone_preprocessing`` (from the PARSEC table of the cluster's age, the
+  one ours gets), ``set_candidate_selection_parameters``,
+  ``candidate_and_non_member_set``, the dubious members
+  (``get_duplicate_sources``), the comparison set and ``add_features``. Not
+  timed of theirs: the cone query and its VOTable, the parameter and member
+  CSVs, ``load_isochrone``'s read of the isochrone file, the plot, the
+  saving. Their cone is the simulated one with the archive's ``bp_rp`` and
+  ``g_rp`` derived (BP - RP, G - RP); their extinction model is pointed at
+  ours (:func:`authors_sets`: their call fails with the installed
+  dustapprox). Their time goes almost all to the distance to the isochrone
+  (``shortest_vector_to_curve``, every source against every curve point).
+  Both rows print their member, candidate and non-member counts and the
+  sources kept (candidates + non-members), the authors' row the difference
+  and the share of common candidates; they differ a little: their preprocessing drops every source with a NaN in any
+  column (e.g. without G_BP), leaves the parallaxes outside the zero-point
+  recipe's range uncorrected (ours clips) and their Deltas move in steps of
+  5% (the module docstring of :mod:`ocmembers.method.sets`).
 - ``train``: instances per second at batch 32 (forward, backward, gradient
   clipping, Adam), one epoch of the same instances: ours
   (:func:`ocmembers.method.training.train_network`) against the authors'
@@ -44,6 +67,7 @@ only the modules used here are loaded from the installed wheel.
 Usage::
 
     python benchmarks/bench_speed.py [--repeats 3] [--sets 200000] [--candidates 10000] [--quick]
+                                     [--sets-cluster Trumpler_5 NGC_7789] [--only sets ...]
 """
 
 from __future__ import annotations
@@ -57,8 +81,10 @@ import os
 import sys
 import time
 import types
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -89,6 +115,17 @@ def _peak_mb() -> float:
         pass
     import resource
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _rss_mb() -> float:
+    """The process's resident set now (MB): what a row's peak stands on."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
 
 
 def measure(fn, repeats: int):
@@ -156,6 +193,129 @@ def their_probabilities(au, model, candidates: pd.DataFrame, members_std: np.nda
         data = au.datasets.deep_sets_eval_dataset(x, members_std, global_features=clus_std, size_support_set=10)
         pred[s] = mp.predict_membership(data, model)
     return pred.mean(axis=0)
+
+
+# ---------------------------------------------------------------------------
+# the sets step: the authors' in-memory core
+# ---------------------------------------------------------------------------
+#: the columns of their cone query (``gaia_oc_amd.data_preparation.query.cone_search``, 0.2.1)
+THEIR_CONE_COLUMNS = ("ra", "dec", "parallax", "pmra", "pmdec", "parallax_error", "pmra_error", "pmdec_error",
+                      "parallax_pmra_corr", "parallax_pmdec_corr", "pmra_pmdec_corr",
+                      "phot_g_mean_flux", "phot_bp_mean_flux", "phot_rp_mean_flux",
+                      "phot_g_mean_flux_error", "phot_bp_mean_flux_error", "phot_rp_mean_flux_error",
+                      "source_id", "phot_g_mean_mag", "phot_bp_mean_mag", "phot_rp_mean_mag", "bp_rp", "g_rp",
+                      "l", "b", "nu_eff_used_in_astrometry", "pseudocolour", "ecl_lat", "astrometric_params_solved",
+                      "phot_g_n_obs", "phot_bp_n_obs", "phot_rp_n_obs")
+
+#: what their ``build_sets`` drops after ``cone_preprocessing`` and from the non-members and members
+_THEIR_CONE_DROP = ["phot_g_mean_flux", "phot_bp_mean_flux", "phot_rp_mean_flux", "phot_g_mean_flux_error",
+                    "phot_bp_mean_flux_error", "phot_rp_mean_flux_error", "phot_bp_mean_mag", "phot_rp_mean_mag",
+                    "phot_bp_mean_mag_error", "phot_rp_mean_mag_error", "nu_eff_used_in_astrometry", "pseudocolour",
+                    "ecl_lat", "astrometric_params_solved", "phot_g_n_obs", "phot_bp_n_obs", "phot_rp_n_obs"]
+_THEIR_NON_MEMBER_DROP = ["parallax_error", "pmra_error", "pmdec_error", "parallax_pmra_corr", "parallax_pmdec_corr",
+                          "pmra_pmdec_corr", "phot_g_mean_mag_error", "bp_rp_error", "g_rp_error"]
+_THEIR_MEMBER_DROP = ["parallax_pmra_corr", "parallax_pmdec_corr", "pmra_pmdec_corr"]
+
+
+def authors_sets() -> SimpleNamespace | None:
+    """Their modules of the sets step (loaded without the package ``__init__``), or None.
+
+    Apart from :func:`authors` because these need ``zero_point`` (gaiadr3-zeropoint)
+    and ``dustapprox``: without them only the sets rows lose the authors' column.
+    Their ``correct_for_extinction`` loads the first model ``PrecomputedModel().find
+    (passband='Gaia')`` returns; with the installed dustapprox that is a Gaia DR4
+    (A0, R0) model and ``load_model`` fails on it ("Model kind polynomial not
+    implemented"). ``find`` is pointed at ``gaia_kurucz_f99_a0_teff``, the model
+    ours uses (and the comparison in :mod:`ocmembers.method.sets` used); nothing else changes.
+    """
+    if authors() is None:
+        return None
+    names = ("data_preparation.cone_preprocessing", "data_preparation.isochrone_preprocessing",
+             "data_preparation.source_sets", "data_preparation.cluster", "data_preparation.features")
+    try:
+        mods = {n.split(".")[-1]: importlib.import_module(f"gaia_oc_amd.{n}") for n in names}
+    except ImportError as exc:
+        print(f"the authors' sets step is not timed: {exc}", flush=True)
+        return None
+    from importlib import resources
+    root = resources.files("dustapprox").joinpath("data", "precomputed")
+    hits = sorted(Path(str(root)).rglob("gaia_kurucz_f99_a0_teff.ecsv"))
+    if not hits:
+        print("the authors' sets step is not timed: dustapprox has no gaia_kurucz_f99_a0_teff", flush=True)
+        return None
+    base = mods["isochrone_preprocessing"].PrecomputedModel
+
+    class _F99(base):  # type: ignore[misc, valid-type]
+        def find(self, *args, **kwargs):          # their r[0]: the model, as a path load_model reads
+            return [str(hits[0])]
+
+    mods["isochrone_preprocessing"].PrecomputedModel = _F99
+    return SimpleNamespace(**mods)
+
+
+def their_sets_inputs(cone: pd.DataFrame, crow: pd.Series,
+                      iso: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame]:
+    """Their cone, cluster parameters and isochrone table, from what our ``build_sets`` gets.
+
+    - cone: the columns of their query (:data:`THEIR_CONE_COLUMNS`), dtypes as
+      simulated; the simulated cone has them all but the archive's ``bp_rp``
+      and ``g_rp``, which are derived as the archive does (BP - RP, G - RP).
+    - parameters: the cluster's CG20 row under their names (``age`` = log age,
+      ``dist`` in pc, ``*_error`` = the members' dispersions); their
+      ``update_astrometric_parameters`` replaces position, motion and parallax
+      from the members, as ours does.
+    - isochrone: the same PARSEC table ours gets (absolute magnitudes at the
+      cluster's age), ``Gmag`` under the name their ``load_isochrone`` gives it.
+    """
+    c = cone.assign(bp_rp=cone["phot_bp_mean_mag"] - cone["phot_rp_mean_mag"],
+                    g_rp=cone["phot_g_mean_mag"] - cone["phot_rp_mean_mag"])
+    params = {"name": str(crow["name"]), "ra": float(crow["ra"]), "dec": float(crow["dec"]),
+              "pmra": float(crow["pmra"]), "pmdec": float(crow["pmdec"]), "parallax": float(crow["parallax"]),
+              "pmra_error": float(crow["pmra_std"]), "pmdec_error": float(crow["pmdec_std"]),
+              "parallax_error": float(crow["parallax_std"]), "age": float(crow["log_age"]),
+              "a0": float(crow["a0"]), "dist": float(crow["dist_pc"])}
+    return c[list(THEIR_CONE_COLUMNS)].copy(), params, iso.rename(columns={"Gmag": "phot_g_mean_mag"})
+
+
+def their_sets(au: SimpleNamespace, cone: pd.DataFrame, params: dict[str, Any], iso: pd.DataFrame,
+               member_ids: pd.Series, member_probs: pd.Series) -> dict[str, pd.DataFrame]:
+    """The in-memory core of their ``build_sets`` for one cluster (gaia-oc-amd 0.2.1), line for line.
+
+    From the cone as their query returns it to the four feature-added sets:
+    ``Cluster(params)``, ``cone_preprocessing`` (NaN rows, parallax zero point,
+    magnitude errors), their column drops, ``member_set``,
+    ``update_astrometric_parameters``, ``isochrone_preprocessing`` (extinction,
+    distance, interpolation), ``set_candidate_selection_parameters``,
+    ``candidate_and_non_member_set``, ``get_duplicate_sources`` and the dubious
+    members moved to the candidates, the comparison set (their fallback
+    without a T22 file: the training members), the column drops and
+    ``add_features`` on the four sets. Left out: reading the parameter CSV,
+    the cone query and VOTable, the member CSVs and the isochrone file
+    (``load_isochrone``'s read of the whole grid), the plot, the saving and the prints.
+    """
+    cluster = au.cluster.Cluster(params)
+    cone = au.cone_preprocessing.cone_preprocessing(cone)
+    cone = cone.drop(columns=_THEIR_CONE_DROP)
+    train = au.source_sets.member_set(cone, member_ids, member_probs)
+    cluster.update_astrometric_parameters(train)
+    isochrone = au.isochrone_preprocessing.isochrone_preprocessing(iso, cluster.dist, colour="g_rp", a0=cluster.a0)
+    cluster.set_candidate_selection_parameters(train, isochrone, colour="g_rp", pm_error_weight=3.0,
+                                               r_max_margin=15.0, c_margin=0.1, g_margin=0.8,
+                                               source_error_weight=3.0, r_threshold_member_fraction=0.90,
+                                               iso_threshold_member_fraction=0.90)
+    candidates, non_members = au.source_sets.candidate_and_non_member_set(cone, cluster)
+    dubious = au.source_sets.get_duplicate_sources(train, non_members, keep="last")
+    if len(dubious) > 0:
+        train = train[~train["source_id"].isin(dubious["source_id"])].copy()
+        non_members = non_members[~non_members["source_id"].isin(dubious["source_id"])].copy()
+        candidates = pd.concat((candidates, dubious))
+    comparison = au.source_sets.member_set(cone, member_ids, member_probs)
+    non_members = non_members.drop(columns=_THEIR_NON_MEMBER_DROP)
+    train = train.drop(columns=_THEIR_MEMBER_DROP)
+    comparison = comparison.drop(columns=_THEIR_MEMBER_DROP)
+    au.features.add_features([train, candidates, non_members, comparison], cluster)
+    return {"members": train, "candidates": candidates, "non_members": non_members, "comparison": comparison,
+            "dubious_members": dubious}
 
 
 # ---------------------------------------------------------------------------
@@ -374,11 +534,14 @@ def train_rows(au, repeats: int, n_clusters: int) -> None:
                 f"{wall / (n / 32) * 1e3:.2f} ms/step; {n / cpu / 1e3:.1f}k inst per CPU s; {load()}")
 
 
-def sets_rows(repeats: int, name: str) -> None:
-    """Our ``sets`` step (:func:`ocmembers.stages.sets.build_sets`) on one simulated cone.
+def sets_rows(au_sets: SimpleNamespace | None, repeats: int, names: list[str]) -> None:
+    """The sets step on simulated cones: ours against the authors' in-memory core, on the same input.
 
-    The authors' ``build_sets`` is file-driven (cone VOTable, member and
-    parameter CSVs, PARSEC file, plots) and is not timed here.
+    Ours: :func:`ocmembers.stages.sets.build_sets` on the raw simulated cone
+    (preprocessing included). Theirs: :func:`their_sets` on the same cone in
+    their column layout (:func:`their_sets_inputs`). Both get the same member
+    ids and the same PARSEC table; each is called ``repeats`` times,
+    interleaved, and the best wall time kept.
     """
     from ocmembers.config import load_config
     from ocmembers.method.columns import cluster_row
@@ -390,19 +553,67 @@ def sets_rows(repeats: int, name: str) -> None:
     cfg = load_config(source="sim")
     src = SimSource(cfg)
     cg20 = cfg.local_dir / "catalogues" / "cg20_table1.csv"     # as benchmarks/bench_sim.py
-    crow = cluster_row(read_cluster_table(cg20) if cg20.is_file() else embedded_cluster_table(), name)
-    t0 = time.perf_counter()
-    sim = simulate_cone(crow, cfg)                                # not cached: writes nothing
-    t_sim = time.perf_counter() - t0
-    members = cg20_like_members(sim, crow, cfg)
-    xm = src.crossmatch(members, sim.cone, crow)
-    ids = members_of(members, xm, name, cfg.selection.member_probability)
-    iso = src.isochrone(float(crow["log_age"]))
-    sets, wall, cpu, peak = measure(lambda: build_sets(sim.cone, ids, crow, iso, cfg), repeats)
-    c = sets.counts
-    row(f"sets ours ({name}, simulated)", f"{len(sim.cone)} sources", wall, cpu, peak, f"{len(sim.cone) / wall / 1e3:.0f}k sources/s",
-        notes=f"{c.get('candidates')} candidates, {c.get('members')} members; simulating it took "
-              f"{t_sim:.1f} s; the authors' build_sets is file-driven: not timed; {load()}")
+    table = read_cluster_table(cg20) if cg20.is_file() else embedded_cluster_table()
+    for name in names:
+        try:
+            crow = cluster_row(table, name)
+        except Exception as exc:  # noqa: BLE001 - a cluster outside the embedded rows without the shared CG20 table
+            where = ("the CG20 table" if cg20.is_file()
+                     else f"the embedded rows ({cg20} is missing; NGC_7789 is embedded)")
+            print(f"sets {name}: not simulated, not in {where}: {exc}", flush=True)
+            continue
+        t0 = time.perf_counter()
+        sim = simulate_cone(crow, cfg)                            # not cached: writes nothing
+        t_sim = time.perf_counter() - t0
+        members = cg20_like_members(sim, crow, cfg)
+        xm = src.crossmatch(members, sim.cone, crow)
+        ids = members_of(members, xm, name, cfg.selection.member_probability)
+        iso = src.isochrone(float(crow["log_age"]))
+        their_in = their_sets_inputs(sim.cone, crow, iso) if au_sets is not None else None
+        base = _rss_mb()                                          # the cone, torch, ...: under both peaks
+        results: dict[str, Any] = {}
+        for _ in range(repeats):
+            for key in ("ours", "authors"):
+                if key == "authors":
+                    if their_in is None:
+                        continue
+
+                    def run():
+                        with warnings.catch_warnings():   # their pandas idioms warn on pandas 3
+                            warnings.simplefilter("ignore")
+                            return their_sets(au_sets, *their_in, ids["source_id"], ids["probability"])
+                else:
+                    def run():
+                        return build_sets(sim.cone, ids, crow, iso, cfg)
+                r = measure(run, 1)
+                if key not in results or r[1] < results[key][1]:
+                    results[key] = r
+        size = f"{len(sim.cone)} sources"
+        ours, wall, cpu, peak = results["ours"]
+        c = ours.counts
+        mine = {k: c[k] for k in ("members", "candidates", "non_members", "dubious_members")}
+        ref = results.get("authors")
+        notes = (f"{mine['candidates']} candidates, {mine['members']} members, {mine['non_members']} non-members "
+                 f"({mine['dubious_members']} dubious), {mine['candidates'] + mine['non_members']} kept; "
+                 f"{len(ids)} listed members, {c['members_in_cone']} in the cone, {c['members_outlying']} outlying; "
+                 f"simulating the cone took {t_sim:.1f} s; RSS before both {base:.0f} MB; {load()}")
+        row(f"sets ours ({name}, simulated)", size, wall, cpu, peak, f"{len(sim.cone) / wall / 1e3:.0f}k sources/s",
+            f"{ref[1] / wall:.2f}x" if ref is not None else "", notes)
+        if ref is None:
+            continue
+        theirs, wall, cpu, peak = ref
+        n = {k: len(v) for k, v in theirs.items()}
+        diff = ", ".join(f"{k} {n[k] - mine[k]:+d}" for k in mine)
+        a = set(ours.candidates["source_id"].to_numpy().tolist())
+        b = set(theirs["candidates"]["source_id"].to_numpy().tolist())
+        row(f"sets authors ({name}, core)", size, wall, cpu, peak, f"{len(sim.cone) / wall / 1e3:.0f}k sources/s",
+            notes=f"{n['candidates']} candidates, {n['members']} members, {n['non_members']} non-members "
+                  f"({n['dubious_members']} dubious), {n['candidates'] + n['non_members']} kept, "
+                  f"{n['comparison']} comparison; theirs - ours: {diff}; "
+                  f"candidates in both {len(a & b) / max(1, len(a | b)):.1%} of either; {load()}")
+
+
+ROWS = ("gemm", "network", "members", "train", "sets")
 
 
 def main() -> None:
@@ -412,22 +623,31 @@ def main() -> None:
     ap.add_argument("--candidates", type=int, default=10_000)
     ap.add_argument("--samples", type=int, default=100)
     ap.add_argument("--train-clusters", type=int, default=4)
-    ap.add_argument("--sets-cluster", default="NGC_7789", help="the simulated cone of the sets row")
+    ap.add_argument("--sets-cluster", nargs="+", default=["Trumpler_5"],
+                    help="the simulated cone(s) of the sets rows (default Trumpler_5: 106,000 sources)")
+    ap.add_argument("--only", nargs="+", choices=ROWS, default=list(ROWS),
+                    help="these rows only (the network rows bring the GEMM rows they are measured against)")
     ap.add_argument("--quick", action="store_true", help="small inputs, one repeat (a smoke run)")
     args = ap.parse_args()
     if args.quick:
         args.repeats, args.sets, args.candidates, args.samples, args.train_clusters = 1, 20_000, 500, 20, 1
     au = authors()
+    au_sets = authors_sets() if "sets" in args.only else None
     print(f"machine: {CPUS} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads), "
           f"authors' code: {'gaia-oc-amd 0.2.1' if au else 'not installed'}; {load()} at the start; "
           f"best of {args.repeats}, ours and theirs interleaved")
     print(HEADER)
     print("-" * len(HEADER))
-    peak = gemm(args.repeats)
-    network_rows(au, args.repeats, args.sets, peak)
-    member_rows(au, args.repeats, args.candidates, args.samples)
-    train_rows(au, args.repeats, args.train_clusters)
-    sets_rows(args.repeats, args.sets_cluster)
+    if "gemm" in args.only or "network" in args.only:
+        peak = gemm(args.repeats)
+    if "network" in args.only:
+        network_rows(au, args.repeats, args.sets, peak)
+    if "members" in args.only:
+        member_rows(au, args.repeats, args.candidates, args.samples)
+    if "train" in args.only:
+        train_rows(au, args.repeats, args.train_clusters)
+    if "sets" in args.only:
+        sets_rows(au_sets, args.repeats, args.sets_cluster)
 
 
 if __name__ == "__main__":
