@@ -70,6 +70,19 @@ def test_thinning_stays_unbiased_and_bounded(two_gaussians):
     assert np.mean(np.abs(thin - full)) < 0.035
 
 
+def test_kernel_sum_in_runs_of_stars_is_the_same_sum(two_gaussians):
+    """max_pairs bounds the pairs found at once (crowded cones): the stars of a group taken in
+    runs give the same sums, up to the order of the additions, with and without thinning."""
+    yc, _ = two_gaussians["draws"][15000]
+    x, s, h = two_gaussians["x"], two_gaussians["s"], np.array([0.02, 0.02])
+    for budget in (3000, 300):
+        whole, n1 = kernel_sum(yc, x, s, h, pair_budget=budget, seed=1)
+        runs, n2 = kernel_sum(yc, x, s, h, pair_budget=budget, seed=1, max_pairs=5000, chunk=777)
+        assert np.array_equal(n1, n2)
+        np.testing.assert_allclose(runs, whole, rtol=1e-12, atol=0)
+        assert np.count_nonzero(whole) > 0.9 * whole.size
+
+
 def test_kernel_sum_exact_and_missing_coordinates():
     # one point, one star: the sum is the Gaussian with covariance S + H exactly
     y = np.array([[0.0, 0.0]])

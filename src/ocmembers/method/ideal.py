@@ -61,7 +61,8 @@ def _groups(log_size: np.ndarray, n_groups: int) -> np.ndarray:
 
 def kernel_sum(points: np.ndarray, query: np.ndarray, cov: np.ndarray, bandwidth: Sequence[float], *,
                weights: np.ndarray | None = None, k_sigma: float = 4.0, pair_budget: int = 3000,
-               n_groups: int = 8, seed: int = 0, chunk: int = 500_000) -> tuple[np.ndarray, np.ndarray]:
+               n_groups: int = 8, seed: int = 0, chunk: int = 500_000,
+               max_pairs: int = 20_000_000) -> tuple[np.ndarray, np.ndarray]:
     r""":math:`\sum_j w_j \mathcal N(x_i - y_j; S_i + H)` for every query star :math:`i`.
 
     Parameters
@@ -86,7 +87,13 @@ def kernel_sum(points: np.ndarray, query: np.ndarray, cov: np.ndarray, bandwidth
     seed : int
         The thinning's random stream.
     chunk : int
-        Pairs evaluated at a time (bounds the memory).
+        Pairs evaluated at a time.
+    max_pairs : int
+        Pairs found at a time: the stars of a group are taken in runs whose
+        expected pairs (their support counts times the thinning) stay below it,
+        which bounds the memory on crowded cones (a group of 60,000 stars at
+        the pair budget is 180 million pairs, 6 GB and more at once). The sums
+        are the same up to the order of the additions.
 
     Returns
     -------
@@ -154,18 +161,24 @@ def kernel_sum(points: np.ndarray, query: np.ndarray, cov: np.ndarray, bandwidth
                 sub = np.arange(len(yd))
                 wsub = w
             tree = cKDTree(yd[sub] / scale)
-            qtree = cKDTree(xs)
-            pairs = qtree.sparse_distance_matrix(tree, k_sigma, p=np.inf, output_type="ndarray")
-            qi, pj = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64)
-            for start in range(0, qi.size, chunk):
-                a, b = qi[start:start + chunk], pj[start:start + chunk]
-                la, sb = local[a], sub[b]
-                delta = xd[idx[a]] - yd[sb]
-                maha = np.zeros(a.size)
-                for k, l, coef in terms:
-                    maha += coef[la] * delta[:, k] * delta[:, l]
-                val = wsub[b] * np.exp(log_norm[la] - 0.5 * maha)
-                total[idx] += np.bincount(a, weights=val, minlength=len(idx))
+            # runs of stars whose expected pairs stay below max_pairs (at least one star a run)
+            expected = np.cumsum(counts * frac)
+            cuts = np.searchsorted(expected, np.arange(max_pairs, expected[-1], max_pairs), side="right")
+            bounds = np.unique(np.concatenate([[0], cuts, [len(idx)]]))
+            for r0, r1 in zip(bounds[:-1], bounds[1:]):
+                run = np.arange(r0, r1)
+                pairs = cKDTree(xs[run]).sparse_distance_matrix(tree, k_sigma, p=np.inf, output_type="ndarray")
+                qi, pj = run[pairs["i"]], pairs["j"].astype(np.int64)
+                del pairs
+                for start in range(0, qi.size, chunk):
+                    a, b = qi[start:start + chunk], pj[start:start + chunk]
+                    la, sb = local[a], sub[b]
+                    delta = xd[idx[a]] - yd[sb]
+                    maha = np.zeros(a.size)
+                    for k, l, coef in terms:
+                        maha += coef[la] * delta[:, k] * delta[:, l]
+                    val = wsub[b] * np.exp(log_norm[la] - 0.5 * maha)
+                    total[idx] += np.bincount(a, weights=val, minlength=len(idx))
     return total, n_near
 
 
