@@ -130,3 +130,31 @@ def test_calibration_table_known_answer():
     q = rng.random(200000)
     cal = calibration_table(q, rng.random(q.size) < q)
     assert np.all(np.abs(cal["gap"]) < 0.01)
+
+
+def test_the_field_draw_is_thinned_only_past_its_cap():
+    """Past the cap the kept points are halved at random, each then standing for 1/rate drawn
+    ones: the weighted count (and a weighted sum) stays unbiased, n_cut counts every point,
+    and below the cap nothing is drawn (the draws of ordinary cones are unchanged)."""
+    from ocmembers.sim.ideal import _Thinned
+    rng = np.random.default_rng(0)
+    chunks = [rng.normal(size=(5000, 7)) for _ in range(20)]
+    below = _Thinned(10**6, np.random.default_rng(1))
+    for c in chunks:
+        below.add(c, c[:, 0] > 0)
+    assert below.rate == 1.0 and np.array_equal(below.points(), np.concatenate(chunks))
+    state = np.random.default_rng(1).bit_generator.state
+    assert below.rng.bit_generator.state == state                      # no draw below the cap
+    sums, counts = [], []
+    for seed in range(40):
+        t = _Thinned(12_000, np.random.default_rng(seed))
+        for c in chunks:
+            t.add(c, c[:, 0] > 0)
+        pts = t.points()
+        assert len(pts) <= 12_000 and t.rate == 1 / 16
+        assert t.n_cut == sum(int((c[:, 0] > 0).sum()) for c in chunks)
+        counts.append(len(pts) / t.rate)
+        sums.append(np.exp(pts[:, 1]).sum() / t.rate)
+    full = np.exp(np.concatenate(chunks)[:, 1]).sum()
+    assert abs(np.mean(counts) / 100_000 - 1) < 0.02
+    assert abs(np.mean(sums) / full - 1) < 0.03

@@ -61,6 +61,11 @@ K_MARGIN = 5.0
 #: Extra widening of the window, in units of its half-width (the field's astrometric bandwidths
 #: are at most ``FIELD_MAX_H_WINDOW`` of it; four of them).
 FIELD_MAX_H_WINDOW = 0.1
+#: Field draw points kept at most: beyond it the draw is halved at random (each kept point then
+#: stands for 2, 4, ... drawn stars, :attr:`IdealDraw.weight`), so that a crowded cone's draw
+#: (IC 4651: 23 million points, 9 GB at its peak) stays within memory. The kernel sums thin
+#: such draws anyway (``pair_budget`` of :func:`ocmembers.method.ideal.kernel_sum`).
+FIELD_MAX_POINTS = 4_000_000
 
 
 @dataclass
@@ -71,6 +76,7 @@ class IdealDraw:
     n_cut: int              # of the draw's noisy measurements, those inside the cone cuts
     scale: float            # the draw is ``scale`` times the population of one sky
     n_generated: int        # stars generated (before detection and the prefilter)
+    weight: float = 1.0     # drawn stars each point stands for (> 1: the draw was thinned)
 
 
 def tangent_pc(ra: np.ndarray, dec: np.ndarray, cluster: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -122,7 +128,34 @@ def observed_space(cone: pd.DataFrame, cluster: pd.Series) -> tuple[np.ndarray, 
 
 def _streams(cfg: Config, name: str, draw: int) -> list[np.random.Generator]:
     ss = np.random.SeedSequence([int(cfg.sim.seed), zlib.crc32(name.encode()), DRAW_TAG, int(draw)])
-    return [np.random.default_rng(s) for s in ss.spawn(5)]
+    # a child's stream depends on its index only: the sixth (the thinning) leaves the others as they were
+    return [np.random.default_rng(s) for s in ss.spawn(6)]
+
+
+class _Thinned:
+    """Points collected chunk by chunk, at most ``cap`` kept: past it the kept points and every
+    later chunk are halved at random, so each kept point stands for ``1 / rate`` collected ones
+    (every point kept with the same probability ``rate``: an unbiased sum). ``n_cut`` counts
+    every collected point's cut, thinned or not. Below the cap nothing is drawn from ``rng``."""
+
+    def __init__(self, cap: int, rng: np.random.Generator) -> None:
+        self.cap, self.rng, self.rate = int(cap), rng, 1.0
+        self.parts: list[np.ndarray] = []
+        self.n_kept = self.n_cut = 0
+
+    def add(self, points: np.ndarray, cut: np.ndarray) -> None:
+        self.n_cut += int(np.count_nonzero(cut))
+        if self.rate < 1.0:
+            points = points[self.rng.random(len(points)) < self.rate]
+        self.parts.append(points)
+        self.n_kept += len(points)
+        while self.n_kept > self.cap:
+            self.rate /= 2
+            self.parts = [p[self.rng.random(len(p)) < 0.5] for p in self.parts]
+            self.n_kept = sum(len(p) for p in self.parts)
+
+    def points(self) -> np.ndarray:
+        return np.concatenate(self.parts) if self.parts else np.zeros((0, len(SPACE)))
 
 
 def _keep_all(plx, pmra, pmdec, g):
@@ -158,7 +191,7 @@ def ideal_draws(cluster: pd.Series, cfg: Config, *, draw: int, copies: int,
     name = str(cluster["name"])
     r_model = cluster_rng(cfg, name)[0]            # the cone's model: the same derived parameters
     r_scan = cluster_rng(cfg, name)[4]             # the cone's scan law
-    r_cl, r_obs, r_field, r_esc, r_fobs = _streams(cfg, name, draw)
+    r_cl, r_obs, r_field, r_esc, r_fobs, r_thin = _streams(cfg, name, draw)
     iso, phys = isochrone_and_physics(cluster, cfg)
     model = cluster_model(phys, cfg, iso, r_model)
     scan = ScanLaw.draw(r_scan)
@@ -191,19 +224,18 @@ def ideal_draws(cluster: pd.Series, cfg: Config, *, draw: int, copies: int,
 
     fmeasure = Measurement(cfg, scan, r_fobs, _keep_all)
     radius = cone_radius_deg(cfg.cone.radius_pc + FIELD_RADIUS_MARGIN_PC, float(cluster["dist_pc"]))
-    fparts: list[tuple[np.ndarray, np.ndarray]] = []
+    kept = _Thinned(FIELD_MAX_POINTS, r_thin)
 
     def on_chunk(part: pd.DataFrame) -> pd.DataFrame:
         if len(part) == 0:
             return part
-        fparts.append(_noise_free(fmeasure(part.assign(is_member=False)), cluster, cone_cut))
-        return part.iloc[:0]
+        kept.add(*_noise_free(fmeasure(part.assign(is_member=False)), cluster, cone_cut))
+        return part.iloc[:0].copy()     # a view would keep the whole chunk's columns alive
 
     simulate_field(float(cluster["ra"]), float(cluster["dec"]), radius, r_field, g_limit=cfg.sim.g_limit,
                    density=cfg.sim.field_density * float(field_factor), binary_fraction=cfg.sim.binary_fraction,
                    a0_anchor=(float(phys["dist_pc"]), float(cluster["a0"])), prefilter=support, on_chunk=on_chunk)
-    fpts = np.concatenate([p for p, _ in fparts]) if fparts else np.zeros((0, 7))
-    fld = IdealDraw(points=fpts, n_cut=int(sum(c.sum() for _, c in fparts)), scale=float(field_factor),
-                    n_generated=fmeasure.n_generated)
+    fld = IdealDraw(points=kept.points(), n_cut=kept.n_cut, scale=float(field_factor),
+                    n_generated=fmeasure.n_generated, weight=1.0 / kept.rate)
     return cl, fld
 

@@ -184,6 +184,8 @@ def ideal_probabilities(cfg: Config, source, name: str) -> tuple[pd.DataFrame, d
         else:
             kc, nc = kernel_sum(cl.points, x, cov, h_c, seed=k)
         kf, nf = kernel_sum(fl.points, x, cov, h_f, seed=k)
+        if fl.weight != 1.0:               # a thinned field draw: each point stands for fl.weight stars
+            kf, nf = kf * fl.weight, np.rint(nf * fl.weight).astype(np.int64)
         f_c = kc / max(cl.n_cut, 1)
         f_f = kf / max(fl.n_cut, 1)
         p = posterior(pi, f_c, f_f)
@@ -191,7 +193,7 @@ def ideal_probabilities(cfg: Config, source, name: str) -> tuple[pd.DataFrame, d
         out[f"n_near_c_{k}"], out[f"n_near_f_{k}"] = nc, nf
         n_c, n_f = cl.n_cut / cl.scale, fl.n_cut / fl.scale
         info["draws"][k] = {"copies": copies, "field_factor": factor, "cluster_points": len(cl.points),
-                            "field_points": len(fl.points), "cluster_n_cut": cl.n_cut, "field_n_cut": fl.n_cut,
+                            "field_points": len(fl.points), "field_point_weight": fl.weight, "cluster_n_cut": cl.n_cut, "field_n_cut": fl.n_cut,
                             "expected_members": n_c, "expected_field": n_f, "pi_draws": n_c / max(n_c + n_f, 1e-300),
                             "h_cluster": [float(v) for v in h_c], "h_field": [float(v) for v in h_f],
                             "no_support": int(np.sum((kc <= 0) & (kf <= 0)))}
