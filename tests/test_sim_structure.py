@@ -263,3 +263,32 @@ def test_hill_cluster_orbit():
     assert pz == pytest.approx(x0[:, :3])
     with pytest.raises(ConfigError, match="sim.tail_orbits"):
         load_config(source="sim").replace(sim={"tail_orbits": "nbody"})
+
+
+def test_dissolution_and_tide_at_the_galactocentric_radius():
+    """[sim] tidal_field = galactocentric: at R0 Lamers et al.'s t0 = 3.3 Myr and the Sun's Oort
+    constants; t0 ~ R_G / V_G (Baumgardt & Makino 2003) and Omega, A ~ V / R_G on a flat rotation
+    curve, so t0 Omega is the same everywhere, r_J ~ R_G^(2/3) and the outer disc dissolves slower."""
+    from ocmembers.sim.galaxy import R0_PC
+    assert tails.dissolution_t0_myr(3.3, 1.0) == 3.3
+    assert tails.galactocentric_radius_ratio(np.zeros(3)) == pytest.approx(1.0)          # the Sun
+    assert tails.galactocentric_radius_ratio(np.array([-R0_PC, 0.0, 300.0])) == pytest.approx(2.0)
+    assert tails.galactocentric_radius_ratio(np.array([0.0, R0_PC, 0.0])) == pytest.approx(np.sqrt(2))
+    ratios = np.array([0.8, 0.9, 1.0, 1.1, 1.25])
+    t0 = np.array([tails.dissolution_t0_myr(3.3, r) for r in ratios])
+    assert np.all(np.diff(t0) > 0)
+    om = np.array([tails._freqs(r)[0] for r in ratios])
+    assert t0 * om == pytest.approx(np.full(ratios.size, 3.3 * tails._freqs(1.0)[0]), rel=1e-12)
+    assert tails.jacobi_radius_pc(1000.0, 1.25) == pytest.approx(tails.jacobi_radius_pc(1000.0) * 1.25 ** (2 / 3))
+    # the solar values are the former ones, bit for bit
+    x0, v0, tau = np.array([[10.0], [1.0], [2.0]]), np.array([[0.3], [0.1], [-0.2]]), np.array([40.0])
+    assert np.array_equal(tails.hill_orbit(x0, v0, tau, 1.0)[0], tails.hill_orbit(x0, v0, tau)[0])
+    assert tails.drift_speed_kms(13.0, 1.0) == tails.drift_speed_kms(13.0)
+    # the mass lost per Myr now falls as 1 / t0
+    _, lost_in = tails.escape_ages(2000.0, 3000.0, tails.dissolution_t0_myr(3.3, 0.8), 0.62, 1.0, np.zeros(0))
+    _, lost_out = tails.escape_ages(2000.0, 3000.0, tails.dissolution_t0_myr(3.3, 1.25), 0.62, 1.0, np.zeros(0))
+    assert lost_in / lost_out == pytest.approx(1.25 / 0.8, rel=1e-2)
+    with pytest.raises(ValueError):
+        tails.dissolution_t0_myr(3.3, 0.0)
+    with pytest.raises(ConfigError, match="sim.tidal_field"):
+        load_config(source="sim").replace(sim={"tidal_field": "local"})

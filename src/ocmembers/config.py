@@ -205,6 +205,7 @@ class SimConfig:
     tail_max_pc: float = 200.0
     escaper_mass_function: str = "present"
     tail_orbits: str = "tide_only"
+    tidal_field: str = "galactocentric"
 
 
 @dataclass(frozen=True)
@@ -400,6 +401,9 @@ def _validate(cfg: Config) -> None:
     if cfg.sim.tail_orbits not in ("tide_only", "cluster_gravity"):
         raise ConfigError("sim.tail_orbits must be \"tide_only\" or \"cluster_gravity\", got "
                           f"{cfg.sim.tail_orbits!r}")
+    if cfg.sim.tidal_field not in ("galactocentric", "solar"):
+        raise ConfigError("sim.tidal_field must be \"galactocentric\" or \"solar\", got "
+                          f"{cfg.sim.tidal_field!r}")
     for key in ("dissolution_t0_myr", "dissolution_gamma", "tail_max_pc"):
         if not getattr(cfg.sim, key) > 0:
             raise ConfigError(f"sim.{key} must be positive, got {getattr(cfg.sim, key)!r}")

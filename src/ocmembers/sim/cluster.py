@@ -233,14 +233,18 @@ def escaped_stars(cluster: pd.Series, phys: pd.Series, cfg: Config, iso: pd.Data
     pilot_tot = float(np.sum(pilot_sys))
     above = pilot_m >= model.m_low
     m_present = float(np.sum(mass * (1 + q))) * pilot_tot / float(np.sum(pilot_sys[above]))
-    r_j = tails.jacobi_radius_pc(m_present)
+    e0, ea, ed = cluster_frame(float(phys["ra"]), float(phys["dec"]))
+    x_gal = ICRS_TO_GAL @ (e0 * float(phys["dist_pc"]))
+    # [sim] tidal_field: t0, Omega and A at the cluster's R_G (tails.dissolution_t0_myr) or the Sun's
+    rr = tails.galactocentric_radius_ratio(x_gal) if s.tidal_field == "galactocentric" else 1.0
+    t0 = tails.dissolution_t0_myr(s.dissolution_t0_myr, rr)
+    r_j = tails.jacobi_radius_pc(m_present, rr)
     age_myr = 10 ** log_age / 1e6
-    tau_max = s.tail_max_pc / tails.drift_speed_kms(r_j) / tails.PC_PER_MYR
-    _, lost = tails.escape_ages(m_present, age_myr, s.dissolution_t0_myr, s.dissolution_gamma, tau_max,
-                                np.zeros(0))
+    tau_max = s.tail_max_pc / tails.drift_speed_kms(r_j, rr) / tails.PC_PER_MYR
+    _, lost = tails.escape_ages(m_present, age_myr, t0, s.dissolution_gamma, tau_max, np.zeros(0))
     if present:   # escape rate per star of the present mass function (tails.escape_weights)
         tilt_rate = pdmf_tilt_rate_per_myr(cfg, log_age)
-        loss_rate = m_present ** -s.dissolution_gamma / s.dissolution_t0_myr        # -dM/dt / M
+        loss_rate = m_present ** -s.dissolution_gamma / t0                          # -dM/dt / M
         w = tails.escape_weights(pilot_m, pilot_sys, tilt_rate, loss_rate)
         n_per_mass = float(np.sum(w[above])) / float(np.sum(w * pilot_sys))
     else:
@@ -248,19 +252,17 @@ def escaped_stars(cluster: pd.Series, phys: pd.Series, cfg: Config, iso: pd.Data
     n = int(rng.poisson(lost * n_per_mass))
     if n + model.n_stars > s.max_cluster_stars:
         raise ConfigError(f"cluster {name}: {n} escaped stars to simulate exceed [sim] max_cluster_stars")
-    tau, _ = tails.escape_ages(m_present, age_myr, s.dissolution_t0_myr, s.dissolution_gamma, tau_max,
-                               rng.random(n))
+    tau, _ = tails.escape_ages(m_present, age_myr, t0, s.dissolution_gamma, tau_max, rng.random(n))
     x0 = np.zeros((3, n))
     x0[0] = np.where(rng.random(n) < 0.5, -r_j, r_j)
     v0 = rng.normal(0, model.sigma_v_kms, (3, n))
     if s.tail_orbits == "cluster_gravity":   # the cluster as a Plummer sphere of its r50 (tails.hill_cluster_orbit)
         r50_pc = float(phys["dist_pc"]) * np.tan(np.deg2rad(float(cluster["r50"])))
-        pos, vel = tails.hill_cluster_orbit(x0, v0, tau, m_present, r50_pc)
+        pos, vel = tails.hill_cluster_orbit(x0, v0, tau, m_present, r50_pc, radius_ratio=rr)
     else:
-        pos, vel = tails.hill_orbit(x0, v0, tau)
-    vel = tails.inertial_velocity(pos, vel)
-    e0, ea, ed = cluster_frame(float(phys["ra"]), float(phys["dec"]))
-    hill = tails.hill_axes_galactic(ICRS_TO_GAL @ (e0 * float(phys["dist_pc"])))
+        pos, vel = tails.hill_orbit(x0, v0, tau, rr)
+    vel = tails.inertial_velocity(pos, vel, rr)
+    hill = tails.hill_axes_galactic(x_gal)
     to_icrs = ICRS_TO_GAL.T @ hill.T                 # Hill -> ICRS
     p_icrs, v_icrs = to_icrs @ pos, to_icrs @ vel
     off = np.stack([e0 @ p_icrs, ea @ p_icrs, ed @ p_icrs], axis=1)

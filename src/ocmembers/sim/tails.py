@@ -48,6 +48,20 @@ cluster's internal dispersion :math:`\sigma_v` as its velocity. The Oort
 constants are those of Bovy (2017, MNRAS 468, L63): :math:`A = 15.3`,
 :math:`B = -11.9` km/s/kpc; :math:`\nu = \sqrt{4\pi G\rho_0}` with
 :math:`\rho_0 = 0.1\,M_\odot\,{\rm pc^{-3}}` (Holmberg & Flynn 2000).
+
+Galactocentric radius
+---------------------
+``[sim] tidal_field = "galactocentric"`` (default): a cluster at
+:math:`R_G \ne R_0` feels another tide and dissolves at another rate. On a
+flat rotation curve :math:`\Omega, A, B \propto V/R_G` (the Oort constants
+above scaled by :math:`R_0/R_G`, :func:`_freqs`), so :math:`r_J \propto
+R_G^{2/3}`; and the dissolution time scales as :math:`R_G/V_G` (Baumgardt &
+Makino 2003, MNRAS 340, 227, Eq. 10; equivalently
+:math:`\rho_{amb}^{-1/2}`, Lamers, Gieles & Portegies Zwart 2005, A&A 429,
+173), so :math:`t_0 = 3.3\,{\rm Myr}\,R_G/R_0` (:func:`dissolution_t0_myr`).
+:math:`R_G` is the cluster's present radius in the plane; :math:`\nu` is kept
+at its local value, and the orbit's eccentricity and height are left out.
+``"solar"``: the Sun's values for every cluster (the sky of commit c90787d).
 Positions and inertial velocities (rotating-frame velocity plus
 :math:`\Omega\times r`) are rotated into ICRS with the cluster's position,
 so tail stars carry coherent parallaxes and proper motions.
@@ -97,7 +111,7 @@ import numpy as np
 from ocmembers.sim.galaxy import R0_PC
 
 __all__ = ["OORT_A", "OORT_B", "NU_Z", "G_PC", "jacobi_radius_pc", "initial_mass", "escape_ages",
-           "escape_weights",
+           "escape_weights", "galactocentric_radius_ratio", "dissolution_t0_myr",
            "hill_orbit", "hill_cluster_orbit", "jacobi_integral", "MAX_STEP_MYR", "hill_axes_galactic",
            "drift_speed_kms",
            "inertial_velocity", "N_PILOT_IMF", "PC_PER_MYR"]
@@ -120,11 +134,36 @@ def _omega() -> float:
     return OORT_A - OORT_B
 
 
-def jacobi_radius_pc(mass_msun: float) -> float:
-    """Jacobi radius :math:`(G M / 4\\Omega A)^{1/3}` (pc) of a cluster of ``mass_msun`` (Küpper et al. 2008, Eq. 1)."""
+def _freqs(radius_ratio: float) -> tuple[float, float]:
+    """Omega and A (km/s/pc) at ``radius_ratio`` = R_G / R0 on a flat rotation curve (both ~ V/R_G)."""
+    return _omega() / 1e3 / radius_ratio, OORT_A / 1e3 / radius_ratio
+
+
+def galactocentric_radius_ratio(x_gal_pc: np.ndarray) -> float:
+    """R_G / R0 of a heliocentric Galactic position (pc, x towards the Galactic centre at ``R0_PC``)."""
+    return float(np.hypot(x_gal_pc[0] - R0_PC, x_gal_pc[1]) / R0_PC)
+
+
+def dissolution_t0_myr(t0_solar_myr: float, radius_ratio: float) -> float:
+    r"""Lamers et al. (2005) :math:`t_0` at :math:`R_G = ` ``radius_ratio`` :math:`R_0`.
+
+    Baumgardt & Makino (2003, MNRAS 340, 227, Eq. 10): the dissolution time
+    scales as :math:`R_G/V_G` (:math:`\propto \rho_{amb}^{-1/2}`, Lamers,
+    Gieles & Portegies Zwart 2005, A&A 429, 173), so on a flat rotation curve
+    :math:`t_0 = t_{0,\odot}\,R_G/R_0`, with :math:`t_{0,\odot}` = 3.3 Myr
+    the solar neighbourhood's (Lamers et al. 2005, A&A 441, 117).
+    """
+    if not radius_ratio > 0:
+        raise ValueError(f"R_G / R0 must be positive, got {radius_ratio!r}")
+    return float(t0_solar_myr * radius_ratio)
+
+
+def jacobi_radius_pc(mass_msun: float, radius_ratio: float = 1.0) -> float:
+    """Jacobi radius :math:`(G M / 4\\Omega A)^{1/3}` (pc) of a cluster of ``mass_msun`` (Küpper et al. 2008, Eq. 1),
+    at ``radius_ratio`` = R_G / R0 (:func:`_freqs`)."""
     if not mass_msun > 0:
         raise ValueError(f"cluster mass must be positive, got {mass_msun!r}")
-    om, a = _omega() / 1e3, OORT_A / 1e3  # km/s/pc
+    om, a = _freqs(radius_ratio)  # km/s/pc
     return float((G_PC * mass_msun / (4 * om * a)) ** (1 / 3))
 
 
@@ -173,13 +212,15 @@ def escape_weights(m: np.ndarray, m_sys: np.ndarray, tilt_rate_per_myr: float,
     return np.maximum(r_n - tilt_rate_per_myr * dev, 0.0)
 
 
-def hill_orbit(x0: np.ndarray, v0: np.ndarray, tau_myr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def hill_orbit(x0: np.ndarray, v0: np.ndarray, tau_myr: np.ndarray,
+               radius_ratio: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Positions (pc) and rotating-frame velocities (km/s) after ``tau_myr`` in Hill's equations.
 
     ``x0`` (3, n) pc and ``v0`` (3, n) km/s at release, axes (x out, y along
-    rotation, z); the analytic solution of the module docstring's equations.
+    rotation, z); the analytic solution of the module docstring's equations, with
+    Omega and A at ``radius_ratio`` = R_G / R0 (:func:`_freqs`).
     """
-    om, a, nu = _omega() / 1e3, OORT_A / 1e3, NU_Z / 1e3          # km/s/pc
+    (om, a), nu = _freqs(radius_ratio), NU_Z / 1e3                # km/s/pc
     kap = np.sqrt(4 * om * (om - a))
     t = np.asarray(tau_myr) * PC_PER_MYR                           # pc / (km/s)
     x0, v0 = np.asarray(x0, float), np.asarray(v0, float)
@@ -201,7 +242,8 @@ MAX_STEP_MYR = 0.05
 
 
 def hill_cluster_orbit(x0: np.ndarray, v0: np.ndarray, tau_myr: np.ndarray, mass_msun: float,
-                       plummer_a_pc: float, max_step_myr: float = MAX_STEP_MYR) -> tuple[np.ndarray, np.ndarray]:
+                       plummer_a_pc: float, max_step_myr: float = MAX_STEP_MYR,
+                       radius_ratio: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     r""":func:`hill_orbit` with the cluster's own gravity: Hill's equations plus a Plummer sphere.
 
     The escaped star then moves in the cluster's potential
@@ -226,9 +268,10 @@ def hill_cluster_orbit(x0: np.ndarray, v0: np.ndarray, tau_myr: np.ndarray, mass
     :math:`n = \lceil\tau/\text{max\_step\_myr}\rceil` (the potential is
     static in the rotating frame, so each star needs only its own time since
     escape), all stars at once. ``mass_msun`` is the present mass (its change
-    over :math:`\tau` is left out, as is the pull of the escaped stars).
+    over :math:`\tau` is left out, as is the pull of the escaped stars). :math:`\Omega` and
+    :math:`A` at ``radius_ratio`` = R_G / R0 (:func:`_freqs`).
     """
-    om, a, nu = _omega() / 1e3, OORT_A / 1e3, NU_Z / 1e3          # km/s/pc
+    (om, a), nu = _freqs(radius_ratio), NU_Z / 1e3                # km/s/pc
     gm, a2 = G_PC * float(mass_msun), float(plummer_a_pc) ** 2
     tau = np.asarray(tau_myr, float)
     p, v = np.array(x0, float), np.array(v0, float)
@@ -256,23 +299,24 @@ def hill_cluster_orbit(x0: np.ndarray, v0: np.ndarray, tau_myr: np.ndarray, mass
     return p[:, inv], v[:, inv]
 
 
-def jacobi_integral(pos: np.ndarray, vel: np.ndarray, mass_msun: float, plummer_a_pc: float) -> np.ndarray:
+def jacobi_integral(pos: np.ndarray, vel: np.ndarray, mass_msun: float, plummer_a_pc: float,
+                    radius_ratio: float = 1.0) -> np.ndarray:
     """Jacobi integral ((km/s)^2) of :func:`hill_cluster_orbit` at rotating-frame ``pos`` (pc) and ``vel``."""
-    om, a, nu = _omega() / 1e3, OORT_A / 1e3, NU_Z / 1e3
+    (om, a), nu = _freqs(radius_ratio), NU_Z / 1e3
     r2 = np.sum(np.asarray(pos) ** 2, axis=0)
     return (0.5 * np.sum(np.asarray(vel) ** 2, axis=0) - 2 * om * a * pos[0] ** 2 + 0.5 * nu ** 2 * pos[2] ** 2
             - G_PC * mass_msun / np.sqrt(r2 + plummer_a_pc ** 2))
 
 
-def drift_speed_kms(r_j_pc: float) -> float:
+def drift_speed_kms(r_j_pc: float, radius_ratio: float = 1.0) -> float:
     """Drift speed :math:`2A|x_g|` (km/s) along the orbit of a star released at rest at ``r_j_pc``."""
-    om, a = _omega() / 1e3, OORT_A / 1e3
+    om, a = _freqs(radius_ratio)
     return float(2 * a * r_j_pc * om / (om - a))
 
 
-def inertial_velocity(pos_pc: np.ndarray, vel_rot: np.ndarray) -> np.ndarray:
+def inertial_velocity(pos_pc: np.ndarray, vel_rot: np.ndarray, radius_ratio: float = 1.0) -> np.ndarray:
     """Velocity relative to the cluster in a non-rotating frame: :math:`v + \\Omega\\hat z\\times r` (km/s)."""
-    om = _omega() / 1e3
+    om = _freqs(radius_ratio)[0]
     return np.array([vel_rot[0] - om * pos_pc[1], vel_rot[1] + om * pos_pc[0], vel_rot[2]])
 
 
