@@ -81,6 +81,8 @@ def test_the_stage_on_two_simulated_clusters(shared_data, tmp_path, capsys):
     n_true = int((sim.truth["is_member"] & (sim.cone["phot_g_mean_mag"] < cfg.sim.t22_g_max)).sum())
     assert rep["t22_truth"]["per_cluster"]["NGC_2682"]["sim"]["n"] == n_true > 0
     assert rep["sky"] == {"structure": cfg.sim.structure, "ruwe_model": cfg.sim.ruwe_model,
+                          "escaper_mass_function": cfg.sim.escaper_mass_function,
+                          "tail_orbits": cfg.sim.tail_orbits, "tidal_field": cfg.sim.tidal_field,
                           "t22_sky": cfg.sim.t22_sky, "t22_check": cfg.sim.t22_check}
     m = rep["m67"]
     assert m["ruwe"]["real_members_cg18"]["n"] > 300 and len(m["counts_real"]) == len(m["g_edges"]) - 1

@@ -59,9 +59,12 @@ def test_deterministic(cfg, m67, sim):
 def test_members_match_catalogue(sim, m67, cfg):
     t, c = sim.truth, sim.cone
     bright = t["is_member"].to_numpy() & (c["phot_g_mean_mag"].to_numpy() < 18)
-    # n07 of CG20 (members with G < 18) times n_members_factor, within 15 per cent
-    # (some stars fall outside the 50 pc cone or the Eq. 1-2 cuts)
-    assert bright.sum() == pytest.approx(cfg.sim.n_members_factor * float(m67["n_members"]), rel=0.15)
+    bound = bright & (t["population"].to_numpy() == "cluster")
+    # the bound stars: n07 of CG20 (members with G < 18) times n_members_factor, within 15 per
+    # cent (some stars fall outside the 50 pc cone or the Eq. 1-2 cuts); the escaped stars of
+    # [sim] structure = corona_tails come on top (M67: 246 of 1305 with G < 18)
+    assert bound.sum() == pytest.approx(cfg.sim.n_members_factor * float(m67["n_members"]), rel=0.15)
+    assert bound.sum() <= bright.sum() < 1.3 * bound.sum()
     # the cluster is where the catalogue says
     assert np.median(c.pmra[bright]) == pytest.approx(float(m67["pmra"]), abs=0.03)
     assert np.median(c.pmdec[bright]) == pytest.approx(float(m67["pmdec"]), abs=0.03)
@@ -71,9 +74,11 @@ def test_members_match_catalogue(sim, m67, cfg):
 
 
 def test_pm_dispersion_recovered(sim, m67):
-    """Intrinsic pm dispersion from measured pm minus errors equals the simulated sigma_v."""
+    """Intrinsic pm dispersion from measured pm minus errors equals the simulated sigma_v (the bound
+    stars: the escaped ones of corona_tails drift along the tails at ~1 km/s, by design)."""
     t, c = sim.truth, sim.cone
-    sel = t["is_member"].to_numpy() & (c["phot_g_mean_mag"].to_numpy() < 17) & (t["q"].to_numpy() == 0)
+    sel = (t["is_member"].to_numpy() & (c["phot_g_mean_mag"].to_numpy() < 17) & (t["q"].to_numpy() == 0)
+           & (t["population"].to_numpy() == "cluster"))
     var = 0.5 * (np.var(c.pmra[sel]) + np.var(c.pmdec[sel]))
     err2 = 0.5 * np.mean(c.pmra_error[sel] ** 2 + c.pmdec_error[sel] ** 2)
     sigma_int = np.sqrt(var - err2)

@@ -168,3 +168,127 @@ def test_tails_along_the_orbit(cfg, m67):
     with pytest.raises(ConfigError, match="NGC_2682.*max_cluster_stars"):
         escaped_stars(m67, phys, c2.replace(sim={"max_cluster_stars": model.n_stars}), iso, model,
                       bound["mass"].to_numpy(), bound["q"].to_numpy(), np.random.default_rng(1))
+
+
+def test_tilt_rate():
+    """The tilt grows at pdmf_tilt_per_gyr while below pdmf_tilt_max, then stops."""
+    from ocmembers.sim.cluster_model import pdmf_tilt_rate_per_myr
+    c = load_config(source="sim")
+    assert pdmf_tilt_rate_per_myr(c, 9.0) == pytest.approx(0.35e-3)          # 0.35 at 1 Gyr < 1.5
+    assert pdmf_tilt_rate_per_myr(c, np.log10(5e9)) == 0.0                    # 1.75 > 1.5: saturated
+
+
+def test_escape_weights_keep_the_mass_function_and_the_lamers_rate():
+    """The escape rate per star (tails.escape_weights) removes the Lamers mass-loss rate and turns the
+    present-day mass function of tilt Delta into that of Delta + dDelta/dt dt (d<ln m>/dDelta = Var ln m)."""
+    from ocmembers.sim.binaries import draw_mass_ratios
+    from ocmembers.sim.cluster_model import sample_cluster_masses
+    rng = np.random.default_rng(5)
+    m = sample_cluster_masses(200_000, rng, 0.08, 1.4, 1.2)
+    sys_m = m * (1 + draw_mass_ratios(m.size, 0.3, rng))
+    k, r = 0.35e-3, 3.0e-3                                           # 1/Myr: an M67-like cluster
+    w = tails.escape_weights(m, sys_m, k, r)
+    assert w.min() > 0                                               # no clipping here
+    assert np.sum(w * sys_m) / np.sum(sys_m) == pytest.approx(r, rel=1e-9)  # -dM/dt / M
+    dt = 10.0
+    keep = 1 - w * dt
+    ln_m = np.log(m)
+    new_mean = np.sum(keep * ln_m) / np.sum(keep)
+    # exactly k dt Var(ln m) / (1 - r_N dt), r_N the mean number rate (first order: d<ln m>/dDelta dDelta)
+    assert new_mean - ln_m.mean() == pytest.approx(k * dt * ln_m.var() / (1 - w.mean() * dt), rel=1e-6)
+    assert w.mean() > r                                              # more stars than mass: the light ones
+    assert w[m < 0.2].mean() > w[m > 1.0].mean()                     # low-mass stars escape faster
+    # no tilt growth: every star escapes at the same rate, the present mass function's
+    assert tails.escape_weights(m, sys_m, 0.0, r) == pytest.approx(np.full(m.size, r))
+    # evaluated elsewhere: monotonic in m; clipped at 0 where the tilt would need stars to join
+    at = np.array([0.1, 1.0, 100.0])
+    wa = tails.escape_weights(m, sys_m, 10 * r, r, at=at)
+    assert wa[0] > wa[1] >= wa[2] == 0.0
+    with pytest.raises(ValueError):
+        tails.escape_weights(np.zeros(0), np.zeros(0), k, r)
+
+
+def test_escaped_stars_follow_the_present_mass_function(cfg, m67):
+    """M67 (4.3 Gyr, tilt 1.49): the stars it loses now are lighter than its bound stars (the escape
+    rate falls with mass) but heavier than the IMF's (the former sky's escapers): more of them are
+    bright. A young cluster's tilt hardly grows: its escapers follow its mass function."""
+    from ocmembers.sim.cluster import cluster_rng, cluster_stars, escaped_stars
+    from ocmembers.sim.cluster_model import cluster_model, true_distance_pc
+    from ocmembers.sim.isochrones import cluster_isochrone
+
+    iso = cluster_isochrone(cfg.local_dir, float(m67["log_age"]), cfg.isochrone.metallicity_z,
+                            use_parsec=False, cluster="NGC_2682")
+    phys = m67.copy()
+    phys["dist_pc"] = true_distance_pc(m67, cfg)
+    model = cluster_model(phys, cfg, iso, cluster_rng(cfg, "NGC_2682")[0])
+    bound = cluster_stars(m67, phys, cfg, iso, model, cluster_rng(cfg, "NGC_2682")[1])
+    args = (m67, phys)
+    got = {}
+    for mf in ("present", "imf"):
+        c = cfg.replace(sim={"structure": "corona_tails", "escaper_mass_function": mf})
+        got[mf] = escaped_stars(*args, c, iso, model, bound["mass"].to_numpy(), bound["q"].to_numpy(),
+                                np.random.default_rng(11))
+    med = {k: float(np.median(v["mass"])) for k, v in got.items()}
+    assert med["imf"] < med["present"] < float(np.median(bound["mass"]))
+    bright = {k: int((v["g"] < 18).sum()) for k, v in got.items()}
+    assert bright["present"] > 1.5 * bright["imf"]
+    with pytest.raises(ConfigError, match="sim.escaper_mass_function"):
+        load_config(source="sim").replace(sim={"escaper_mass_function": "kroupa"})
+
+
+def test_hill_cluster_orbit():
+    """With the cluster's Plummer potential the Jacobi integral is conserved, a massless cluster gives
+    the analytic Hill orbit, and escaped stars linger near the cluster (Küpper et al. 2008)."""
+    rng = np.random.default_rng(0)
+    n, m, a = 300, 1690.0, 2.5
+    r_j = tails.jacobi_radius_pc(m)
+    x0 = np.zeros((3, n))
+    x0[0] = np.where(rng.random(n) < 0.5, -r_j, r_j)
+    v0 = rng.normal(0, 0.7, (3, n))
+    tau = rng.random(n) * 150.0
+    p, v = tails.hill_cluster_orbit(x0, v0, tau, m, a)
+    e0, e1 = tails.jacobi_integral(x0, v0, m, a), tails.jacobi_integral(p, v, m, a)
+    assert np.max(np.abs(e1 - e0) / np.abs(e0)) < 1e-5
+    p0, v0_ = tails.hill_orbit(x0, v0, tau)
+    p1, v1 = tails.hill_cluster_orbit(x0, v0, tau, 1e-12, a)
+    assert np.abs(p1 - p0).max() < 1e-6 and np.abs(v1 - v0_).max() < 1e-6
+    # the Lagrange point is an equilibrium of the point-mass cluster (r_J^3 = GM / 4 Omega A)
+    pl, _ = tails.hill_cluster_orbit(np.array([[r_j], [0.0], [0.0]]), np.zeros((3, 1)), np.array([20.0]), m, 0.0)
+    assert pl[:, 0] == pytest.approx([r_j, 0.0, 0.0], abs=0.05 * r_j)
+    # the cluster holds its escapers back: more of them within 2 r_J than on the tide alone
+    near = lambda q: np.mean(np.sqrt(np.sum(q ** 2, axis=0)) < 2 * r_j)
+    assert near(p) > 1.2 * near(p0)
+    # each star's own time: a zero time leaves it where it was released
+    pz, _ = tails.hill_cluster_orbit(x0[:, :3], v0[:, :3], np.zeros(3), m, a)
+    assert pz == pytest.approx(x0[:, :3])
+    with pytest.raises(ConfigError, match="sim.tail_orbits"):
+        load_config(source="sim").replace(sim={"tail_orbits": "nbody"})
+
+
+def test_dissolution_and_tide_at_the_galactocentric_radius():
+    """[sim] tidal_field = galactocentric: at R0 Lamers et al.'s t0 = 3.3 Myr and the Sun's Oort
+    constants; t0 ~ R_G / V_G (Baumgardt & Makino 2003) and Omega, A ~ V / R_G on a flat rotation
+    curve, so t0 Omega is the same everywhere, r_J ~ R_G^(2/3) and the outer disc dissolves slower."""
+    from ocmembers.sim.galaxy import R0_PC
+    assert tails.dissolution_t0_myr(3.3, 1.0) == 3.3
+    assert tails.galactocentric_radius_ratio(np.zeros(3)) == pytest.approx(1.0)          # the Sun
+    assert tails.galactocentric_radius_ratio(np.array([-R0_PC, 0.0, 300.0])) == pytest.approx(2.0)
+    assert tails.galactocentric_radius_ratio(np.array([0.0, R0_PC, 0.0])) == pytest.approx(np.sqrt(2))
+    ratios = np.array([0.8, 0.9, 1.0, 1.1, 1.25])
+    t0 = np.array([tails.dissolution_t0_myr(3.3, r) for r in ratios])
+    assert np.all(np.diff(t0) > 0)
+    om = np.array([tails._freqs(r)[0] for r in ratios])
+    assert t0 * om == pytest.approx(np.full(ratios.size, 3.3 * tails._freqs(1.0)[0]), rel=1e-12)
+    assert tails.jacobi_radius_pc(1000.0, 1.25) == pytest.approx(tails.jacobi_radius_pc(1000.0) * 1.25 ** (2 / 3))
+    # the solar values are the former ones, bit for bit
+    x0, v0, tau = np.array([[10.0], [1.0], [2.0]]), np.array([[0.3], [0.1], [-0.2]]), np.array([40.0])
+    assert np.array_equal(tails.hill_orbit(x0, v0, tau, 1.0)[0], tails.hill_orbit(x0, v0, tau)[0])
+    assert tails.drift_speed_kms(13.0, 1.0) == tails.drift_speed_kms(13.0)
+    # the mass lost per Myr now falls as 1 / t0
+    _, lost_in = tails.escape_ages(2000.0, 3000.0, tails.dissolution_t0_myr(3.3, 0.8), 0.62, 1.0, np.zeros(0))
+    _, lost_out = tails.escape_ages(2000.0, 3000.0, tails.dissolution_t0_myr(3.3, 1.25), 0.62, 1.0, np.zeros(0))
+    assert lost_in / lost_out == pytest.approx(1.25 / 0.8, rel=1e-2)
+    with pytest.raises(ValueError):
+        tails.dissolution_t0_myr(3.3, 0.0)
+    with pytest.raises(ConfigError, match="sim.tidal_field"):
+        load_config(source="sim").replace(sim={"tidal_field": "local"})

@@ -203,6 +203,9 @@ class SimConfig:
     dissolution_t0_myr: float = 3.3
     dissolution_gamma: float = 0.62
     tail_max_pc: float = 200.0
+    escaper_mass_function: str = "present"
+    tail_orbits: str = "tide_only"
+    tidal_field: str = "galactocentric"
 
 
 @dataclass(frozen=True)
@@ -392,6 +395,15 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"sim.release must be \"dr3\" or \"dr4\", got {cfg.sim.release!r}")
     if cfg.sim.structure not in ("core_halo", "corona_tails"):
         raise ConfigError(f"sim.structure must be \"core_halo\" or \"corona_tails\", got {cfg.sim.structure!r}")
+    if cfg.sim.escaper_mass_function not in ("present", "imf"):
+        raise ConfigError("sim.escaper_mass_function must be \"present\" or \"imf\", got "
+                          f"{cfg.sim.escaper_mass_function!r}")
+    if cfg.sim.tail_orbits not in ("tide_only", "cluster_gravity"):
+        raise ConfigError("sim.tail_orbits must be \"tide_only\" or \"cluster_gravity\", got "
+                          f"{cfg.sim.tail_orbits!r}")
+    if cfg.sim.tidal_field not in ("galactocentric", "solar"):
+        raise ConfigError("sim.tidal_field must be \"galactocentric\" or \"solar\", got "
+                          f"{cfg.sim.tidal_field!r}")
     for key in ("dissolution_t0_myr", "dissolution_gamma", "tail_max_pc"):
         if not getattr(cfg.sim, key) > 0:
             raise ConfigError(f"sim.{key} must be positive, got {getattr(cfg.sim, key)!r}")

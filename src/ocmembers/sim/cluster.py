@@ -36,7 +36,7 @@ from ocmembers.method.cuts import (angular_separation_deg, cone_radius_deg, cone
                                    pm_radius)
 from ocmembers.sim.binaries import draw_mass_ratios
 from ocmembers.sim.cluster_model import (M_MIN, ClusterModel, check_cluster, cluster_frame, cluster_model,
-                                         draw_photometry, draw_positions, pdmf_tilt, place,
+                                         draw_photometry, draw_positions, pdmf_tilt, pdmf_tilt_rate_per_myr, place,
                                          sample_cluster_masses, true_distance_pc)
 from ocmembers.sim.errors import ZP_BOUND, ScanLaw, detection_probability, observe, parallax_error_median
 from ocmembers.sim import tails
@@ -219,42 +219,80 @@ def escaped_stars(cluster: pd.Series, phys: pd.Series, cfg: Config, iso: pd.Data
     """The stars the cluster lost in the last :math:`\\tau_{max}`: corona and tidal tails (:mod:`ocmembers.sim.tails`).
 
     ``mass``, ``q``: the bound stars (their total, extended to 0.08 Msun with
-    the IMF, is the present mass). On its own random stream ``rng``.
+    the mass function of ``[sim] escaper_mass_function``, is the present mass).
+    On its own random stream ``rng``.
     """
     s = cfg.sim
     name = str(cluster["name"])
-    pilot_m = sample_kroupa(tails.N_PILOT_IMF, rng, M_MIN, model.m_high)
+    log_age = float(cluster["log_age"])
+    present = s.escaper_mass_function == "present"
+    tilt = pdmf_tilt(cfg, log_age) if present else 0.0
+    pilot_m = sample_cluster_masses(tails.N_PILOT_IMF, rng, M_MIN, model.m_high, tilt)
     pilot_q = draw_mass_ratios(pilot_m.size, s.binary_fraction, rng)
-    pilot_tot = float(np.sum(pilot_m * (1 + pilot_q)))
+    pilot_sys = pilot_m * (1 + pilot_q)
+    pilot_tot = float(np.sum(pilot_sys))
     above = pilot_m >= model.m_low
-    m_present = float(np.sum(mass * (1 + q))) * pilot_tot / float(np.sum((pilot_m * (1 + pilot_q))[above]))
-    r_j = tails.jacobi_radius_pc(m_present)
-    age_myr = 10 ** float(cluster["log_age"]) / 1e6
-    tau_max = s.tail_max_pc / tails.drift_speed_kms(r_j) / tails.PC_PER_MYR
-    _, lost = tails.escape_ages(m_present, age_myr, s.dissolution_t0_myr, s.dissolution_gamma, tau_max,
-                                np.zeros(0))
-    n = int(rng.poisson(lost * above.sum() / pilot_tot))
+    m_present = float(np.sum(mass * (1 + q))) * pilot_tot / float(np.sum(pilot_sys[above]))
+    e0, ea, ed = cluster_frame(float(phys["ra"]), float(phys["dec"]))
+    x_gal = ICRS_TO_GAL @ (e0 * float(phys["dist_pc"]))
+    # [sim] tidal_field: t0, Omega and A at the cluster's R_G (tails.dissolution_t0_myr) or the Sun's
+    rr = tails.galactocentric_radius_ratio(x_gal) if s.tidal_field == "galactocentric" else 1.0
+    t0 = tails.dissolution_t0_myr(s.dissolution_t0_myr, rr)
+    r_j = tails.jacobi_radius_pc(m_present, rr)
+    age_myr = 10 ** log_age / 1e6
+    tau_max = s.tail_max_pc / tails.drift_speed_kms(r_j, rr) / tails.PC_PER_MYR
+    _, lost = tails.escape_ages(m_present, age_myr, t0, s.dissolution_gamma, tau_max, np.zeros(0))
+    if present:   # escape rate per star of the present mass function (tails.escape_weights)
+        tilt_rate = pdmf_tilt_rate_per_myr(cfg, log_age)
+        loss_rate = m_present ** -s.dissolution_gamma / t0                          # -dM/dt / M
+        w = tails.escape_weights(pilot_m, pilot_sys, tilt_rate, loss_rate)
+        n_per_mass = float(np.sum(w[above])) / float(np.sum(w * pilot_sys))
+    else:
+        n_per_mass = above.sum() / pilot_tot
+    n = int(rng.poisson(lost * n_per_mass))
     if n + model.n_stars > s.max_cluster_stars:
         raise ConfigError(f"cluster {name}: {n} escaped stars to simulate exceed [sim] max_cluster_stars")
-    tau, _ = tails.escape_ages(m_present, age_myr, s.dissolution_t0_myr, s.dissolution_gamma, tau_max,
-                               rng.random(n))
+    tau, _ = tails.escape_ages(m_present, age_myr, t0, s.dissolution_gamma, tau_max, rng.random(n))
     x0 = np.zeros((3, n))
     x0[0] = np.where(rng.random(n) < 0.5, -r_j, r_j)
     v0 = rng.normal(0, model.sigma_v_kms, (3, n))
-    pos, vel = tails.hill_orbit(x0, v0, tau)
-    vel = tails.inertial_velocity(pos, vel)
-    e0, ea, ed = cluster_frame(float(phys["ra"]), float(phys["dec"]))
-    hill = tails.hill_axes_galactic(ICRS_TO_GAL @ (e0 * float(phys["dist_pc"])))
+    if s.tail_orbits == "cluster_gravity":   # the cluster as a Plummer sphere of its r50 (tails.hill_cluster_orbit)
+        r50_pc = float(phys["dist_pc"]) * np.tan(np.deg2rad(float(cluster["r50"])))
+        pos, vel = tails.hill_cluster_orbit(x0, v0, tau, m_present, r50_pc, radius_ratio=rr)
+    else:
+        pos, vel = tails.hill_orbit(x0, v0, tau, rr)
+    vel = tails.inertial_velocity(pos, vel, rr)
+    hill = tails.hill_axes_galactic(x_gal)
     to_icrs = ICRS_TO_GAL.T @ hill.T                 # Hill -> ICRS
     p_icrs, v_icrs = to_icrs @ pos, to_icrs @ vel
     off = np.stack([e0 @ p_icrs, ea @ p_icrs, ed @ p_icrs], axis=1)
     ra, dec, dist = place(phys, off)
     v = np.asarray(model.v_mean_icrs)[:, None] + v_icrs
     pmra, pmdec, rv = velocity_to_pm(ra, dec, dist, v)
-    m = sample_kroupa(n, rng, model.m_low, model.m_high)
+    if present:
+        m = _escaper_masses(n, rng, model, tilt, lambda x: tails.escape_weights(pilot_m, pilot_sys, tilt_rate,
+                                                                                 loss_rate, at=x))
+    else:
+        m = sample_kroupa(n, rng, model.m_low, model.m_high)
     qq = draw_mass_ratios(n, s.binary_fraction, rng)
     ph = draw_photometry(iso, m, qq, dist, float(cluster["a0"]))
     return _star_table(cluster, cfg, ra, dec, dist, pmra, pmdec, rv, ph, m, qq, population="escaped")
+
+
+def _escaper_masses(n: int, rng: np.random.Generator, model: ClusterModel, tilt: float,
+                    rate: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``n`` primary masses in ``[m_low, m_high]`` of the present-day mass function (``tilt``) times the
+    escape rate per star ``rate`` (:func:`ocmembers.sim.tails.escape_weights`), by rejection (the rate is
+    monotonic in ln m: its largest value is at an end of the range)."""
+    w_max = float(np.max(rate(np.array([model.m_low, model.m_high]))))
+    out: list[np.ndarray] = []
+    got = 0
+    while got < n:
+        m = sample_cluster_masses(2 * (n - got) + 100, rng, model.m_low, model.m_high, tilt)
+        m = m[rng.random(m.size) * w_max < rate(m)]
+        out.append(m)
+        got += m.size
+    return np.concatenate(out)[:n] if out else np.zeros(0)
 
 
 def _star_table(cluster: pd.Series, cfg: Config, ra, dec, dist, pmra, pmdec, rv, ph, mass, q,

@@ -68,6 +68,7 @@ from ocmembers.sim.king62 import King62
 from ocmembers.sim.plummer import Plummer
 
 __all__ = ["ClusterModel", "DR2_ZERO_POINT", "true_distance_pc", "check_cluster", "pdmf_tilt",
+           "pdmf_tilt_rate_per_myr",
            "sample_cluster_masses", "cluster_model", "cluster_frame", "place", "draw_positions",
            "draw_photometry"]
 
@@ -207,6 +208,13 @@ def _mean_velocity(cluster: pd.Series) -> np.ndarray:
 def pdmf_tilt(cfg: Config, log_age: float) -> float:
     """Flattening of the present-day mass function of a cluster of ``log_age`` (module docstring)."""
     return float(min(cfg.sim.pdmf_tilt_max, cfg.sim.pdmf_tilt_per_gyr * 10 ** log_age / 1e9))
+
+
+def pdmf_tilt_rate_per_myr(cfg: Config, log_age: float) -> float:
+    r""":math:`\dot\Delta` (1/Myr) of :func:`pdmf_tilt` now: ``pdmf_tilt_per_gyr`` / 1000 while the
+    tilt grows, 0 once it has reached ``pdmf_tilt_max``."""
+    grows = cfg.sim.pdmf_tilt_per_gyr * 10 ** log_age / 1e9 < cfg.sim.pdmf_tilt_max
+    return float(cfg.sim.pdmf_tilt_per_gyr / 1e3) if grows else 0.0
 
 
 def sample_cluster_masses(n: int, rng: np.random.Generator, m_low: float, m_high: float,

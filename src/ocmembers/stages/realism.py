@@ -193,6 +193,8 @@ def run(cfg: Config) -> dict[str, Any]:
     report: dict[str, Any] = {
         "clusters": names, "notes": notes,
         "sky": {"structure": cfg.sim.structure, "ruwe_model": cfg.sim.ruwe_model,
+                "escaper_mass_function": cfg.sim.escaper_mass_function, "tail_orbits": cfg.sim.tail_orbits,
+                "tidal_field": cfg.sim.tidal_field,
                 "t22_sky": cfg.sim.t22_sky, "t22_check": cfg.sim.t22_check},
         "t22": {"per_cluster": t22_per, "summary": summarise_ratios(t22_per)} if t22_per else None,
         "t22_truth": ({"per_cluster": truth_per, "summary": summarise_ratios(truth_per),
