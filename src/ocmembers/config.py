@@ -391,30 +391,14 @@ def _validate(cfg: Config) -> None:
     if cfg.methods.hdbscan_backend not in HDBSCAN_BACKENDS:
         raise ConfigError(f"methods.hdbscan_backend must be one of {HDBSCAN_BACKENDS}, "
                           f"got {cfg.methods.hdbscan_backend!r}")
-    if cfg.sim.release not in ("dr3", "dr4"):
-        raise ConfigError(f"sim.release must be \"dr3\" or \"dr4\", got {cfg.sim.release!r}")
-    if cfg.sim.structure not in ("core_halo", "corona_tails"):
-        raise ConfigError(f"sim.structure must be \"core_halo\" or \"corona_tails\", got {cfg.sim.structure!r}")
-    if cfg.sim.escaper_mass_function not in ("present", "imf"):
-        raise ConfigError("sim.escaper_mass_function must be \"present\" or \"imf\", got "
-                          f"{cfg.sim.escaper_mass_function!r}")
-    if cfg.sim.tail_orbits not in ("tide_only", "cluster_gravity"):
-        raise ConfigError("sim.tail_orbits must be \"tide_only\" or \"cluster_gravity\", got "
-                          f"{cfg.sim.tail_orbits!r}")
-    if cfg.sim.tidal_field not in ("galactocentric", "solar"):
-        raise ConfigError("sim.tidal_field must be \"galactocentric\" or \"solar\", got "
-                          f"{cfg.sim.tidal_field!r}")
+    for (section, key), choices in _CHOICES.items():
+        value = getattr(getattr(cfg, section), key)
+        if value not in choices:
+            listed = ", ".join(f'"{c}"' for c in choices[:-1]) + f' or "{choices[-1]}"'
+            raise ConfigError(f"{section}.{key} must be {listed}, got {value!r}")
     for key in ("dissolution_t0_myr", "dissolution_gamma", "tail_max_pc"):
         if not getattr(cfg.sim, key) > 0:
             raise ConfigError(f"sim.{key} must be positive, got {getattr(cfg.sim, key)!r}")
-    if cfg.sim.ruwe_model not in ("ad_hoc", "orbit"):
-        raise ConfigError(f"sim.ruwe_model must be \"ad_hoc\" or \"orbit\", got {cfg.sim.ruwe_model!r}")
-    if cfg.source.cluster_catalogue not in ("cg20", "hr23", "hr24"):
-        raise ConfigError("source.cluster_catalogue must be \"cg20\", \"hr23\" or \"hr24\", got "
-                          f"{cfg.source.cluster_catalogue!r}")
-    if cfg.source.hats_catalogues not in ("local", "archive"):
-        raise ConfigError("source.hats_catalogues must be \"local\" or \"archive\", got "
-                          f"{cfg.source.hats_catalogues!r}")
     _validate_release(cfg)
     if cfg.clusters.jobs < 1:
         raise ConfigError(f"clusters.jobs (JOBS) must be >= 1, got {cfg.clusters.jobs}")
@@ -429,6 +413,21 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"model.n_support must be >= 1, got {cfg.model.n_support}")
     for name in cfg.clusters.names:
         check_cluster_name(name, "clusters.names (CLUSTERS)")
+
+
+#: Keys whose value is one of a few words, and those words (checked by :func:`_validate`).
+_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("sim", "release"): ("dr3", "dr4"),
+    ("sim", "structure"): ("core_halo", "corona_tails"),
+    ("sim", "escaper_mass_function"): ("present", "imf"),
+    ("sim", "tail_orbits"): ("tide_only", "cluster_gravity"),
+    ("sim", "tidal_field"): ("galactocentric", "solar"),
+    ("sim", "ruwe_model"): ("ad_hoc", "orbit"),
+    ("source", "cluster_catalogue"): ("cg20", "hr23", "hr24"),
+    ("source", "hats_catalogues"): ("local", "archive"),
+    ("cone", "parallax_zero_point"): ("lindegren21", "none"),
+    ("crossmatch", "method"): ("neighbourhood", "positional"),
+}
 
 
 #: The reference epoch of the positions of each Gaia release (Gaia Collaboration 2021, 2023;
@@ -454,12 +453,6 @@ def _validate_release(cfg: Config) -> None:
     src = cfg.source
     if src.gaia_release not in RELEASE_EPOCH:
         raise ConfigError(f"source.gaia_release must be one of {tuple(RELEASE_EPOCH)}, got {src.gaia_release!r}")
-    if cfg.cone.parallax_zero_point not in ("lindegren21", "none"):
-        raise ConfigError("cone.parallax_zero_point must be \"lindegren21\" or \"none\", got "
-                          f"{cfg.cone.parallax_zero_point!r}")
-    if cfg.crossmatch.method not in ("neighbourhood", "positional"):
-        raise ConfigError("crossmatch.method must be \"neighbourhood\" or \"positional\", got "
-                          f"{cfg.crossmatch.method!r}")
     for item in src.gaia_columns:
         pair = _column_pair(item)
         if pair is None:
