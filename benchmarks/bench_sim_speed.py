@@ -43,26 +43,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _memory import peak_mb, reset_peak  # noqa: E402
+
 SIM_DEFAULT = ("NGC_2682", "NGC_7789", "NGC_2099", "NGC_6705")
 T22_DEFAULT = ("NGC_7789", "NGC_2099", "NGC_6705")
-
-
-def _reset_peak() -> None:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
-
-
-def _peak_mb() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _load() -> str:
@@ -100,12 +85,12 @@ def worker_sim(names: list[str], data_dir: str) -> None:
     simulate_cone(cluster_row(table, "NGC_188"), cfg)  # warm-up: imports, isochrones, zero-point tables
     for name in names:
         row = cluster_row(table, name)
-        _reset_peak()
+        reset_peak()
         t0, c0 = time.perf_counter(), time.process_time()
         s = simulate_cone(row, cfg)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         print(json.dumps({"name": name, "n": len(s.cone), "n_bright": len(s.bright), "wall": wall, "cpu": cpu,
-                          "peak_mb": _peak_mb(), "load": _load(),
+                          "peak_mb": peak_mb(), "load": _load(),
                           "sha": [frame_sha(s.cone), frame_sha(s.truth), frame_sha(s.bright)]}), flush=True)
 
 
@@ -131,13 +116,13 @@ def worker_t22(names: list[str], data_dir: str) -> None:
         out = {}
         for backend in ("hdbscan", "fast_hdbscan"):
             c = cfg.replace(methods={"hdbscan_backend": backend})
-            _reset_peak()
+            reset_peak()
             t0, c0 = time.perf_counter(), time.process_time()
             res = t22_members(field, row, c, sky=cfg.sim.t22_sky)
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
             lab = res["hdbscan_label"].to_numpy() if "hdbscan_label" in res else np.full(len(res), -1)
             out[backend] = (res["probability"].to_numpy(float), lab)
-            print(json.dumps({"name": name, "backend": backend, "n": int((lab > -2).sum()), "wall": wall, "cpu": cpu, "peak_mb": _peak_mb(),
+            print(json.dumps({"name": name, "backend": backend, "n": int((lab > -2).sum()), "wall": wall, "cpu": cpu, "peak_mb": peak_mb(),
                               "load": _load(), "members": int((out[backend][0] > 0).sum())}), flush=True)
         (p, a), (q, b) = out["hdbscan"], out["fast_hdbscan"]
         both, either = (p > 0) & (q > 0), (p > 0) | (q > 0)

@@ -91,6 +91,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _memory import peak_mb, reset_peak, rss_mb  # noqa: E402
 from bench_membership import curve, synthetic  # noqa: E402  (the same synthetic candidates)
 
 CPUS = os.cpu_count() or 1
@@ -99,44 +100,15 @@ CPUS = os.cpu_count() or 1
 # ---------------------------------------------------------------------------
 # measuring
 # ---------------------------------------------------------------------------
-def _reset_peak() -> None:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
-
-
-def _peak_mb() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _rss_mb() -> float:
-    """The process's resident set now (MB): what a row's peak stands on."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
 def measure(fn, repeats: int):
     """Best wall time of ``repeats`` calls: (result, wall s, CPU s, peak RSS MB)."""
     best = None
     for _ in range(repeats):
-        _reset_peak()
+        reset_peak()
         t0, c0 = time.perf_counter(), time.process_time()
         out = fn()
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        peak = _peak_mb()
+        peak = peak_mb()
         if best is None or wall < best[1]:
             best = (out, wall, cpu, peak)
     return best
@@ -570,7 +542,7 @@ def sets_rows(au_sets: SimpleNamespace | None, repeats: int, names: list[str]) -
         ids = members_of(members, xm, name, cfg.selection.member_probability)
         iso = src.isochrone(float(crow["log_age"]))
         their_in = their_sets_inputs(sim.cone, crow, iso) if au_sets is not None else None
-        base = _rss_mb()                                          # the cone, torch, ...: under both peaks
+        base = rss_mb()                                          # the cone, torch, ...: under both peaks
         results: dict[str, Any] = {}
         for _ in range(repeats):
             for key in ("ours", "authors"):

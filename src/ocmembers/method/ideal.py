@@ -166,9 +166,8 @@ def kernel_sum(points: np.ndarray, query: np.ndarray, cov: np.ndarray, bandwidth
             cuts = np.searchsorted(expected, np.arange(max_pairs, expected[-1], max_pairs), side="right")
             bounds = np.unique(np.concatenate([[0], cuts, [len(idx)]]))
             for r0, r1 in zip(bounds[:-1], bounds[1:]):
-                run = np.arange(r0, r1)
-                pairs = cKDTree(xs[run]).sparse_distance_matrix(tree, k_sigma, p=np.inf, output_type="ndarray")
-                qi, pj = run[pairs["i"]], pairs["j"].astype(np.int64)
+                pairs = cKDTree(xs[r0:r1]).sparse_distance_matrix(tree, k_sigma, p=np.inf, output_type="ndarray")
+                qi, pj = pairs["i"].astype(np.int64) + r0, pairs["j"].astype(np.int64)
                 del pairs
                 for start in range(0, qi.size, chunk):
                     a, b = qi[start:start + chunk], pj[start:start + chunk]

@@ -26,6 +26,7 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -201,7 +202,7 @@ def timing_summary(cfg: Config, records: list[dict] | None = None) -> dict[str, 
         s["cpu_s"] += float(r.get("cpu_s", 0.0))
         if r.get("peak_rss_mb") is not None:
             mb = float(r["peak_rss_mb"])
-            s["peak_rss_mb"] = mb if s["peak_rss_mb"] != s["peak_rss_mb"] else max(s["peak_rss_mb"], mb)
+            s["peak_rss_mb"] = mb if math.isnan(s["peak_rss_mb"]) else max(s["peak_rss_mb"], mb)
     return summary
 
 
@@ -211,7 +212,7 @@ def print_timings(cfg: Config) -> None:
     if not summary:
         return
     def gb(mb: float) -> str:
-        return f"{mb / 1024:9.2f}" if mb == mb else f"{'-':>9s}"
+        return f"{'-':>9s}" if math.isnan(mb) else f"{mb / 1024:9.2f}"
 
     print(f"{'stage':<12s} {'runs':>4s} {'wall/s':>9s} {'cpu/s':>9s} {'peak/GB':>9s}", file=sys.stderr)
     for stage, s in summary.items():
@@ -219,7 +220,7 @@ def print_timings(cfg: Config) -> None:
               file=sys.stderr)
     tot_w = sum(s["wall_s"] for s in summary.values())
     tot_c = sum(s["cpu_s"] for s in summary.values())
-    peaks = {k: s["peak_rss_mb"] for k, s in summary.items() if s["peak_rss_mb"] == s["peak_rss_mb"]}
+    peaks = {k: s["peak_rss_mb"] for k, s in summary.items() if not math.isnan(s["peak_rss_mb"])}
     top = max(peaks, key=peaks.get) if peaks else None
     print(f"{'total':<12s} {'':4s} {tot_w:9.1f} {tot_c:9.1f} {gb(peaks[top]) if top else gb(float('nan'))}"
           f"  ({tot_w / 3600:.2f} h wall on {os.cpu_count()} cpus"
