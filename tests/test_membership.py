@@ -162,6 +162,59 @@ def test_a_training_member_is_not_in_its_own_support_sets():
     np.testing.assert_array_equal(p_out, 0.0)
 
 
+def _former_probabilities(candidates, members, cluster_features, model, feature_fn, *,
+                          n_samples, seed, own_member=None):
+    """membership_probabilities as it was before the blocks: all n*S samples at once."""
+    from ocmembers.method.membership import MEMBERSHIP_REQUIRED
+    from ocmembers.method.instances import sample_support
+    from ocmembers.method.network import SOURCE_FEATURES
+    out = np.full(len(candidates), np.nan)
+    ok = np.isfinite(candidates[list(MEMBERSHIP_REQUIRED)].to_numpy(np.float64)).all(axis=1)
+    idx = np.flatnonzero(ok)
+    df = candidates.iloc[idx]
+    rng = np.random.default_rng(seed)
+    samples = draw_samples(df, n_samples, rng)
+    new = feature_fn({k: v.reshape(-1) for k, v in samples.items()})
+    feats = np.column_stack([np.asarray(new[f]).reshape(-1) if f in new
+                             else np.repeat(df[f].to_numpy(np.float64), n_samples)
+                             for f in SOURCE_FEATURES])
+    exclude = None if own_member is None else np.repeat(own_member[idx], n_samples)
+    support = sample_support(len(members), idx.size * n_samples, model.n_support, rng, exclude=exclude)
+    x = np.concatenate([np.repeat(model.standardise_source(feats)[:, None, :], model.n_support, 1),
+                        np.broadcast_to(model.standardise_cluster(cluster_features),
+                                        (len(feats), model.n_support, 3)),
+                        model.standardise_source(members)[support]], axis=2)
+    with torch.no_grad():
+        lg = model.network_(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
+    out[idx] = (lg[:, 1] > lg[:, 0]).numpy().reshape(idx.size, n_samples).mean(axis=1)
+    return out
+
+
+@pytest.mark.parametrize("n_members", [25, 40])            # argsort and rejection support sets
+def test_blocks_give_the_probabilities_of_one_call(monkeypatch, n_members):
+    """Drawn and featurised block by block (here 7 candidates of 50 samples at a time, and
+    support sets 333 at a time), p is bitwise that of the former one-call algorithm, with
+    a covariance that is not positive definite (the eigen fallback for the whole table),
+    a non-finite row and training members left out of their own sets."""
+    from ocmembers.method import instances, membership
+    rng = np.random.default_rng(8)
+    df = _stars(61, rng)
+    df.loc[5, "parallax_pmra_corr"] = 1.0             # with equal errors: a singular matrix
+    df.loc[5, ["parallax_error", "pmra_error"]] = 0.1
+    df.loc[9, "g_rp"] = np.nan
+    members = rng.normal(size=(n_members, 5))
+    own = np.full(61, -1)
+    own[[0, 7, 30]] = [3, 0, 11]
+    clf = _stub(_Soft())
+    args = (df, members, np.array([1.0, 8.5, 1.0]), clf, _features)
+    expect = _former_probabilities(*args, n_samples=50, seed=3, own_member=own)
+    monkeypatch.setattr(membership, "SAMPLES_PER_BLOCK", 7 * 50 + 13)
+    monkeypatch.setattr(instances, "SETS_PER_BLOCK", 333)
+    got = membership_probabilities(*args, n_samples=50, seed=3, own_member=own)
+    np.testing.assert_array_equal(got, expect)
+    assert np.nanstd(got) > 0.1                        # a non-trivial comparison
+
+
 def test_missing_columns_named():
     from ocmembers.exceptions import MissingColumnsError
     df = _stars(3, np.random.default_rng(0)).drop(columns=["g_rp_error"])

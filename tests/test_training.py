@@ -38,6 +38,49 @@ def test_sample_support_distinct_and_excluding(n_pool):
     assert np.all(np.abs(counts - expect) < 6 * np.sqrt(expect) + 0.05 * expect)
 
 
+def _former_sample_support(n_pool, n_sets, k, rng, exclude=None):
+    """sample_support as it was before the blocks: every set drawn in one call."""
+    if n_pool <= 3 * k:
+        keys = rng.random((n_sets, n_pool))
+        if exclude is not None:
+            rows = np.flatnonzero(exclude >= 0)
+            keys[rows, exclude[rows]] = np.inf
+        return np.argsort(keys, axis=1)[:, :k].astype(np.int64)
+    out = rng.integers(0, n_pool, size=(n_sets, k))
+    todo = np.arange(n_sets)
+    while True:
+        sub = np.sort(out[todo], axis=1)
+        bad = (sub[:, 1:] == sub[:, :-1]).any(axis=1)
+        if exclude is not None:
+            bad |= (out[todo] == exclude[todo, None]).any(axis=1)
+        todo = todo[bad]
+        if todo.size == 0:
+            return out
+        out[todo] = rng.integers(0, n_pool, size=(todo.size, k))
+
+
+@pytest.mark.parametrize("n_pool", [12, 25, 40])          # argsort and rejection (many redraws)
+@pytest.mark.parametrize("with_exclude", [False, True])
+def test_sample_support_blocks_and_int32_give_the_former_sets(monkeypatch, n_pool, with_exclude):
+    from ocmembers.method import instances
+    monkeypatch.setattr(instances, "SETS_PER_BLOCK", 333)     # odd: blocks of an odd count of draws
+    excl = np.random.default_rng(1).integers(-1, n_pool, 2001) if with_exclude else None
+    expect = _former_sample_support(n_pool, 2001, 10, np.random.default_rng(4), excl)
+    rng = np.random.default_rng(4)
+    got = sample_support(n_pool, 2001, 10, rng, exclude=excl, dtype=np.int32)
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, expect)
+    # and the generator is left where the former left it
+    ref = np.random.default_rng(4)
+    _former_sample_support(n_pool, 2001, 10, ref, excl)
+    assert rng.random() == ref.random()
+
+
+def test_sample_support_index_type_too_small():
+    with pytest.raises(ValueError, match="int8"):
+        sample_support(300, 5, 10, np.random.default_rng(0), dtype=np.int8)
+
+
 def test_sample_support_too_small():
     with pytest.raises(TooFewMembersError):
         sample_support(10, 5, 10, np.random.default_rng(0), exclude=np.zeros(5, int))

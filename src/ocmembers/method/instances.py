@@ -100,8 +100,14 @@ class ClusterSets:
                    None if candidates is None else finite(candidates, "candidates"))
 
 
+#: Sets drawn at a time by :func:`sample_support`: it bounds the temporaries
+#: (random keys, sorted copies), never the numbers.
+SETS_PER_BLOCK: int = 1 << 18
+
+
 def sample_support(n_pool: int, n_sets: int, k: int, rng: np.random.Generator,
-                   exclude: np.ndarray | None = None) -> np.ndarray:
+                   exclude: np.ndarray | None = None, *,
+                   dtype: type[np.integer] | np.dtype = np.int64) -> np.ndarray:
     """Draw ``n_sets`` support sets of ``k`` distinct indices into a pool of ``n_pool``.
 
     Parameters
@@ -114,10 +120,13 @@ def sample_support(n_pool: int, n_sets: int, k: int, rng: np.random.Generator,
     exclude : int array (n_sets,), optional
         Index that set ``i`` must not contain (the member being classified);
         ``-1`` excludes nothing.
+    dtype : integer dtype
+        Of the result (int64 by default; int32 halves the memory of millions
+        of sets, and gives the same indices).
 
     Returns
     -------
-    ndarray (n_sets, k), int64
+    ndarray (n_sets, k)
         Each row is a uniform random k-subset (in random order) of the allowed
         indices.
 
@@ -127,32 +136,46 @@ def sample_support(n_pool: int, n_sets: int, k: int, rng: np.random.Generator,
     pools (``n_pool > 3 k``): k draws with replacement, rows with a repeat or
     the excluded index drawn again until none is left (a row succeeds with
     probability about ``exp(-k^2 / 2 n_pool)``), which is uniform over k-subsets.
+    Both are done ``SETS_PER_BLOCK`` rows at a time; the generator's stream
+    is consumed exactly as by one call on all rows, so the sets do not
+    depend on the block size.
     """
+    dtype = np.dtype(dtype)
+    if n_pool > np.iinfo(dtype).max + 1:
+        raise ValueError(f"a pool of {n_pool} members does not fit indices of {dtype}")
     n_allowed = n_pool - (1 if exclude is not None else 0)
     if k > n_allowed:
         raise TooFewMembersError(f"support sets of {k} need at least {k} members to draw from, "
                                  f"got {n_allowed}")
+    out = np.empty((n_sets, k), dtype=dtype)
     if n_sets == 0:
-        return np.zeros((0, k), dtype=np.int64)
+        return out
     if exclude is not None:
         exclude = np.asarray(exclude, dtype=np.int64)
+    blocks = [slice(a, min(a + SETS_PER_BLOCK, n_sets)) for a in range(0, n_sets, SETS_PER_BLOCK)]
     if n_pool <= 3 * k:
-        keys = rng.random((n_sets, n_pool))
-        if exclude is not None:
-            rows = np.flatnonzero(exclude >= 0)
-            keys[rows, exclude[rows]] = np.inf
-        return np.argsort(keys, axis=1)[:, :k].astype(np.int64)
-    out = rng.integers(0, n_pool, size=(n_sets, k))
-    todo = np.arange(n_sets)
-    while True:
-        sub = np.sort(out[todo], axis=1)
+        for b in blocks:
+            keys = rng.random((b.stop - b.start, n_pool))
+            if exclude is not None:
+                rows = np.flatnonzero(exclude[b] >= 0)
+                keys[rows, exclude[b][rows]] = np.inf
+            out[b] = np.argsort(keys, axis=1)[:, :k]
+        return out
+
+    def bad_rows(rows: np.ndarray) -> np.ndarray:
+        sub = np.sort(out[rows], axis=1)
         bad = (sub[:, 1:] == sub[:, :-1]).any(axis=1)
         if exclude is not None:
-            bad |= (out[todo] == exclude[todo, None]).any(axis=1)
-        todo = todo[bad]
-        if todo.size == 0:
-            return out.astype(np.int64)
+            bad |= (out[rows] == exclude[rows, None]).any(axis=1)
+        return rows[bad]
+
+    for b in blocks:
+        out[b] = rng.integers(0, n_pool, size=(b.stop - b.start, k))
+    todo = np.concatenate([bad_rows(np.arange(b.start, b.stop)) for b in blocks])
+    while todo.size:
         out[todo] = rng.integers(0, n_pool, size=(todo.size, k))
+        todo = bad_rows(todo)
+    return out
 
 
 def split_clusters(names: Sequence[str], validation_fraction: float, seed: int

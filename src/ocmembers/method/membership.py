@@ -37,14 +37,16 @@ column; for faint stars, where :math:`\sigma_G \ll \sigma_{RP}`, the two
 agree. ``[membership] correlate_g_colour = false`` reproduces theirs.)
 
 **Features.** Only the features that change are recomputed for the
-:math:`n S` samples, in one vectorised call each: :math:`f_\mu` (Eq. 15),
+:math:`n S` samples, in one vectorised call each per block of about
+``SAMPLES_PER_BLOCK`` samples (the blocks bound the memory and give the
+numbers of one call on the whole table): :math:`f_\mu` (Eq. 15),
 :math:`f_\varpi` (Eq. 16) and :math:`(f_C, f_G)` (Eq. 17, the isochrone
 nearest-point search of :mod:`ocmembers.method.features`); :math:`f_R` (Eqs. 13-14)
 does not depend on the sampled quantities and is kept.
 
 **Support sets.** Every sample gets its own ``n_support`` training members
-drawn without replacement (all :math:`nS` sets drawn at once,
-:func:`ocmembers.method.training.sample_support`). A candidate that is itself a
+drawn without replacement (:func:`ocmembers.method.instances.sample_support`,
+block by block, as int32 row numbers where they fit). A candidate that is itself a
 training member is left out of its own support sets, as in training (the
 authors' tool does not do this for evaluation).
 
@@ -81,11 +83,15 @@ from ocmembers.method.network import CLUSTER_FEATURES, SOURCE_FEATURES, set_logi
 __all__ = [
     "ASTROMETRY", "ASTROMETRY_CORR", "SAMPLED", "FeatureFunction", "astrometric_covariance",
     "covariance_factor", "sample_astrometry", "sample_photometry", "draw_samples",
-    "membership_probabilities", "probability_summary", "feature_function",
+    "membership_probabilities", "probability_summary", "feature_function", "SAMPLES_PER_BLOCK",
     "cluster_feature_vector", "MEMBERSHIP_REQUIRED",
 ]
 
 log = logging.getLogger(__name__)
+
+#: Samples drawn and featurised at a time by :func:`membership_probabilities`
+#: (whole candidates per block); it bounds memory, never the numbers.
+SAMPLES_PER_BLOCK: int = 1 << 20
 
 ASTROMETRY: tuple[str, str, str] = ("parallax", "pmra", "pmdec")
 ASTROMETRY_CORR: tuple[str, str, str] = ("parallax_pmra_corr", "parallax_pmdec_corr", "pmra_pmdec_corr")
@@ -127,10 +133,16 @@ def covariance_factor(cov: np.ndarray) -> np.ndarray:
         return v * np.sqrt(np.clip(w, 0.0, None))[:, None, :]
 
 
-def sample_astrometry(mean: np.ndarray, cov: np.ndarray, n_samples: int,
-                      rng: np.random.Generator) -> np.ndarray:
-    """Draw ``(n, n_samples, 3)`` samples of N(mean_i, cov_i) for every star at once."""
-    L = covariance_factor(cov)
+def sample_astrometry(mean: np.ndarray, cov: np.ndarray | None, n_samples: int,
+                      rng: np.random.Generator, *, factor: np.ndarray | None = None) -> np.ndarray:
+    """Draw ``(n, n_samples, 3)`` samples of N(mean_i, cov_i) for every star at once.
+
+    ``factor``, when given, is :func:`covariance_factor` of ``cov`` already
+    computed (``cov`` is then not read): a caller drawing a long table block
+    by block factors it once, so that the eigen-decomposition fallback is
+    decided for the whole table, as in one call.
+    """
+    L = covariance_factor(cov) if factor is None else factor
     z = rng.standard_normal((mean.shape[0], n_samples, mean.shape[1]))
     return mean[:, None, :] + np.einsum("nij,nsj->nsi", L, z)
 
@@ -156,14 +168,26 @@ def sample_photometry(g: np.ndarray, g_error: np.ndarray, colour: np.ndarray,
 
 
 def draw_samples(df: pd.DataFrame, n_samples: int, rng: np.random.Generator, *,
-                 correlate_g_colour: bool = True) -> dict[str, np.ndarray]:
-    """Samples ``(n, n_samples)`` of every quantity of ``SAMPLED`` (astrometry first)."""
+                 correlate_g_colour: bool = True,
+                 photometry_rng: np.random.Generator | None = None,
+                 factor: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Samples ``(n, n_samples)`` of every quantity of ``SAMPLED`` (astrometry first).
+
+    The astrometric normals are drawn from ``rng``, then the photometric ones
+    from ``photometry_rng`` (default: ``rng`` too, after them). A caller that
+    draws a table block by block passes a second generator already advanced
+    past all the table's astrometric normals, so the blocks together get the
+    very numbers of one call on the whole table; ``factor`` is then the
+    table's covariance factor for these rows (:func:`sample_astrometry`).
+    """
     mean = df[list(ASTROMETRY)].to_numpy(np.float64)
-    astro = sample_astrometry(mean, astrometric_covariance(df), n_samples, rng)
+    cov = None if factor is not None else astrometric_covariance(df)
+    astro = sample_astrometry(mean, cov, n_samples, rng, factor=factor)
     g, c = sample_photometry(df["phot_g_mean_mag"].to_numpy(np.float64),
                              df["phot_g_mean_mag_error"].to_numpy(np.float64),
                              df["g_rp"].to_numpy(np.float64), df["g_rp_error"].to_numpy(np.float64),
-                             n_samples, rng, correlated=correlate_g_colour)
+                             n_samples, rng if photometry_rng is None else photometry_rng,
+                             correlated=correlate_g_colour)
     return {"parallax": astro[..., 0], "pmra": astro[..., 1], "pmdec": astro[..., 2],
             "phot_g_mean_mag": g, "g_rp": c}
 
@@ -280,18 +304,36 @@ def membership_probabilities(candidates: pd.DataFrame, members: np.ndarray,
         return out
     df = candidates.iloc[idx]
     rng = np.random.default_rng(seed)
+    n_sets = idx.size * n_samples
 
+    # Blocks of candidates bound the memory: the samples, features and their
+    # temporaries of one block (~SAMPLES_PER_BLOCK samples) exist at a time
+    # instead of all n*S (29 million for a 300,000-candidate cone: >9 GB).
+    # The draws are those of one call on the whole table: the photometric
+    # normals come from a second generator advanced past all astrometric ones.
     t0 = time.perf_counter()
-    samples = draw_samples(df, n_samples, rng, correlate_g_colour=correlate_g_colour)
-    flat = {key: v.reshape(-1) for key, v in samples.items()}
-    new = feature_fn(flat)
-    feats = np.empty((idx.size * n_samples, len(SOURCE_FEATURES)), dtype=np.float64)
-    for j, fname in enumerate(SOURCE_FEATURES):
-        if fname in new:
-            feats[:, j] = np.asarray(new[fname], dtype=np.float64).reshape(-1)
-        else:  # unchanged by the sampling (f_r)
-            feats[:, j] = np.repeat(df[fname].to_numpy(np.float64), n_samples)
-    src = torch.from_numpy(model.standardise_source(feats))
+    per = max(SAMPLES_PER_BLOCK // max(n_samples, 1), 1)
+    blocks = [slice(a, min(a + per, idx.size)) for a in range(0, idx.size, per)]
+    phot_rng = np.random.Generator(type(rng.bit_generator)())
+    phot_rng.bit_generator.state = rng.bit_generator.state
+    for b in blocks:
+        phot_rng.standard_normal((b.stop - b.start, n_samples, len(ASTROMETRY)))
+    factor = covariance_factor(astrometric_covariance(df))
+    src_np = np.empty((n_sets, len(SOURCE_FEATURES)), dtype=np.float32)
+    for b in blocks:
+        part = df.iloc[b]
+        samples = draw_samples(part, n_samples, rng, correlate_g_colour=correlate_g_colour,
+                               photometry_rng=phot_rng, factor=factor[b])
+        new = feature_fn({key: v.reshape(-1) for key, v in samples.items()})
+        feats = np.empty(((b.stop - b.start) * n_samples, len(SOURCE_FEATURES)), dtype=np.float64)
+        for j, fname in enumerate(SOURCE_FEATURES):
+            if fname in new:
+                feats[:, j] = np.asarray(new[fname], dtype=np.float64).reshape(-1)
+            else:  # unchanged by the sampling (f_r)
+                feats[:, j] = np.repeat(part[fname].to_numpy(np.float64), n_samples)
+        src_np[b.start * n_samples:b.stop * n_samples] = model.standardise_source(feats)
+    src = torch.from_numpy(src_np)
+    rng = phot_rng                     # the support sets follow all the samples' draws
     t["sampling_features"] += time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -300,8 +342,10 @@ def membership_probabilities(candidates: pd.DataFrame, members: np.ndarray,
         exclude = np.repeat(np.asarray(own_member, dtype=np.int64)[idx], n_samples)
         if not np.any(exclude >= 0):
             exclude = None
-    support = torch.from_numpy(sample_support(n_m, idx.size * n_samples, k_support, rng,
-                                              exclude=exclude))
+    # int32 indices where they fit halve the largest array (10 per sample)
+    support = torch.from_numpy(sample_support(
+        n_m, n_sets, k_support, rng, exclude=exclude,
+        dtype=np.int32 if n_m < 2 ** 31 else np.int64))
     pool = torch.from_numpy(model.standardise_source(members))
     clus = torch.from_numpy(model.standardise_cluster(np.asarray(cluster_features)))
     t["support_sets"] += time.perf_counter() - t0
