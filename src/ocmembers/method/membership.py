@@ -64,6 +64,7 @@ van Groeningen, M. G. J., et al. 2023, A&A 675, A68, Sect. 3.4.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 import zlib
@@ -314,8 +315,7 @@ def membership_probabilities(candidates: pd.DataFrame, members: np.ndarray,
     t0 = time.perf_counter()
     per = max(SAMPLES_PER_BLOCK // max(n_samples, 1), 1)
     blocks = [slice(a, min(a + per, idx.size)) for a in range(0, idx.size, per)]
-    phot_rng = np.random.Generator(type(rng.bit_generator)())
-    phot_rng.bit_generator.state = rng.bit_generator.state
+    phot_rng = copy.deepcopy(rng)
     for b in blocks:
         phot_rng.standard_normal((b.stop - b.start, n_samples, len(ASTROMETRY)))
     factor = covariance_factor(astrometric_covariance(df))
