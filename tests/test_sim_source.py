@@ -120,3 +120,29 @@ def test_catalogue_products_same_with_parallel_jobs(tmp_path):
     assert set(a["cluster"]) == {"NGC_2682", "NGC_752"}
     pd.testing.assert_frame_equal(a, b)
     pd.testing.assert_frame_equal(two.training_members(), one.training_members())
+
+
+def test_memo_keeps_only_the_last_cones(tmp_path, monkeypatch):
+    # the memo held every cone a process touched (validate: 147 cones, 8.8 GB); now the last two
+    import ocmembers.sim.source as sim_source
+    from ocmembers.sim.cluster import SimulatedCone
+
+    calls = []
+
+    def fake_simulate(row, cfg):
+        calls.append(str(row["name"]))
+        t = pd.DataFrame({"source_id": np.arange(3, dtype=np.int64), "ra": [1.0, 2.0, 3.0]})
+        return SimulatedCone(name=str(row["name"]), cone=t, truth=t.copy(), bright=t.iloc[:0].copy())
+
+    monkeypatch.setattr(sim_source, "simulate_cone", fake_simulate)
+    cfg = load_config(source="sim", local_dir=str(tmp_path / "nodata"), output_dir=str(tmp_path / "out"))
+    src = SimSource(cfg)
+    a, b, c = src.cluster_names()[:3]
+    first = src.simulated(a)
+    src.simulated(b)
+    assert src.simulated(a) is first                      # a hit, and now the most recent
+    src.simulated(c)                                      # evicts b, the least recently used
+    assert list(src._memo) == [a, c] and len(src._memo) == sim_source.MEMO_CONES
+    again = src.simulated(b)                              # from the disk cache, not simulated again
+    assert calls == [a, b, c] and again.meta.get("cached")
+    pd.testing.assert_frame_equal(again.cone, first.cone)

@@ -55,3 +55,25 @@ def test_full_recovery_counted():
     t.loc[4, "probability"] = 0.7  # now every strict T22 member is recovered
     stats, _ = summarise([t], load_config())
     assert stats["n_clusters_full_recovery"] == 1
+
+
+def test_summary_rows_keep_every_statistic():
+    # validate keeps only these rows and columns of each cluster (its 11 GB peak came from
+    # holding whole cones); the statistics must not move
+    from ocmembers.stages.validate import SUMMARY_COLUMNS, summary_rows
+
+    cfg = load_config()
+    full = _table()
+    full["set"] = "candidates"                            # a column summarise does not read
+    field = full.iloc[[4]].assign(source_id=99, t22=False, probability=0.05, t22_probability=np.nan)
+    full = pd.concat([full, field], ignore_index=True)   # a field star below every threshold
+    empty = full.iloc[[8]].assign(cluster="Y")           # a cluster with nothing to count
+    trimmed = [summary_rows(full, cfg), summary_rows(empty, cfg)]
+    # each of the 8 hand-made sources is in T22 or has p >= 0.1; the field star goes
+    assert trimmed[0]["probability"].tolist() == full["probability"].iloc[:8].tolist() and len(trimmed[1]) == 0
+    assert set(trimmed[0].columns) <= set(SUMMARY_COLUMNS) and "set" not in trimmed[0]
+    stats, per = summarise([full, empty], cfg)
+    stats_t, per_t = summarise(trimmed, cfg, clusters=["X", "Y"])
+    assert stats_t == stats
+    pd.testing.assert_frame_equal(per_t, per)
+    assert stats_t["n_clusters"] == 2 and per_t["cluster"].tolist() == ["X", "Y"]

@@ -20,6 +20,7 @@ and only once.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from importlib import resources
 from pathlib import Path
 
@@ -48,6 +49,11 @@ EMBEDDED_TABLE = "sim_clusters.csv"
 #: (2: the bright sources are kept only inside the T22-like window), so cached cones are redone.
 SIM_CONE_VERSION = 2
 
+#: how many simulated cones one source keeps in memory (the most recently used): the stages
+#: ask for one cluster's cone a few times in a row, never for all of them at once, and 265
+#: full cones held together set the validate stage's 8.8 GB peak
+MEMO_CONES = 2
+
 #: Bumped when the T22-like lists change for the same configuration (2: HDBSCAN in one thread;
 #: 3: astrometry alone where five dimensions find no group).
 T22_LIST_VERSION = 3
@@ -75,7 +81,7 @@ class SimSource(DataSource):
 
     def __init__(self, cfg) -> None:
         super().__init__(cfg)
-        self._memo: dict[str, SimulatedCone] = {}
+        self._memo: OrderedDict[str, SimulatedCone] = OrderedDict()
         self._table: pd.DataFrame | None = None
 
     # -- clusters -----------------------------------------------------------
@@ -117,10 +123,12 @@ class SimSource(DataSource):
         return d / f"{name}.cone.parquet", d / f"{name}.truth.parquet", d / f"{name}.bright.parquet"
 
     def simulated(self, cluster: pd.Series | str) -> SimulatedCone:
-        """The simulated cone of ``cluster`` (memoised, and cached on disk under ``raw/sim``)."""
+        """The simulated cone of ``cluster`` (the last :data:`MEMO_CONES` memoised, and every
+        one cached on disk under ``raw/sim``)."""
         row = self._row(cluster)
         name = str(row["name"])
         if name in self._memo:
+            self._memo.move_to_end(name)
             return self._memo[name]
         query = self.cone_query(row)
         paths = self._cache_paths(name)
@@ -142,6 +150,8 @@ class SimSource(DataSource):
             write_json(sim.meta, cone_p.with_suffix(".meta.json"))
         sim.cone.attrs["provenance"] = f"simulated: {query}"
         self._memo[name] = sim
+        while len(self._memo) > MEMO_CONES:
+            self._memo.popitem(last=False)
         return sim
 
     def truth(self, cluster: pd.Series | str) -> pd.DataFrame:

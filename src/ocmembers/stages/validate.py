@@ -115,10 +115,40 @@ def _pct(x: pd.Series | np.ndarray) -> list[float]:
     return [float(v) for v in np.percentile(x, [15, 50, 85])] if len(x) else [float("nan")] * 3
 
 
-def summarise(tables: list[pd.DataFrame], cfg: Config) -> tuple[dict[str, Any], pd.DataFrame]:
-    """The statistics of Sect. 4 from the per-cluster comparison tables."""
+#: the columns of a comparison table that :func:`summarise` reads
+SUMMARY_COLUMNS = ("cluster", "phot_g_mean_mag", "probability", "t22", "t22_probability", "f_r", "f_plx",
+                   "f_pm", "candidate", "in_cone", "pass_pm", "pass_plx", "pass_iso", "ruwe")
+
+#: the per-cluster member counts of ``clusters.csv`` (besides ``[validation]``'s thresholds)
+_COUNT_THRESHOLDS = (0.5, 0.9)
+
+
+def summary_rows(table: pd.DataFrame, cfg: Config) -> pd.DataFrame:
+    """The part of one comparison table that can change :func:`summarise`'s result.
+
+    A field star below every probability threshold and not in T22 counts in
+    no statistic; the whole cone (about 10^5 rows and every set-file column
+    per cluster) is dropped to the T22 rows and our members, in the columns
+    :func:`summarise` reads. Holding all test clusters' full tables set the
+    validate stage's 11 GB peak.
+    """
+    v = cfg.validation
+    p_min = min(v.probability_all, v.probability_strict, *_COUNT_THRESHOLDS)
+    keep = table["t22"].to_numpy(bool) | (table["probability"].to_numpy(float) >= p_min)
+    return table.loc[keep, [c for c in SUMMARY_COLUMNS if c in table]].reset_index(drop=True)
+
+
+def summarise(tables: list[pd.DataFrame], cfg: Config, clusters: list[str] | None = None
+              ) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The statistics of Sect. 4 from the per-cluster comparison tables.
+
+    ``clusters`` names every cluster compared, so that one left with no row
+    by :func:`summary_rows` (no T22 member, no member of ours) still counts,
+    with zero members; by default, the clusters the tables hold.
+    """
     v = cfg.validation
     t = pd.concat(tables, ignore_index=True)
+    names = sorted(set(t["cluster"]) | set(clusters or ()))
     g = t["phot_g_mean_mag"].to_numpy(float)
     p = t["probability"].to_numpy(float)
     t22 = t["t22"].to_numpy(bool)
@@ -129,7 +159,7 @@ def summarise(tables: list[pd.DataFrame], cfg: Config) -> tuple[dict[str, Any], 
     ours_strict = (p >= v.probability_strict) & near & bright
     t22_strict = t22 & (t22p >= v.probability_strict) & near & bright
 
-    stats: dict[str, Any] = {"n_clusters": int(t["cluster"].nunique()),
+    stats: dict[str, Any] = {"n_clusters": len(names),
                              "thresholds": {"p_all": v.probability_all, "p_strict": v.probability_strict,
                                             "radius_pc": v.radius_pc, "g_max": v.g_max, "ruwe": v.ruwe_max}}
     stats["venn_all"] = _venn(ours_all, t22)
@@ -157,7 +187,9 @@ def summarise(tables: list[pd.DataFrame], cfg: Config) -> tuple[dict[str, Any], 
     }
 
     rows = []
-    for name, c in t.groupby("cluster", sort=True):
+    groups = dict(tuple(t.groupby("cluster", sort=True)))
+    for name in names:
+        c = groups.get(name, t.iloc[:0])
         cp = c["probability"].to_numpy(float)
         cg = c["phot_g_mean_mag"].to_numpy(float)
         c_t22 = c["t22"].to_numpy(bool)
@@ -167,7 +199,7 @@ def summarise(tables: list[pd.DataFrame], cfg: Config) -> tuple[dict[str, Any], 
         n_all = int((cp >= v.probability_all).sum())
         rows.append({
             "cluster": name,
-            "n_ours_p01": n_all, "n_ours_p05": int((cp >= 0.5).sum()), "n_ours_p09": int((cp >= 0.9).sum()),
+            "n_ours_p01": n_all, **{f"n_ours_p{round(10 * q):02d}": int((cp >= q).sum()) for q in _COUNT_THRESHOLDS},
             "n_t22": int(c_t22.sum()),
             "n_t22_strict": int(c_strict_t22.sum()),
             "n_t22_strict_recovered": int((c_strict_t22 & c_strict_ours).sum()),
@@ -213,14 +245,15 @@ def _compare_all(cfg: Config, names: list[str], reference: pd.DataFrame, what: s
     tables, failed = [], {}
     for name in names:
         try:
-            tables.append(cluster_comparison(cfg, name, reference)["table"])
+            # only the rows and columns the statistics read are kept, one cluster at a time
+            tables.append(summary_rows(cluster_comparison(cfg, name, reference)["table"], cfg))
         except (OCMembersError, FileNotFoundError) as exc:
             failed[name] = str(exc)
             print(f"validate: {name}: skipped: {exc}", file=sys.stderr)
     if not tables:
         raise OCMembersError(f"validate: no test cluster has members to compare with {what} "
                              f"({len(failed)} failed)")
-    stats, per = summarise(tables, cfg)
+    stats, per = summarise(tables, cfg, clusters=[n for n in names if n not in failed])
     return stats, per, failed
 
 
