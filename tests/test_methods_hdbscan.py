@@ -122,3 +122,31 @@ def test_fast_hdbscan_backend_gives_the_same_members(synth):
         load_config(overrides=["methods.hdbscan_backend=sklearn"])
     with pytest.raises(ConfigError, match="hdbscan_backend"):
         load_config(overrides=["methods.hdbscan_backend=1"])
+
+
+def test_ruwe_above_the_limit_is_left_out_as_t22_did(synth, caplog):
+    # T22 excluded RUWE > 1.4 (van Groeningen et al. 2023, Sect. 4.2): such a star is never a member
+    cone, truth, cluster = synth
+    cfg = load_config().replace(methods={"hdbscan_min_cluster_size": 20, "hdbscan_min_samples": 10})
+    cone = cone.copy()
+    rng = np.random.default_rng(3)
+    high = rng.random(len(cone)) < 0.2
+    cone["ruwe"] = np.where(high, 2.0, 1.0)
+    cone.loc[cone.index[:5], "ruwe"] = 1.4                # the limit itself is out (RUWE < 1.4 kept)
+    high[:5] = True
+    res = t22_members(cone, cluster, cfg)
+    sel = res["probability"].to_numpy() > 0
+    bright = cone["phot_g_mean_mag"].to_numpy() < 18
+    assert not np.any(sel & high) and (res["hdbscan_label"].to_numpy()[high] == -2).all()
+    assert (sel & truth).sum() / (truth & bright & ~high).sum() > 0.9
+    assert res.attrs["parameters"]["ruwe_max"] == 1.4
+    # inf: no cut; the same cone keeps its high-RUWE members
+    every = t22_members(cone, cluster, cfg.replace(methods={"hdbscan_ruwe_max": float("inf")}))
+    assert np.any((every["probability"].to_numpy() > 0) & high & truth)
+    assert every.attrs["parameters"]["ruwe_max"] is None
+    # a cone without the column: no cut, said in the log and in the parameters
+    with caplog.at_level("WARNING", logger="ocmembers.method.hdbscan_t22"):
+        bare = t22_members(cone.drop(columns="ruwe"), cluster, cfg)
+    assert "no ruwe column" in caplog.text and bare.attrs["parameters"]["ruwe_max"] is None
+    with pytest.raises(Exception, match="hdbscan_ruwe_max"):
+        cfg.replace(methods={"hdbscan_ruwe_max": 0.0})

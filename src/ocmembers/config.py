@@ -391,6 +391,9 @@ def _validate(cfg: Config) -> None:
     if cfg.methods.hdbscan_backend not in HDBSCAN_BACKENDS:
         raise ConfigError(f"methods.hdbscan_backend must be one of {HDBSCAN_BACKENDS}, "
                           f"got {cfg.methods.hdbscan_backend!r}")
+    if not cfg.methods.hdbscan_ruwe_max > 0:
+        raise ConfigError(f"methods.hdbscan_ruwe_max must be > 0 (inf: no RUWE cut), "
+                          f"got {cfg.methods.hdbscan_ruwe_max!r}")
     for (section, key), choices in _CHOICES.items():
         value = getattr(getattr(cfg, section), key)
         if value not in choices:

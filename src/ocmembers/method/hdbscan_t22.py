@@ -10,8 +10,11 @@ these lists.
 
 Implementation
 --------------
-1. Keep sources with finite astrometry and ``phot_g_mean_mag < g_max``
-   (``g_max = 18``).
+1. Keep sources with finite astrometry, ``phot_g_mean_mag < g_max``
+   (``g_max = 18``) and ``ruwe < ruwe_max`` (1.4): T22 excluded the sources
+   with a RUWE above 1.4 (van Groeningen et al. 2023, Sect. 4.2), which is
+   why a quarter of the members that van Groeningen et al. add at G < 18
+   have one.
 2. Scale each of the three dimensions to zero mean and unit variance over
    those sources (:math:`x' = (x - \bar x)/s_x`), so that no dimension
    dominates the Euclidean metric of HDBSCAN.
@@ -25,7 +28,8 @@ Implementation
 
 Parameters (``[methods]`` of ``config.toml``): ``hdbscan_min_cluster_size``,
 ``hdbscan_min_samples``, ``hdbscan_selection``, ``hdbscan_g_max``,
-``hdbscan_backend`` (below),
+``hdbscan_ruwe_max`` (``inf``, or a cone without ``ruwe``: no RUWE cut, with a
+warning for the latter), ``hdbscan_backend`` (below),
 ``hdbscan_sky`` (add the tangent-plane position to the features; the T22-like
 lists of the simulated sky use it, ``[sim] t22_sky``). The exact values of
 T22 could not be looked up offline (the paper text was not available); the
@@ -69,6 +73,7 @@ McInnes, L., Healy, J., Astels, S. 2017, JOSS 2, 205.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -81,6 +86,8 @@ from ocmembers.method.settings import methods_config
 
 __all__ = ["t22_members", "hdbscan_members", "sky_offsets", "ASTROMETRY", "curation_failure",
            "CURATED_COUNT_RANGE", "CURATED_MAX_DISPERSION"]
+
+log = logging.getLogger(__name__)
 
 METHOD = "hdbscan_t22"
 ASTROMETRY: tuple[str, ...] = ("parallax", "pmra", "pmdec")
@@ -260,14 +267,20 @@ def t22_members(cone: pd.DataFrame, cluster: pd.Series, cfg: Any = None, *,
     name = _cluster_name(cluster)
     sky = bool(mc.hdbscan_sky if sky is None else sky)
     features = list(ASTROMETRY) + (["xi", "eta"] if sky else [])
+    ruwe_max = float(mc.hdbscan_ruwe_max)
+    cut_ruwe = bool(np.isfinite(ruwe_max)) and "ruwe" in cone.columns
+    if np.isfinite(ruwe_max) and not cut_ruwe:
+        # a cone from a file may lack the column: cluster every source, and say so (params too)
+        log.warning("cone of %s (hdbscan_t22) has no ruwe column: T22's cut RUWE < %g is not "
+                    "applied", name, ruwe_max)
     require_columns(cone, list(ASTROMETRY) + ["phot_g_mean_mag"] + (["ra", "dec"] if sky else []),
                     f"cone of {name} (hdbscan_t22)")
     ids = source_ids(cone)
     params = {"min_cluster_size": mc.hdbscan_min_cluster_size,
               "min_samples": mc.hdbscan_min_samples,
               "cluster_selection_method": mc.hdbscan_selection,
-              "g_max": mc.hdbscan_g_max, "features": features, "backend": mc.hdbscan_backend,
-              "scaling": "standard (zero mean, unit variance over the G < g_max sources)",
+              "g_max": mc.hdbscan_g_max, "ruwe_max": ruwe_max if cut_ruwe else None, "features": features, "backend": mc.hdbscan_backend,
+              "scaling": "standard (zero mean, unit variance over the sources used)",
               "cluster": name}
     x_all = cone[list(ASTROMETRY)].to_numpy(dtype=float)
     centre = np.array([float(cluster[c]) for c in ASTROMETRY])
@@ -279,22 +292,26 @@ def t22_members(cone: pd.DataFrame, cluster: pd.Series, cfg: Any = None, *,
         centre = np.concatenate([centre, [0.0, 0.0]])
     g = cone["phot_g_mean_mag"].to_numpy(dtype=float)
     use = np.all(np.isfinite(x_all), axis=1) & np.isfinite(g) & (g < mc.hdbscan_g_max)
+    if cut_ruwe:
+        with np.errstate(invalid="ignore"):
+            use &= cone["ruwe"].to_numpy(dtype=float) < ruwe_max   # no RUWE (2-parameter): no astrometry either
+    what = f"G < {mc.hdbscan_g_max}" + (f", RUWE < {ruwe_max:g}" if cut_ruwe else "")
     if not np.all(np.isfinite(centre)):
         raise MethodError(f"cluster {name}: catalogue parallax/pmra/pmdec not finite")
     t0 = time.perf_counter()
     prob_use, labels_use, chosen = hdbscan_members(
         x_all[use], centre, min_cluster_size=mc.hdbscan_min_cluster_size,
         min_samples=mc.hdbscan_min_samples, selection=mc.hdbscan_selection,
-        what=f"cone of {name} (G < {mc.hdbscan_g_max})", backend=mc.hdbscan_backend)
+        what=f"cone of {name} ({what})", backend=mc.hdbscan_backend)
     params["wall_s"] = round(time.perf_counter() - t0, 3)
     if chosen < 0:
         return empty_result(ids, METHOD, f"HDBSCAN found no group in the cone of {name} "
-                            f"({int(use.sum())} sources with G < {mc.hdbscan_g_max}); a cone dominated by "
+                            f"({int(use.sum())} sources with {what}); a cone dominated by "
                             "the cluster has no field to contrast with (T22 used 50 pc fields "
                             "without astrometric cuts)", params)
     prob = np.zeros(len(cone))
     prob[use] = prob_use
-    labels = np.full(len(cone), -2, dtype=np.int64)  # -2: not used (faint / non-finite)
+    labels = np.full(len(cone), -2, dtype=np.int64)  # -2: not used (faint / RUWE / non-finite)
     labels[use] = labels_use
     params["chosen_label"] = chosen
     return member_table(ids, prob, METHOD, params, extra={"hdbscan_label": labels})

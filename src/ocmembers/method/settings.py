@@ -21,6 +21,7 @@ class MethodsConfig:
     """Comparison methods of issue 6 (``ocmembers.method.member_table``)."""
 
     hdbscan_g_max: float = 18.0
+    hdbscan_ruwe_max: float = 1.4
     hdbscan_min_cluster_size: int = 40
     hdbscan_min_samples: int = 20
     hdbscan_selection: str = "eom"

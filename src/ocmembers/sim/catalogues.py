@@ -22,7 +22,8 @@ do. Astrometry and G get DR2-like noise (2 times the DR3 uncertainty).
 
 T22-like list (the comparison members, Sect. 4)
 ------------------------------------------------
-HDBSCAN on (parallax, pmra, pmdec) of the :math:`G < 18` sources within
+HDBSCAN on (parallax, pmra, pmdec) of the :math:`G < 18` sources with RUWE
+below 1.4 (T22's cut, ``[methods] hdbscan_ruwe_max``) within
 50 pc of the centre *without* the cuts of Eqs. 1-2 (``SimulatedCone.bright``),
 as Tarricq et al. (2022) did on their 50 pc fields: computed by
 :func:`ocmembers.method.hdbscan_t22.t22_members`, the same code that would

@@ -160,7 +160,7 @@ def overlap_summary(probs: pd.DataFrame, threshold: float,
     ``n_in_reference``, ``recovered`` (fraction of the reference members in the
     cone found), ``in_reference`` (fraction of the method's members that are in it).
     ``reference_mask`` (bool per row) restricts ``in_reference`` to the sources the
-    reference could contain (T22: G < 18), reported as ``n_members_ref_range``
+    reference could contain (T22: G < 18 and RUWE < 1.4), reported as ``n_members_ref_range``
     and ``in_reference_ref_range``.
     """
     methods = [c for c in probs.columns if c != "source_id"]
@@ -242,6 +242,8 @@ def compare_real(cfg: Config, names: list[str], methods: list[str],
                     query=f"compare {','.join(methods)}")
         ref = set(t22.loc[t22["cluster"] == name, "source_id"].astype("int64").tolist())
         t22_range = cone["phot_g_mean_mag"].to_numpy(float) < cfg.methods.hdbscan_g_max   # T22: G < 18
+        if "ruwe" in cone and np.isfinite(cfg.methods.hdbscan_ruwe_max):                  # and RUWE < 1.4
+            t22_range &= cone["ruwe"].to_numpy(float) < cfg.methods.hdbscan_ruwe_max
         s = overlap_summary(probs, cfg.methods.compare_threshold, ref if ref else None, t22_range)
         s.insert(0, "cluster", name)
         # T22 itself lists every HDBSCAN member (p > 0); report that reading too
