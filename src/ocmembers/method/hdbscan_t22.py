@@ -12,9 +12,8 @@ Implementation
 --------------
 1. Keep sources with finite astrometry, ``phot_g_mean_mag < g_max``
    (``g_max = 18``) and ``ruwe < ruwe_max`` (1.4): T22 excluded the sources
-   with a RUWE above 1.4 (van Groeningen et al. 2023, Sect. 4.2), which is
-   why a quarter of the members that van Groeningen et al. add at G < 18
-   have one.
+   with a RUWE above 1.4 (van Groeningen et al. 2023, Sect. 4.2, who find
+   that 26 per cent of their G < 18 members missing from T22 have one).
 2. Scale each of the three dimensions to zero mean and unit variance over
    those sources (:math:`x' = (x - \bar x)/s_x`), so that no dimension
    dominates the Euclidean metric of HDBSCAN.
@@ -279,7 +278,8 @@ def t22_members(cone: pd.DataFrame, cluster: pd.Series, cfg: Any = None, *,
     params = {"min_cluster_size": mc.hdbscan_min_cluster_size,
               "min_samples": mc.hdbscan_min_samples,
               "cluster_selection_method": mc.hdbscan_selection,
-              "g_max": mc.hdbscan_g_max, "ruwe_max": ruwe_max if cut_ruwe else None, "features": features, "backend": mc.hdbscan_backend,
+              "g_max": mc.hdbscan_g_max, "ruwe_max": ruwe_max if cut_ruwe else None,
+              "features": features, "backend": mc.hdbscan_backend,
               "scaling": "standard (zero mean, unit variance over the sources used)",
               "cluster": name}
     x_all = cone[list(ASTROMETRY)].to_numpy(dtype=float)
