@@ -90,6 +90,17 @@ def test_the_stage_on_two_simulated_clusters(shared_data, tmp_path, capsys):
     capsys.readouterr()
     realism.run(cfg)                                            # the record matches: nothing redone
     assert "up to date" in capsys.readouterr().err
+    # a run's own selection (samples.json, no CLUSTERS): its test clusters against T22, its
+    # training and validation clusters against CG18, and M67's real field
+    import json
+    (tmp_path / "out" / "sim" / "samples.json").write_text(
+        json.dumps({"train": ["NGC_2682"], "validation": [], "test": ["NGC_752"]}))
+    run_cfg = load_config(source="sim", local_dir=str(shared_data), output_dir=str(tmp_path / "out")).replace(
+        sim={"demo_clusters": []}, paths={"figures_dir": str(tmp_path / "fig")})
+    rep = realism.run(run_cfg)
+    assert set(rep["t22"]["per_cluster"]) == set(rep["t22_truth"]["per_cluster"]) == {"NGC_752"}
+    assert set(rep["cg18"]["per_cluster"]) == {"NGC_2682"} and rep["m67"] is not None
+    assert rep["clusters"] == ["NGC_752", "NGC_2682"]
     with pytest.raises(OCMembersError, match="SOURCE=sim"):
         realism.run(cfg.replace(source={"name": "local"}))
     with pytest.raises(TableParseError, match="t22_members_edr3.csv.gz"):

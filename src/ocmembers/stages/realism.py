@@ -4,11 +4,13 @@ The reproduction runs on the simulated sky, so each of its numbers is only as
 real as the simulation. This stage compares, without tuning anything, what the
 simulation makes with independent real data in ``DATA_DIR`` (issue 16):
 
-* **T22 lists.** For every simulated cluster with a real Tarricq et al. (2022)
+* **T22 lists.** For every test cluster (``samples.json``; with ``CLUSTERS``, or
+  before the catalogues stage, every simulated cluster) with a real Tarricq et al. (2022)
   list (``catalogues/t22_members_edr3.csv.gz``): the simulated T22-like list
   (HDBSCAN on the simulated 50 pc field, :func:`ocmembers.sim.catalogues.t22_like_members`)
   against the real one.
-* **CG18 lists.** The simulated CG20-like lists (members with p >= 0.7, as
+* **CG18 lists.** For the training and validation clusters (or as above), the simulated
+  CG20-like lists (members with p >= 0.7, as
   CG20's ``n07``) against the real CG18 lists (``catalogues/cg18_members_dr2.csv.gz``,
   PMemb >= 0.7).
 * **The real M67 cone** (``gaia/cones/NGC_2682.csv``, when M67 is simulated):
@@ -48,7 +50,7 @@ from ocmembers.sources.local import read_gaia_table, read_member_list
 from ocmembers.sources.positional import crossmatch_positional
 from ocmembers.stages.plots import save_pdf_png
 from ocmembers.stages.products import catalogue_list, figures_dir, realism_path
-from ocmembers.stages.runner import product_sha, record, sweep, up_to_date
+from ocmembers.stages.runner import cluster_names, product_sha, record, sweep, up_to_date
 
 __all__ = ["run", "realism_path", "G_EDGES_COUNTS", "CG_MIN_PROBABILITY"]
 
@@ -133,7 +135,28 @@ def _true_members(sim: Any, cfg: Config) -> pd.DataFrame:
     return sim.cone.loc[keep].reset_index(drop=True)
 
 
-def _record(cfg: Config, files: dict[str, Path], names: list[str]) -> dict:
+def _selection(cfg: Config, source: SimSource, files: dict[str, Path]) -> tuple[list[str], list[str], list[str]]:
+    """(every cluster, those held against T22, those held against CG18).
+
+    ``CLUSTERS``, or without ``samples.json`` the clusters the sky simulates: each of
+    them against both lists. With the catalogues stage's ``samples.json`` and no
+    ``CLUSTERS``: the test clusters against T22 (their T22-like lists are the ones the
+    validation reads) and the training and validation clusters against CG18 (their
+    CG20-like lists are the training lists); M67 for its real field when its real cone is
+    there, in neither summary unless it has one of these roles.
+    """
+    samples = cfg.out_dir / "samples.json"
+    if cfg.clusters.names or not samples.is_file():
+        names = source.cluster_names()
+        return names, names, names
+    t22 = cluster_names(cfg, "test")
+    cg = [*cluster_names(cfg, "train"), *cluster_names(cfg, "validation")]
+    extra = [_M67] if files["m67_cone"].is_file() else []
+    return list(dict.fromkeys([*t22, *cg, *extra])), t22, cg
+
+
+def _record(cfg: Config, files: dict[str, Path], names: list[str], against_t22: list[str],
+            against_cg: list[str]) -> dict:
     inputs = {f"DATA_DIR/{p.relative_to(cfg.local_dir)}": cache.sha256_file(p) for p in files.values()
               if p.is_file()}
     for product in ("t22_members", "train_members"):
@@ -141,7 +164,8 @@ def _record(cfg: Config, files: dict[str, Path], names: list[str]) -> dict:
         if p.is_file():
             inputs[f"raw/catalogues/{product}.parquet"] = product_sha(p)
     return record(cfg, "realism", sections=("sim", "cone", "isochrone", "methods", "crossmatch"),
-                  inputs=inputs, extra_config={"clusters": names})
+                  inputs=inputs, extra_config={"clusters": names, "against_t22": against_t22,
+                                                "against_cg18": against_cg})
 
 
 def run(cfg: Config) -> dict[str, Any]:
@@ -151,11 +175,11 @@ def run(cfg: Config) -> dict[str, Any]:
                              f"{cfg.source.name!r}")
     files = _real_files(cfg)
     source = SimSource(cfg)
-    names = source.cluster_names()
+    names, against_t22, against_cg = _selection(cfg, source, files)
     out_json = realism_path(cfg)
     fig_base = figures_dir(cfg) / "realism"
     sweep(out_json.parent)
-    rec = _record(cfg, files, names)
+    rec = _record(cfg, files, names, against_t22, against_cg)
     if up_to_date([out_json], rec) and fig_base.with_suffix(".png").is_file():
         print(f"realism: up to date ({out_json})", file=sys.stderr)
         return cache.read_json(out_json)
@@ -166,28 +190,30 @@ def run(cfg: Config) -> dict[str, Any]:
     truth_per: dict[str, Any] = {}
     cg_per: dict[str, Any] = {}
     notes: list[str] = []
-    for name in names:
+    for name in against_t22:
         row = source._row(name)
         real = real_t22.loc[real_t22["cluster"] == name]
-        if len(real):
-            sim = catalogue_list(cfg, "t22_members", name)
-            if sim is None:
-                sim = t22_like_members(source.simulated(row), row, cfg)
-            t22_per[name] = compare_lists(sim, real, row)
-            # the simulated truth on the same terms: whether a difference is the sky's or the
-            # T22-like method's (HDBSCAN may keep only the dense part of what the sky holds)
-            truth_per[name] = compare_lists(_true_members(source.simulated(row), cfg), real, row)
-        else:
+        if not len(real):
             notes.append(f"{name}: no real T22 list")
+            continue
+        sim = catalogue_list(cfg, "t22_members", name)
+        if sim is None:
+            sim = t22_like_members(source.simulated(row), row, cfg)
+        t22_per[name] = compare_lists(sim, real, row)
+        # the simulated truth on the same terms: whether a difference is the sky's or the
+        # T22-like method's (HDBSCAN may keep only the dense part of what the sky holds)
+        truth_per[name] = compare_lists(_true_members(source.simulated(row), cfg), real, row)
+    for name in against_cg:
+        row = source._row(name)
         real = real_cg.loc[real_cg["cluster"] == name]
-        if len(real):
-            sim = catalogue_list(cfg, "train_members", name)
-            if sim is None:
-                sim = cg20_like_members(source.simulated(row), row, cfg)
-            sim = sim.loc[sim["probability"] >= CG_MIN_PROBABILITY]
-            cg_per[name] = compare_lists(sim, real, row)
-        else:
+        if not len(real):
             notes.append(f"{name}: no real CG18 list")
+            continue
+        sim = catalogue_list(cfg, "train_members", name)
+        if sim is None:
+            sim = cg20_like_members(source.simulated(row), row, cfg)
+        sim = sim.loc[sim["probability"] >= CG_MIN_PROBABILITY]
+        cg_per[name] = compare_lists(sim, real, row)
     if not t22_per and not cg_per:
         raise OCMembersError(f"realism: none of the {len(names)} simulated clusters has a real T22 or CG18 list")
     report: dict[str, Any] = {
