@@ -101,7 +101,41 @@ def test_the_stage_on_two_simulated_clusters(shared_data, tmp_path, capsys):
     assert set(rep["t22"]["per_cluster"]) == set(rep["t22_truth"]["per_cluster"]) == {"NGC_752"}
     assert set(rep["cg18"]["per_cluster"]) == {"NGC_2682"} and rep["m67"] is not None
     assert rep["clusters"] == ["NGC_752", "NGC_2682"]
+    # the real plain field of DATA_DIR against the simulated one at its position
+    f = rep["fields"]["ra45_dec0_r0.5deg"]
+    assert f["n_real"] == 2390 and 0.7 < f["n_sim"] / f["n_real"] < 1.4
+    assert len(f["real"]["frac_ruwe_gt_1.4"]) == len(f["g_edges"]) - 1
     with pytest.raises(OCMembersError, match="SOURCE=sim"):
         realism.run(cfg.replace(source={"name": "local"}))
     with pytest.raises(TableParseError, match="t22_members_edr3.csv.gz"):
         realism.run(cfg.replace(source={"local_dir": str(tmp_path / "nodata")}))
+
+
+def test_field_statistics_per_g_bin():
+    from ocmembers.method.realism import field_statistics
+    t = pd.DataFrame({"phot_g_mean_mag": [14.0, 14.5, 16.0, 16.5, 25.0],
+                      "ruwe": [1.0, 2.0, np.nan, 1.0, 1.0],
+                      "parallax": [1.0, 2.0, np.nan, 3.0, 1.0], "pmra": [1.0, 3.0, 5.0, 5.0, 0.0],
+                      "pmdec": [0.0, 0.0, 1.0, 1.0, 0.0]})
+    f = field_statistics(t, edges=(10.0, 15.0, 17.0, 18.0))
+    assert f["n"] == [2.0, 2.0, 0.0]
+    assert f["frac_ruwe_gt_1.4"][:2] == [0.5, 0.0] and np.isnan(f["frac_ruwe_gt_1.4"][2])
+    assert f["frac_two_parameter"][:2] == [0.0, 0.5] and f["pmra_median"][:2] == [2.0, 5.0]
+    assert f["parallax_median"][1] == 3.0 and np.isnan(f["parallax_sigma"][1])   # one finite value
+
+
+@pytest.mark.shared_data
+def test_plain_field_is_the_sky_without_a_cluster(shared_data):
+    from ocmembers.exceptions import ConfigError
+    from ocmembers.method.columns import GAIA_COLUMNS
+    from ocmembers.method.cuts import angular_separation_deg
+    from ocmembers.sim.plain_field import simulate_plain_field
+    cfg = load_config(source="sim", local_dir=str(shared_data))
+    a = simulate_plain_field(45.0, 0.0, 0.5, cfg)
+    assert list(a.columns) == list(GAIA_COLUMNS) and a["source_id"].is_unique
+    assert a.equals(simulate_plain_field(45.0, 0.0, 0.5, cfg))               # seeded by the position
+    assert angular_separation_deg(a["ra"].to_numpy(), a["dec"].to_numpy(), 45.0, 0.0).max() <= 0.5
+    real = pd.read_parquet(shared_data / "gaia" / "fields" / "ra45_dec0_r0.5deg.parquet")
+    assert 0.7 < len(a) / len(real) < 1.4                                     # 2390 real sources
+    with pytest.raises(ConfigError, match="radius"):
+        simulate_plain_field(45.0, 0.0, 0.0, cfg)

@@ -19,6 +19,10 @@ without any model, and for a field the RUWE and star-count distributions:
   sim/real and its spread (16th-84th percentiles), as the report gives them.
 * :func:`ruwe_statistics`, :func:`star_counts` -- the field and member RUWE
   distributions (fraction above 1.4, percentiles) and the counts per G bin.
+* :func:`field_statistics` -- a plain field (no cluster) per G bin: the number
+  of sources, the fraction with RUWE > 1.4, the fraction without parallax
+  (two-parameter solutions), and the median and robust dispersion of pmra,
+  pmdec and parallax.
 
 All pure: tables in, numbers out.
 """
@@ -36,12 +40,15 @@ from scipy import stats as _stats
 from ocmembers.method.cuts import angular_separation_deg
 
 __all__ = ["RADII_PC", "RUWE_LIMIT", "list_statistics", "compare_lists", "summarise_ratios",
-           "ruwe_statistics", "star_counts", "robust_sigma", "projected_radius_pc"]
+           "ruwe_statistics", "star_counts", "robust_sigma", "projected_radius_pc", "field_statistics",
+           "FIELD_G_EDGES"]
 
 #: Projected radii (pc) of the "fraction beyond" statistics (issue 16).
 RADII_PC: tuple[float, ...] = (10.0, 20.0, 30.0)
 #: The RUWE above which an astrometric solution is commonly taken as poor (Lindegren et al. 2021).
 RUWE_LIMIT = 1.4
+#: G bins of :func:`field_statistics`.
+FIELD_G_EDGES: tuple[float, ...] = (3.0, 15.0, 17.0, 18.0, 19.0, 20.0, 21.0)
 
 
 def robust_sigma(x: np.ndarray) -> float:
@@ -125,3 +132,27 @@ def star_counts(g: np.ndarray, edges: Sequence[float]) -> np.ndarray:
     """Number of sources per G bin of ``edges``."""
     x = np.asarray(g, float)
     return np.histogram(x[np.isfinite(x)], bins=np.asarray(edges, float))[0]
+
+
+def field_statistics(field: pd.DataFrame, edges: Sequence[float] = FIELD_G_EDGES) -> dict[str, list[float]]:
+    """Per G bin of ``edges``: ``n``, ``frac_ruwe_gt_1.4`` (of the sources with a RUWE),
+    ``frac_two_parameter`` (no parallax), and ``<col>_median``, ``<col>_sigma``
+    (:func:`robust_sigma`) of pmra, pmdec and parallax; NaN in an empty bin."""
+    g = field["phot_g_mean_mag"].to_numpy(float)
+    ruwe = field["ruwe"].to_numpy(float)
+    plx = field["parallax"].to_numpy(float)
+    out: dict[str, list[float]] = {k: [] for k in ("n", "frac_ruwe_gt_1.4", "frac_two_parameter")}
+    for col in ("pmra", "pmdec", "parallax"):
+        out[f"{col}_median"], out[f"{col}_sigma"] = [], []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        b = (g >= lo) & (g < hi)
+        has = b & np.isfinite(ruwe)
+        out["n"].append(float(b.sum()))
+        out["frac_ruwe_gt_1.4"].append(float(np.mean(ruwe[has] > RUWE_LIMIT)) if has.any() else math.nan)
+        out["frac_two_parameter"].append(float(np.mean(~np.isfinite(plx[b]))) if b.any() else math.nan)
+        for col in ("pmra", "pmdec", "parallax"):
+            x = field[col].to_numpy(float)[b]
+            x = x[np.isfinite(x)]
+            out[f"{col}_median"].append(float(np.median(x)) if x.size else math.nan)
+            out[f"{col}_sigma"].append(robust_sigma(x))
+    return out

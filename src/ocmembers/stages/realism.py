@@ -13,6 +13,11 @@ simulation makes with independent real data in ``DATA_DIR`` (issue 16):
   CG20-like lists (members with p >= 0.7, as
   CG20's ``n07``) against the real CG18 lists (``catalogues/cg18_members_dr2.csv.gz``,
   PMemb >= 0.7).
+* **Plain fields** (``gaia/fields/ra<RA>_dec<DEC>_r<R>deg.<ext>``: a complete
+  real Gaia cone with no cluster): the simulated sky's field at the same position
+  (:func:`ocmembers.sim.plain_field.simulate_plain_field`) against the real one, per G
+  bin (:func:`ocmembers.method.realism.field_statistics`): star counts, RUWE,
+  two-parameter solutions and the proper-motion and parallax distributions.
 * **The real M67 cone** (``gaia/cones/NGC_2682.csv``, when M67 is simulated):
   RUWE of members and field, and star counts per G bin, in the window both
   share (the real extract's box in position and proper motion, the 50 pc
@@ -31,6 +36,7 @@ manifest recording the configuration, the real files' sha256 and the code) and
 from __future__ import annotations
 
 import math
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -41,9 +47,10 @@ import pandas as pd
 from ocmembers.config import Config
 from ocmembers.exceptions import OCMembersError, TableParseError
 from ocmembers.method.cuts import cone_mask, cone_window
-from ocmembers.method.realism import (RUWE_LIMIT, compare_lists, ruwe_statistics, star_counts,
-                                      summarise_ratios)
+from ocmembers.method.realism import (FIELD_G_EDGES, RUWE_LIMIT, compare_lists, field_statistics,
+                                      ruwe_statistics, star_counts, summarise_ratios)
 from ocmembers.sim.catalogues import cg20_like_members, t22_like_members
+from ocmembers.sim.plain_field import simulate_plain_field
 from ocmembers.sim.source import SimSource
 from ocmembers.sources import cache
 from ocmembers.sources.local import read_gaia_table, read_member_list
@@ -59,6 +66,8 @@ G_EDGES_COUNTS: tuple[float, ...] = tuple(float(x) for x in np.arange(8.0, 21.5,
 #: Members of the CG lists compared: p >= 0.7, the ``n07`` of CG20.
 CG_MIN_PROBABILITY = 0.7
 _M67 = "NGC_2682"
+#: The name of a plain-field file of ``gaia/fields/``: its centre and radius (deg).
+_FIELD_NAME = re.compile(r"^ra(?P<ra>-?[0-9.]+)_dec(?P<dec>-?[0-9.]+)_r(?P<r>[0-9.]+)deg(?=\.)")
 
 
 def _real_files(cfg: Config) -> dict[str, Path]:
@@ -66,6 +75,11 @@ def _real_files(cfg: Config) -> dict[str, Path]:
     files = {"t22": root / "catalogues" / "t22_members_edr3.csv.gz",
              "cg18": root / "catalogues" / "cg18_members_dr2.csv.gz",
              "m67_cone": root / "gaia" / "cones" / f"{_M67}.csv"}
+    fields = root / "gaia" / "fields"
+    for p in sorted(fields.glob("*")) if fields.is_dir() else []:
+        m = _FIELD_NAME.match(p.name)
+        if p.is_file() and m:
+            files[f"field:{m[0]}"] = p
     missing = [str(p) for k, p in files.items() if k != "m67_cone" and not p.is_file()]
     if missing:
         raise TableParseError(f"realism: the real lists to compare with are missing: {', '.join(missing)} "
@@ -124,6 +138,29 @@ def _m67_field(cfg: Config, source: SimSource, path: Path, real_cg: pd.DataFrame
     r = out["ruwe"]
     out["ruwe_members_difference_pp"] = 100.0 * (r["sim_true_members_g_lt_18"]["frac_gt_1.4"]
                                                  - r["real_members_cg18"]["frac_gt_1.4"])
+    return out
+
+
+def _plain_fields(cfg: Config, files: dict[str, Path]) -> dict[str, Any]:
+    """Each real plain field against the simulated sky's field at its position."""
+    out: dict[str, Any] = {}
+    for key, path in files.items():
+        if not key.startswith("field:"):
+            continue
+        name = key.split(":", 1)[1]
+        m = _FIELD_NAME.match(path.name)
+        assert m is not None                      # _real_files kept only matching names
+        ra, dec, radius = float(m["ra"]), float(m["dec"]), float(m["r"])
+        real = read_gaia_table(path)
+        sep = np.hypot((real["ra"].to_numpy(float) - ra) * np.cos(np.deg2rad(dec)),
+                       real["dec"].to_numpy(float) - dec)
+        if np.nanmax(sep) > 1.05 * radius:
+            raise TableParseError(f"{path}: sources up to {np.nanmax(sep):.3f} deg from ({ra}, {dec}), "
+                                  f"beyond the {radius} deg of its name")
+        sim = simulate_plain_field(ra, dec, radius, cfg)
+        out[name] = {"ra": ra, "dec": dec, "radius_deg": radius, "g_edges": list(FIELD_G_EDGES),
+                     "real": field_statistics(real), "sim": field_statistics(sim),
+                     "n_real": int(len(real)), "n_sim": int(len(sim))}
     return out
 
 
@@ -229,6 +266,7 @@ def run(cfg: Config) -> dict[str, Any]:
         "cg18": {"per_cluster": cg_per, "summary": summarise_ratios(cg_per)} if cg_per else None,
         "m67": (_m67_field(cfg, source, files["m67_cone"], real_cg)
                 if _M67 in names and files["m67_cone"].is_file() else None),
+        "fields": _plain_fields(cfg, files),
         "definitions": "ocmembers.method.realism; sim/real per statistic, median and 16-84 percentiles",
     }
     _plot(report, fig_base.with_suffix(".pdf"))
@@ -263,7 +301,17 @@ def _print(report: dict[str, Any], path: Path) -> None:
               f"field G < 18: real "
               f"{r['real_field_g_lt_18']['frac_gt_1.4']:.3f}, sim {r['sim_field_g_lt_18']['frac_gt_1.4']:.3f}",
               file=sys.stderr)
+    for name, f in (report.get("fields") or {}).items():
+        edges = f["g_edges"]
+        bins = ", ".join(f"{a:g}-{b:g}" for a, b in zip(edges[:-1], edges[1:]))
+        print(f"realism: plain field {name}: {f['n_sim']} simulated sources against {f['n_real']} real; "
+              f"RUWE > {RUWE_LIMIT} per cent in G {bins}: real {_percents(f['real']['frac_ruwe_gt_1.4'])}, "
+              f"sim {_percents(f['sim']['frac_ruwe_gt_1.4'])}", file=sys.stderr)
     print(f"realism: -> {path}", file=sys.stderr)
+
+
+def _percents(values: list[float]) -> str:
+    return " ".join("--" if not np.isfinite(x) else f"{100 * x:.1f}" for x in values)
 
 
 def _plot(report: dict[str, Any], base: Path) -> Path:
@@ -274,7 +322,9 @@ def _plot(report: dict[str, Any], base: Path) -> Path:
     keys = ["n", "frac_r_gt_10pc", "frac_r_gt_20pc", "frac_r_gt_30pc", "sigma_pmra", "sigma_pmdec",
             "sigma_parallax", "g_q50", "frac_g_gt_17"]
     m = report.get("m67")
-    fig, axes = plt.subplots(1, 3 if m else 1, figsize=(13 if m else 6, 3.8), squeeze=False)
+    fields = report.get("fields") or {}
+    n_panels = 1 + (2 if m else 0) + (1 if fields else 0)
+    fig, axes = plt.subplots(1, n_panels, figsize=(6 + 3.5 * (n_panels - 1), 3.8), squeeze=False)
     ax = axes[0, 0]
     rows = (("t22", "C0", "T22-like / T22"), ("t22_truth", "C2", "true members, G < 18 / T22"),
             ("cg18", "C1", "CG20-like / CG18"))
@@ -312,4 +362,17 @@ def _plot(report: dict[str, Any], base: Path) -> Path:
         ax.set_xticks(range(4), ["members\nreal", "members\nsim", "field\nreal", "field\nsim"], fontsize=7)
         ax.set_ylabel(f"fraction with RUWE > {RUWE_LIMIT}")
         ax.set_title("M67: RUWE (G < 18)", fontsize=8)
+    if fields:
+        ax = axes[0, -1]
+        for j, (name, f) in enumerate(fields.items()):
+            edges = np.asarray(f["g_edges"])
+            mid = 0.5 * (edges[1:] + edges[:-1])
+            for who, style in (("real", "-o"), ("sim", "--s")):
+                ax.plot(mid, f[who]["frac_ruwe_gt_1.4"], style, color=f"C{j}", ms=3,
+                        label=f"{name} {'real' if who == 'real' else 'simulated'} "
+                              f"({f['n_real'] if who == 'real' else f['n_sim']} sources)")
+        ax.set_xlabel("G (mag)")
+        ax.set_ylabel(f"fraction with RUWE > {RUWE_LIMIT}")
+        ax.set_title("plain fields: RUWE", fontsize=8)
+        ax.legend(fontsize=6)
     return save_pdf_png(fig, base)
