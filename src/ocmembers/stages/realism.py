@@ -46,7 +46,7 @@ import pandas as pd
 
 from ocmembers.config import Config
 from ocmembers.exceptions import OCMembersError, TableParseError
-from ocmembers.method.cuts import cone_mask, cone_window
+from ocmembers.method.cuts import angular_separation_deg, cone_mask, cone_window
 from ocmembers.method.realism import (FIELD_G_EDGES, RUWE_LIMIT, compare_lists, field_statistics,
                                       ruwe_statistics, star_counts, summarise_ratios)
 from ocmembers.sim.catalogues import cg20_like_members, t22_like_members
@@ -152,8 +152,7 @@ def _plain_fields(cfg: Config, files: dict[str, Path]) -> dict[str, Any]:
         assert m is not None                      # _real_files kept only matching names
         ra, dec, radius = float(m["ra"]), float(m["dec"]), float(m["r"])
         real = read_gaia_table(path)
-        sep = np.hypot((real["ra"].to_numpy(float) - ra) * np.cos(np.deg2rad(dec)),
-                       real["dec"].to_numpy(float) - dec)
+        sep = angular_separation_deg(real["ra"].to_numpy(float), real["dec"].to_numpy(float), ra, dec)
         if np.nanmax(sep) > 1.05 * radius:
             raise TableParseError(f"{path}: sources up to {np.nanmax(sep):.3f} deg from ({ra}, {dec}), "
                                   f"beyond the {radius} deg of its name")
