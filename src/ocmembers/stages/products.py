@@ -79,6 +79,16 @@ def catalogue_list(cfg: Config, product: str, name: str) -> pd.DataFrame | None:
     return t.loc[rows].reset_index(drop=True) if rows.any() else None
 
 
+def catalogue_lists(cfg: Config, product: str) -> dict[str, pd.DataFrame]:
+    """Every cluster's rows of the run's ``raw/catalogues/<product>.parquet`` (verified), read
+    once: for a stage that takes the lists of many clusters ({} when the product is absent)."""
+    path = cfg.raw_dir / "catalogues" / f"{product}.parquet"
+    if not path.is_file():
+        return {}
+    return {str(name): rows.reset_index(drop=True)
+            for name, rows in cache.read_table(path).groupby("cluster", sort=False)}
+
+
 def load_catalogues(cfg: Config) -> dict[str, pd.DataFrame]:
     """The verified cached catalogues (run the ``catalogues`` stage first)."""
     return {p: cache.read_table(path) for p, path in catalogue_paths(cfg).items()}

@@ -56,7 +56,7 @@ from ocmembers.sources import cache
 from ocmembers.sources.local import read_gaia_table, read_member_list
 from ocmembers.sources.positional import crossmatch_positional
 from ocmembers.stages.plots import save_pdf_png
-from ocmembers.stages.products import catalogue_list, figures_dir, realism_path
+from ocmembers.stages.products import catalogue_lists, figures_dir, realism_path
 from ocmembers.stages.runner import cluster_names, product_sha, record, sweep, up_to_date
 
 __all__ = ["run", "realism_path", "G_EDGES_COUNTS", "CG_MIN_PROBABILITY"]
@@ -87,7 +87,8 @@ def _real_files(cfg: Config) -> dict[str, Path]:
     return files
 
 
-def _m67_field(cfg: Config, source: SimSource, path: Path, real_cg: pd.DataFrame) -> dict[str, Any]:
+def _m67_field(cfg: Config, source: SimSource, path: Path, real_cg: pd.DataFrame,
+               t22_lists: dict[str, pd.DataFrame]) -> dict[str, Any]:
     row = source._row(_M67)
     real = read_gaia_table(path)
     sim = source.simulated(row)
@@ -109,7 +110,7 @@ def _m67_field(cfg: Config, source: SimSource, path: Path, real_cg: pd.DataFrame
     real_member = real_in["source_id"].isin(xm["source_id"]).to_numpy()
     g_sim = sim_in["phot_g_mean_mag"].to_numpy(float)
     true_member = truth_in["is_member"].to_numpy(bool) & (g_sim < cfg.sim.t22_g_max)
-    t22_like = catalogue_list(cfg, "t22_members", _M67)
+    t22_like = t22_lists.get(_M67)
     if t22_like is None:
         t22_like = t22_like_members(sim, row, cfg)
     like_member = sim_in["source_id"].isin(t22_like["source_id"]).to_numpy()
@@ -147,9 +148,9 @@ def _plain_fields(cfg: Config, files: dict[str, Path]) -> dict[str, Any]:
     for key, path in files.items():
         if not key.startswith("field:"):
             continue
-        name = key.split(":", 1)[1]
         m = _FIELD_NAME.match(path.name)
         assert m is not None                      # _real_files kept only matching names
+        name = m[0]
         ra, dec, radius = float(m["ra"]), float(m["dec"]), float(m["r"])
         real = read_gaia_table(path)
         sep = angular_separation_deg(real["ra"].to_numpy(float), real["dec"].to_numpy(float), ra, dec)
@@ -222,6 +223,8 @@ def run(cfg: Config) -> dict[str, Any]:
     real_t22 = read_member_list(files["t22"], id_column="source_id")
     real_cg = read_member_list(files["cg18"], id_column="source_id_dr2")
     real_cg = real_cg.loc[real_cg["probability"] >= CG_MIN_PROBABILITY]
+    # the simulated lists of every cluster, each product read (and verified) once
+    t22_lists, cg_lists = catalogue_lists(cfg, "t22_members"), catalogue_lists(cfg, "train_members")
     t22_per: dict[str, Any] = {}
     truth_per: dict[str, Any] = {}
     cg_per: dict[str, Any] = {}
@@ -232,7 +235,7 @@ def run(cfg: Config) -> dict[str, Any]:
         if not len(real):
             notes.append(f"{name}: no real T22 list")
             continue
-        sim = catalogue_list(cfg, "t22_members", name)
+        sim = t22_lists.get(name)
         if sim is None:
             sim = t22_like_members(source.simulated(row), row, cfg)
         t22_per[name] = compare_lists(sim, real, row)
@@ -245,7 +248,7 @@ def run(cfg: Config) -> dict[str, Any]:
         if not len(real):
             notes.append(f"{name}: no real CG18 list")
             continue
-        sim = catalogue_list(cfg, "train_members", name)
+        sim = cg_lists.get(name)
         if sim is None:
             sim = cg20_like_members(source.simulated(row), row, cfg)
         sim = sim.loc[sim["probability"] >= CG_MIN_PROBABILITY]
@@ -263,7 +266,7 @@ def run(cfg: Config) -> dict[str, Any]:
                        "definition": "true members with G < [sim] t22_g_max in the Eq. 1-2 cone"}
                       if truth_per else None),
         "cg18": {"per_cluster": cg_per, "summary": summarise_ratios(cg_per)} if cg_per else None,
-        "m67": (_m67_field(cfg, source, files["m67_cone"], real_cg)
+        "m67": (_m67_field(cfg, source, files["m67_cone"], real_cg, t22_lists)
                 if _M67 in names and files["m67_cone"].is_file() else None),
         "fields": _plain_fields(cfg, files),
         "definitions": "ocmembers.method.realism; sim/real per statistic, median and 16-84 percentiles",
