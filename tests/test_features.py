@@ -93,6 +93,37 @@ def test_curve_distance_equals_brute_force():
         np.testing.assert_allclose(np.hypot((c - c_ic) / sc, (g - g_ic) / sg), d, atol=1e-12)
 
 
+def _former_best_on_segments(x, y, idx, pts, connected):
+    """The numpy form the compiled pass replaced: every candidate segment at once, argmin."""
+    from ocmembers.method.features import _neighbours, _project
+    b1, b2 = _neighbours(idx, connected, len(pts))
+    ax, ay = pts[idx, 0], pts[idx, 1]
+    q1x, q1y, d1 = _project(x[:, None], y[:, None], ax, ay, pts[b1, 0], pts[b1, 1])
+    q2x, q2y, d2 = _project(x[:, None], y[:, None], ax, ay, pts[b2, 0], pts[b2, 1])
+    qx, qy, dd = (np.concatenate(p, axis=1) for p in ((q1x, q2x), (q1y, q2y), (d1, d2)))
+    j, r = np.argmin(dd, axis=1), np.arange(len(x))
+    return qx[r, j], qy[r, j], dd[r, j]
+
+
+def test_compiled_segment_search_is_bitwise_the_numpy_one():
+    """The compiled nearest-segment pass gives the very bits of the numpy form it replaced
+    (the features, and so the trained model and p, must not move), on a curve with gaps,
+    a repeated vertex (a zero-length segment) and both ends, for k = 1 and 4 vertices."""
+    from ocmembers.method.features import _best_on_segments
+    rng = np.random.default_rng(3)
+    pts = np.column_stack([np.cumsum(rng.uniform(0, 0.1, 300)), np.cumsum(rng.normal(0, 0.1, 300))])
+    pts[101] = pts[100]
+    connected = rng.random(299) > 0.05
+    x, y = rng.uniform(-1, pts[:, 0].max() + 1, 20_000), rng.normal(0, 2, 20_000)
+    for k in (1, 4):
+        idx = rng.integers(0, 300, (20_000, k))
+        idx[:50, 0] = 0
+        idx[50:100, 0] = 299
+        got = _best_on_segments(x, y, idx, pts, connected)
+        for a, b in zip(got, _former_best_on_segments(x, y, idx, pts, connected)):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_curve_distance_any_shape_and_nan():
     curve = wiggly_curve()
     empty = isochrone_separation(np.array([]), np.array([]), curve, 0.2, 1.6)

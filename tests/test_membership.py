@@ -190,12 +190,14 @@ def _former_probabilities(candidates, members, cluster_features, model, feature_
     return out
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("n_members", [25, 40])            # argsort and rejection support sets
-def test_blocks_give_the_probabilities_of_one_call(monkeypatch, n_members):
-    """Drawn and featurised block by block (here 7 candidates of 50 samples at a time, and
-    support sets 333 at a time), p is bitwise that of the former one-call algorithm, with
-    a covariance that is not positive definite (the eigen fallback for the whole table),
-    a non-finite row and training members left out of their own sets."""
+def test_blocks_give_the_probabilities_of_one_call(monkeypatch, n_members, threads):
+    """Drawn and featurised block by block (here 7 candidates of 50 samples at a time, in
+    pieces of 2 candidates shared by 1 or 2 threads, and support sets 333 at a time), p is
+    bitwise that of the former one-call algorithm, with a covariance that is not positive
+    definite (the eigen fallback for the whole table), a non-finite row and training members
+    left out of their own sets."""
     from ocmembers.method import instances, membership
     rng = np.random.default_rng(8)
     df = _stars(61, rng)
@@ -209,8 +211,9 @@ def test_blocks_give_the_probabilities_of_one_call(monkeypatch, n_members):
     args = (df, members, np.array([1.0, 8.5, 1.0]), clf, _features)
     expect = _former_probabilities(*args, n_samples=50, seed=3, own_member=own)
     monkeypatch.setattr(membership, "SAMPLES_PER_BLOCK", 7 * 50 + 13)
+    monkeypatch.setattr(membership, "SAMPLES_PER_PIECE", 2 * 50)
     monkeypatch.setattr(instances, "SETS_PER_BLOCK", 333)
-    got = membership_probabilities(*args, n_samples=50, seed=3, own_member=own)
+    got = membership_probabilities(*args, n_samples=50, seed=3, own_member=own, threads=threads)
     np.testing.assert_array_equal(got, expect)
     assert np.nanstd(got) > 0.1                        # a non-trivial comparison
 

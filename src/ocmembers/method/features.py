@@ -30,7 +30,8 @@ nearer end of that segment is within :math:`\sqrt{d^{*2} + h^2/4} \le
 \sqrt{d_v^2 + h^2/4}` of the star (and if it is an end, within :math:`d_v`).
 The search therefore takes the :math:`k` nearest vertices, increasing
 :math:`k` for the stars whose :math:`k`-th vertex is not beyond that radius, and projects
-the star exactly onto the (at most two) segments at each of these vertices.
+the star exactly onto the (at most two) segments at each of these vertices
+(one compiled pass over the stars, :func:`_best_on_segments`).
 The result is exact (not limited to the vertices) and costs
 :math:`O(N \log n)`; nothing is computed star by point. It accepts flat
 arrays of any length (the Monte Carlo stage passes all samples at once) and
@@ -61,6 +62,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numba
 import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
@@ -184,20 +186,45 @@ def _neighbours(idx: np.ndarray, connected: np.ndarray, n: int) -> tuple[np.ndar
     return np.where(prev_ok, idx - 1, idx), np.where(next_ok, idx + 1, idx)
 
 
+@numba.njit(cache=True, fastmath=False, nogil=True)
+def _best_on_segments_kernel(x, y, idx, pts, connected, qx_out, qy_out, dd_out):  # pragma: no cover
+    n = pts.shape[0]
+    k = idx.shape[1]
+    for r in range(x.shape[0]):
+        px, py = x[r], y[r]
+        best, bx_best, by_best = np.inf, np.nan, np.nan
+        first = True
+        for side in range(2):          # the segments before, then after, every vertex
+            for j in range(k):
+                i = idx[r, j]
+                if side == 0:
+                    ok = i > 0 and n > 1 and connected[min(max(i - 1, 0), max(n - 2, 0))]
+                    e = i - 1 if ok else i
+                else:
+                    ok = i < n - 1 and n > 1 and connected[min(max(i, 0), max(n - 2, 0))]
+                    e = i + 1 if ok else i
+                ax, ay = pts[i, 0], pts[i, 1]
+                ux, uy = pts[e, 0] - ax, pts[e, 1] - ay
+                len2 = ux * ux + uy * uy
+                t = ((px - ax) * ux + (py - ay) * uy) / len2 if len2 > 0 else 0.0
+                t = min(max(t, 0.0), 1.0)
+                qx, qy = ax + t * ux, ay + t * uy
+                d = (px - qx) * (px - qx) + (py - qy) * (py - qy)
+                if first or d < best:     # the first minimum, as numpy's argmin
+                    best, bx_best, by_best, first = d, qx, qy, False
+        qx_out[r], qy_out[r], dd_out[r] = bx_best, by_best, best
+
+
 def _best_on_segments(x: np.ndarray, y: np.ndarray, idx: np.ndarray, pts: np.ndarray,
                       connected: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    n = len(pts)
-    b1, b2 = _neighbours(idx, connected, n)
-    ax, ay = pts[idx, 0], pts[idx, 1]
-    px, py = x[:, None], y[:, None]
-    q1x, q1y, d1 = _project(px, py, ax, ay, pts[b1, 0], pts[b1, 1])
-    q2x, q2y, d2 = _project(px, py, ax, ay, pts[b2, 0], pts[b2, 1])
-    qx = np.concatenate([q1x, q2x], axis=1)
-    qy = np.concatenate([q1y, q2y], axis=1)
-    dd = np.concatenate([d1, d2], axis=1)
-    j = np.argmin(dd, axis=1)
-    r = np.arange(len(x))
-    return qx[r, j], qy[r, j], dd[r, j]
+    """Closest point to each (x, y) of the (at most two) segments at each of its vertices
+    ``idx`` (m, k), and its squared distance: one compiled pass (no (m, 2k) temporaries)."""
+    m = len(x)
+    qx, qy, dd = np.empty(m), np.empty(m), np.empty(m)
+    _best_on_segments_kernel(np.ascontiguousarray(x, dtype=np.float64), np.ascontiguousarray(y, dtype=np.float64),
+                             np.ascontiguousarray(idx, dtype=np.int64), np.ascontiguousarray(pts, dtype=np.float64),
+                             np.ascontiguousarray(connected, dtype=np.bool_), qx, qy, dd)
+    return qx, qy, dd
 
 
 def nearest_on_curve(colour: np.ndarray, g: np.ndarray, curve: IsochroneCurve, scale_c: float,

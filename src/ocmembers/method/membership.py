@@ -42,7 +42,10 @@ agree. ``[membership] correlate_g_colour = false`` reproduces theirs.)
 numbers of one call on the whole table): :math:`f_\mu` (Eq. 15),
 :math:`f_\varpi` (Eq. 16) and :math:`(f_C, f_G)` (Eq. 17, the isochrone
 nearest-point search of :mod:`ocmembers.method.features`); :math:`f_R` (Eqs. 13-14)
-does not depend on the sampled quantities and is kept.
+does not depend on the sampled quantities and is kept. The normals are drawn in
+order on one thread; the samples, features and standardisation, all row by row,
+then run in pieces of ``SAMPLES_PER_PIECE`` samples on ``threads`` threads, which
+gives the numbers of one call.
 
 **Support sets.** Every sample gets its own ``n_support`` training members
 drawn without replacement (:func:`ocmembers.method.instances.sample_support`,
@@ -68,6 +71,7 @@ import copy
 import logging
 import time
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -93,6 +97,9 @@ log = logging.getLogger(__name__)
 #: Samples drawn and featurised at a time by :func:`membership_probabilities`
 #: (whole candidates per block); it bounds memory, never the numbers.
 SAMPLES_PER_BLOCK: int = 1 << 20
+#: Samples featurised by one call within a block: pieces that stay in the cache (a block of
+#: 2^20 samples in one call was 40 % slower) and that the CPUs share.
+SAMPLES_PER_PIECE: int = 1 << 15
 
 ASTROMETRY: tuple[str, str, str] = ("parallax", "pmra", "pmdec")
 ASTROMETRY_CORR: tuple[str, str, str] = ("parallax_pmra_corr", "parallax_pmdec_corr", "pmra_pmdec_corr")
@@ -135,29 +142,36 @@ def covariance_factor(cov: np.ndarray) -> np.ndarray:
 
 
 def sample_astrometry(mean: np.ndarray, cov: np.ndarray | None, n_samples: int,
-                      rng: np.random.Generator, *, factor: np.ndarray | None = None) -> np.ndarray:
+                      rng: np.random.Generator | None, *, factor: np.ndarray | None = None,
+                      normals: np.ndarray | None = None) -> np.ndarray:
     """Draw ``(n, n_samples, 3)`` samples of N(mean_i, cov_i) for every star at once.
 
     ``factor``, when given, is :func:`covariance_factor` of ``cov`` already
     computed (``cov`` is then not read): a caller drawing a long table block
     by block factors it once, so that the eigen-decomposition fallback is
-    decided for the whole table, as in one call.
+    decided for the whole table, as in one call. ``normals``, when given, are the
+    standard normals ``(n, n_samples, 3)`` already drawn (``rng`` is then not used).
     """
     L = covariance_factor(cov) if factor is None else factor
-    z = rng.standard_normal((mean.shape[0], n_samples, mean.shape[1]))
+    if normals is None:
+        z = rng.standard_normal((mean.shape[0], n_samples, mean.shape[1]))
+    else:
+        z = normals
     return mean[:, None, :] + np.einsum("nij,nsj->nsi", L, z)
 
 
 def sample_photometry(g: np.ndarray, g_error: np.ndarray, colour: np.ndarray,
-                      colour_error: np.ndarray, n_samples: int, rng: np.random.Generator,
-                      correlated: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                      colour_error: np.ndarray, n_samples: int, rng: np.random.Generator | None,
+                      correlated: bool = True, *,
+                      normals: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     r"""Draw (G, C) samples ``(n, n_samples)`` each.
 
     With ``correlated`` (default), :math:`\mathrm{cov}(G, C) = \sigma_G^2`
     (C = G - G_RP shares the G measurement), capped so that
     :math:`|\rho| \le 1` if ``colour_error < g_error``; otherwise independent.
+    ``normals``: the standard normals ``(n, n_samples, 2)`` already drawn (``rng`` unused).
     """
-    z = rng.standard_normal((g.shape[0], n_samples, 2))
+    z = rng.standard_normal((g.shape[0], n_samples, 2)) if normals is None else normals
     g_s = g[:, None] + g_error[:, None] * z[..., 0]
     if correlated:
         slope = np.minimum(g_error, colour_error)            # cov / sigma_G
@@ -171,7 +185,8 @@ def sample_photometry(g: np.ndarray, g_error: np.ndarray, colour: np.ndarray,
 def draw_samples(df: pd.DataFrame, n_samples: int, rng: np.random.Generator, *,
                  correlate_g_colour: bool = True,
                  photometry_rng: np.random.Generator | None = None,
-                 factor: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                 factor: np.ndarray | None = None,
+                 normals: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Samples ``(n, n_samples)`` of every quantity of ``SAMPLED`` (astrometry first).
 
     The astrometric normals are drawn from ``rng``, then the photometric ones
@@ -180,15 +195,19 @@ def draw_samples(df: pd.DataFrame, n_samples: int, rng: np.random.Generator, *,
     past all the table's astrometric normals, so the blocks together get the
     very numbers of one call on the whole table; ``factor`` is then the
     table's covariance factor for these rows (:func:`sample_astrometry`).
+    ``normals``: the astrometric and photometric standard normals, ``(n, n_samples, 3)``
+    and ``(n, n_samples, 2)``, already drawn (the generators are then not used): a caller
+    draws them in order and transforms blocks of them on several threads.
     """
     mean = df[list(ASTROMETRY)].to_numpy(np.float64)
     cov = None if factor is not None else astrometric_covariance(df)
-    astro = sample_astrometry(mean, cov, n_samples, rng, factor=factor)
+    za, zp = (None, None) if normals is None else normals
+    astro = sample_astrometry(mean, cov, n_samples, rng, factor=factor, normals=za)
     g, c = sample_photometry(df["phot_g_mean_mag"].to_numpy(np.float64),
                              df["phot_g_mean_mag_error"].to_numpy(np.float64),
                              df["g_rp"].to_numpy(np.float64), df["g_rp_error"].to_numpy(np.float64),
                              n_samples, rng if photometry_rng is None else photometry_rng,
-                             correlated=correlate_g_colour)
+                             correlated=correlate_g_colour, normals=zp)
     return {"parallax": astro[..., 0], "pmra": astro[..., 1], "pmdec": astro[..., 2],
             "phot_g_mean_mag": g, "g_rp": c}
 
@@ -261,8 +280,9 @@ def membership_probabilities(candidates: pd.DataFrame, members: np.ndarray,
         Filled with wall times (s) of ``sampling_features``, ``support_sets``
         and ``network``.
     threads : int, optional
-        CPUs for the network (``[membership] torch_threads``); ``None`` or 0:
-        torch's thread count. They run as that many workers of one intra-op
+        CPUs for the sampling, the features and the network (``[membership]
+        torch_threads``); ``None`` or 0: torch's thread count. ``feature_fn`` must
+        be row-wise (each sample's features from that sample alone), as Eqs. 15-17 are. They run as that many workers of one intra-op
         thread each (:func:`ocmembers.method.network.set_logits`), which gives
         the same numbers and does not collapse when other processes share the
         cores (OpenMP threads waiting on each other did: 16k sets/s instead of 200k).
@@ -316,22 +336,52 @@ def membership_probabilities(candidates: pd.DataFrame, members: np.ndarray,
     per = max(SAMPLES_PER_BLOCK // max(n_samples, 1), 1)
     blocks = [slice(a, min(a + per, idx.size)) for a in range(0, idx.size, per)]
     phot_rng = copy.deepcopy(rng)
-    for b in blocks:
+    first_z = phot_rng.standard_normal((blocks[0].stop, n_samples, len(ASTROMETRY)))
+    astro_rng = copy.deepcopy(phot_rng)   # where the astrometric stream is after block 0
+    for b in blocks[1:]:
         phot_rng.standard_normal((b.stop - b.start, n_samples, len(ASTROMETRY)))
     factor = covariance_factor(astrometric_covariance(df))
     src_np = np.empty((n_sets, len(SOURCE_FEATURES)), dtype=np.float32)
-    for b in blocks:
-        part = df.iloc[b]
-        samples = draw_samples(part, n_samples, rng, correlate_g_colour=correlate_g_colour,
-                               photometry_rng=phot_rng, factor=factor[b])
+    cpus = max(int(threads) if threads else torch.get_num_threads(), 1)
+
+    def featurise(rows: slice, za: np.ndarray, zp: np.ndarray) -> None:
+        part = df.iloc[rows]
+        samples = draw_samples(part, n_samples, None, correlate_g_colour=correlate_g_colour,
+                               factor=factor[rows], normals=(za, zp))
         new = feature_fn({key: v.reshape(-1) for key, v in samples.items()})
-        feats = np.empty(((b.stop - b.start) * n_samples, len(SOURCE_FEATURES)), dtype=np.float64)
+        feats = np.empty(((rows.stop - rows.start) * n_samples, len(SOURCE_FEATURES)), dtype=np.float64)
         for j, fname in enumerate(SOURCE_FEATURES):
             if fname in new:
                 feats[:, j] = np.asarray(new[fname], dtype=np.float64).reshape(-1)
             else:  # unchanged by the sampling (f_r)
                 feats[:, j] = np.repeat(part[fname].to_numpy(np.float64), n_samples)
-        src_np[b.start * n_samples:b.stop * n_samples] = model.standardise_source(feats)
+        src_np[rows.start * n_samples:rows.stop * n_samples] = model.standardise_source(feats)
+
+    # The normals are drawn here in order; each block's samples, features and
+    # standardisation are row-wise, so its parts run on ``cpus`` threads (numpy
+    # and cKDTree release the GIL) and give the numbers of one call.
+    pool_ex = ThreadPoolExecutor(cpus) if cpus > 1 and idx.size >= 2 * cpus else None
+    try:
+        for i, b in enumerate(blocks):
+            pieces = max(-(-(b.stop - b.start) * n_samples // SAMPLES_PER_PIECE), cpus if pool_ex else 1)
+            cuts = np.linspace(b.start, b.stop, pieces + 1).round().astype(int)
+            jobs = []
+            for lo, hi in zip(cuts[:-1], cuts[1:]):
+                if hi <= lo:
+                    continue
+                za = (first_z[lo:hi] if i == 0 else
+                      astro_rng.standard_normal((hi - lo, n_samples, len(ASTROMETRY))))
+                zp = phot_rng.standard_normal((hi - lo, n_samples, 2))
+                if pool_ex is None:
+                    featurise(slice(lo, hi), za, zp)
+                else:
+                    jobs.append(pool_ex.submit(featurise, slice(lo, hi), za, zp))
+            for job in jobs:
+                job.result()
+        first_z = None
+    finally:
+        if pool_ex is not None:
+            pool_ex.shutdown()
     src = torch.from_numpy(src_np)
     rng = phot_rng                     # the support sets follow all the samples' draws
     t["sampling_features"] += time.perf_counter() - t0
