@@ -86,6 +86,18 @@ def test_the_stage_on_two_simulated_clusters(shared_data, tmp_path, capsys):
                           "t22_sky": cfg.sim.t22_sky, "t22_check": cfg.sim.t22_check}
     m = rep["m67"]
     assert m["ruwe"]["real_members_cg18"]["n"] > 300 and len(m["counts_real"]) == len(m["g_edges"]) - 1
+    # beyond Hunt & Reffert's (2024) Jacobi radius: their own 1 - NJ/N, and each list's share
+    from ocmembers.method.realism import beyond_jacobi
+    from ocmembers.sources.cluster_tables import read_jacobi_table
+    hunt = read_jacobi_table(shared_data / "catalogues" / "hunt2024_table.csv").set_index("name")
+    j = rep["jacobi"]["per_cluster"]["NGC_2682"]
+    assert j["r_jacobi_pc"] == hunt.loc["NGC_2682", "r_jacobi_pc"]
+    assert j["hunt24"] == pytest.approx(1 - 1834 / 1844)        # N and NJ of M67 in the table
+    assert j["sim_truth_g_lt_18"] == pytest.approx(beyond_jacobi(
+        sim.cone.loc[sim.truth["is_member"] & (sim.cone["phot_g_mean_mag"] < cfg.sim.t22_g_max)],
+        SimSource(cfg)._row("NGC_2682"), j["r_jacobi_pc"]))
+    assert 0 < j["real_t22"] < 1 and 0 <= j["sim_t22_like"] < 1
+    assert rep["jacobi"]["summary"]["hunt24"]["n_clusters"] == 2
     assert len(list((tmp_path / "fig").rglob("realism.png"))) == 1
     capsys.readouterr()
     realism.run(cfg)                                            # the record matches: nothing redone
@@ -109,6 +121,25 @@ def test_the_stage_on_two_simulated_clusters(shared_data, tmp_path, capsys):
         realism.run(cfg.replace(source={"name": "local"}))
     with pytest.raises(TableParseError, match="t22_members_edr3.csv.gz"):
         realism.run(cfg.replace(source={"local_dir": str(tmp_path / "nodata")}))
+
+
+def test_beyond_jacobi_and_the_hunt_table(tmp_path):
+    from ocmembers.exceptions import TableParseError
+    from ocmembers.method.realism import beyond_jacobi
+    from ocmembers.sources.cluster_tables import read_jacobi_table
+    cluster = pd.Series({"ra": 10.0, "dec": 0.0, "dist_pc": 1000.0})
+    # 1 deg at 1 kpc is 17.5 pc: two stars inside 10 pc, two beyond
+    members = pd.DataFrame({"ra": [10.0, 10.1, 11.0, 9.0], "dec": [0.0, 0.0, 0.0, 0.0]})
+    assert beyond_jacobi(members, cluster, 10.0) == 0.5
+    assert np.isnan(beyond_jacobi(members.iloc[:0], cluster, 10.0))
+    good = tmp_path / "hunt.csv"
+    good.write_text("Name,rJpc,N,NJ\nNGC 2682,20.5,100,90\nBad,,5,5\n")
+    t = read_jacobi_table(good)
+    assert t["name"].tolist() == ["NGC_2682"] and t["n_within_jacobi"].tolist() == [90]
+    bad = tmp_path / "cg.csv"
+    bad.write_text("Name,N\nNGC 2682,100\n")
+    with pytest.raises(TableParseError, match=r"cg\.csv.*rJpc"):
+        read_jacobi_table(bad)
 
 
 def test_field_statistics_per_g_bin():

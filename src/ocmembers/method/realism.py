@@ -19,6 +19,9 @@ without any model, and for a field the RUWE and star-count distributions:
   sim/real and its spread (16th-84th percentiles), as the report gives them.
 * :func:`ruwe_statistics`, :func:`star_counts` -- the field and member RUWE
   distributions (fraction above 1.4, percentiles) and the counts per G bin.
+* :func:`beyond_jacobi` -- the fraction of a list beyond a cluster's Jacobi radius in
+  projected radius (Hunt & Reffert 2024 give r_J and the share of their own members within
+  it: an independent census of what lies outside the bound cluster).
 * :func:`field_statistics` -- a plain field (no cluster) per G bin: the number
   of sources, the fraction with RUWE > 1.4, the fraction without parallax
   (two-parameter solutions), and the median and robust dispersion of pmra,
@@ -41,7 +44,7 @@ from ocmembers.method.cuts import angular_separation_deg
 
 __all__ = ["RADII_PC", "RUWE_LIMIT", "list_statistics", "compare_lists", "summarise_ratios",
            "ruwe_statistics", "star_counts", "robust_sigma", "projected_radius_pc", "field_statistics",
-           "FIELD_G_EDGES"]
+           "FIELD_G_EDGES", "beyond_jacobi"]
 
 #: Projected radii (pc) of the "fraction beyond" statistics (issue 16).
 RADII_PC: tuple[float, ...] = (10.0, 20.0, 30.0)
@@ -81,6 +84,15 @@ def list_statistics(members: pd.DataFrame, cluster: pd.Series) -> dict[str, floa
         out[f"g_q{q}"] = float(np.percentile(g, q)) if g.size else math.nan
     out["frac_g_gt_17"] = float(np.mean(g > 17.0)) if g.size else math.nan
     return out
+
+
+def beyond_jacobi(members: pd.DataFrame, cluster: pd.Series, r_jacobi_pc: float) -> float:
+    """Fraction of ``members`` (``ra``, ``dec``) whose projected radius at the cluster's
+    catalogued distance exceeds ``r_jacobi_pc``; NaN for an empty list."""
+    if not len(members):
+        return math.nan
+    r = projected_radius_pc(members["ra"].to_numpy(float), members["dec"].to_numpy(float), cluster)
+    return float(np.mean(r > float(r_jacobi_pc)))
 
 
 def compare_lists(sim: pd.DataFrame, real: pd.DataFrame, cluster: pd.Series) -> dict[str, Any]:

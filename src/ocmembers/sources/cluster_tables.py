@@ -23,7 +23,8 @@ import pandas as pd
 from ocmembers.exceptions import TableParseError
 from ocmembers.method.columns import CG20_RENAME, CLUSTER_COLUMNS, HR_RENAME, normalise_cluster_name
 
-__all__ = ["read_cluster_table", "cluster_frame", "catalogue_file", "CATALOGUE_FILES"]
+__all__ = ["read_cluster_table", "cluster_frame", "catalogue_file", "CATALOGUE_FILES", "read_jacobi_table",
+           "JACOBI_COLUMNS"]
 
 #: File-name stems of each catalogue under ``catalogues/`` of a data directory.
 CATALOGUE_FILES: dict[str, tuple[str, ...]] = {
@@ -115,3 +116,28 @@ def catalogue_file(root: str | Path, which: str) -> Path | None:
             if hits:
                 return hits[0]
     return None
+
+
+#: Hunt & Reffert (2024) columns of :func:`read_jacobi_table`, and their names there.
+JACOBI_COLUMNS: dict[str, str] = {"Name": "name", "rJpc": "r_jacobi_pc", "N": "n_members",
+                                  "NJ": "n_within_jacobi"}
+
+
+def read_jacobi_table(path: str | Path) -> pd.DataFrame:
+    """Hunt & Reffert (2024, A&A 686, A42) Jacobi radii: ``name``, ``r_jacobi_pc`` (pc),
+    ``n_members`` (their HDBSCAN members) and ``n_within_jacobi`` (those within r_J), one row
+    per cluster with a finite positive r_J and at least one member."""
+    path = Path(path)
+    if not path.is_file():
+        raise TableParseError(f"Jacobi-radius table {path} does not exist")
+    raw = _read_raw(path)
+    missing = [c for c in JACOBI_COLUMNS if c not in raw.columns]
+    if missing:
+        raise TableParseError(f"{path}: not a Hunt & Reffert (2024) table: no column(s) {', '.join(missing)} "
+                              f"(needs {', '.join(JACOBI_COLUMNS)})")
+    table = pd.DataFrame({"name": raw["Name"].astype(str).map(normalise_cluster_name)})
+    for src, dst in list(JACOBI_COLUMNS.items())[1:]:
+        table[dst] = pd.to_numeric(raw[src], errors="coerce")
+    ok = (np.isfinite(table["r_jacobi_pc"]) & (table["r_jacobi_pc"] > 0) & (table["n_members"] > 0)
+          & np.isfinite(table["n_within_jacobi"]))
+    return table.loc[ok & ~table["name"].duplicated()].reset_index(drop=True)

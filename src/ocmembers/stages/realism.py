@@ -13,6 +13,11 @@ simulation makes with independent real data in ``DATA_DIR`` (issue 16):
   CG20-like lists (members with p >= 0.7, as
   CG20's ``n07``) against the real CG18 lists (``catalogues/cg18_members_dr2.csv.gz``,
   PMemb >= 0.7).
+* **Beyond the Jacobi radius.** For the clusters held against T22 that Hunt & Reffert
+  (2024, ``catalogues/hunt2024_table.csv``) list: the fraction beyond their Jacobi radius
+  (projected, at the catalogued distance) of Hunt's own members (``1 - NJ/N``), of the real
+  T22 list, of the T22-like list and of the true members with G < 18. Hunt's and T22's lists
+  are two real censuses of the same clusters' outskirts.
 * **Plain fields** (``gaia/fields/ra<RA>_dec<DEC>_r<R>deg.<ext>``: a complete
   real Gaia cone with no cluster): the simulated sky's field at the same position
   (:func:`ocmembers.sim.plain_field.simulate_plain_field`) against the real one, per G
@@ -47,12 +52,13 @@ import pandas as pd
 from ocmembers.config import Config
 from ocmembers.exceptions import OCMembersError, TableParseError
 from ocmembers.method.cuts import angular_separation_deg, cone_mask, cone_window
-from ocmembers.method.realism import (FIELD_G_EDGES, RUWE_LIMIT, compare_lists, field_statistics,
-                                      ruwe_statistics, star_counts, summarise_ratios)
+from ocmembers.method.realism import (FIELD_G_EDGES, RUWE_LIMIT, beyond_jacobi, compare_lists,
+                                      field_statistics, ruwe_statistics, star_counts, summarise_ratios)
 from ocmembers.sim.catalogues import cg20_like_members, t22_like_members
 from ocmembers.sim.plain_field import simulate_plain_field
 from ocmembers.sim.source import SimSource
 from ocmembers.sources import cache
+from ocmembers.sources.cluster_tables import read_jacobi_table
 from ocmembers.sources.local import read_gaia_table, read_member_list
 from ocmembers.sources.positional import crossmatch_positional
 from ocmembers.stages.plots import save_pdf_png
@@ -74,13 +80,14 @@ def _real_files(cfg: Config) -> dict[str, Path]:
     root = cfg.local_dir
     files = {"t22": root / "catalogues" / "t22_members_edr3.csv.gz",
              "cg18": root / "catalogues" / "cg18_members_dr2.csv.gz",
-             "m67_cone": root / "gaia" / "cones" / f"{_M67}.csv"}
+             "m67_cone": root / "gaia" / "cones" / f"{_M67}.csv",
+             "hunt24": root / "catalogues" / "hunt2024_table.csv"}
     fields = root / "gaia" / "fields"
     for p in sorted(fields.glob("*")) if fields.is_dir() else []:
         m = _FIELD_NAME.match(p.name)
         if p.is_file() and m:
             files[f"field:{m[0]}"] = p
-    missing = [str(p) for k, p in files.items() if k != "m67_cone" and not p.is_file()]
+    missing = [str(p) for k, p in files.items() if k not in ("m67_cone", "hunt24") and not p.is_file()]
     if missing:
         raise TableParseError(f"realism: the real lists to compare with are missing: {', '.join(missing)} "
                               "(DATA_DIR must hold ../shared/data's catalogues/)")
@@ -172,6 +179,34 @@ def _true_members(sim: Any, cfg: Config) -> pd.DataFrame:
     return sim.cone.loc[keep].reset_index(drop=True)
 
 
+def _jacobi(files: dict[str, Path], t22_per: dict[str, Any],
+            lists: dict[str, tuple[pd.Series, pd.DataFrame, pd.DataFrame, pd.DataFrame]]) -> dict[str, Any] | None:
+    """Fractions beyond Hunt & Reffert's (2024) Jacobi radius (module docstring), per cluster
+    and as medians with 16-84 % spreads; None without their table."""
+    if not files["hunt24"].is_file() or not lists:
+        return None
+    table = read_jacobi_table(files["hunt24"]).set_index("name")
+    per: dict[str, dict[str, float]] = {}
+    for name, (row, real, sim, truth) in lists.items():
+        if name not in table.index or name not in t22_per:
+            continue
+        h = table.loc[name]
+        r_j = float(h["r_jacobi_pc"])
+        per[name] = {"r_jacobi_pc": r_j, "hunt24": 1.0 - float(h["n_within_jacobi"]) / float(h["n_members"]),
+                     "real_t22": beyond_jacobi(real, row, r_j), "sim_t22_like": beyond_jacobi(sim, row, r_j),
+                     "sim_truth_g_lt_18": beyond_jacobi(truth, row, r_j)}
+    summary: dict[str, dict[str, float]] = {}
+    for key in ("r_jacobi_pc", "hunt24", "real_t22", "sim_t22_like", "sim_truth_g_lt_18"):
+        x = np.array([v[key] for v in per.values()], float)
+        x = x[np.isfinite(x)]
+        summary[key] = ({"median": float(np.median(x)), "p16": float(np.percentile(x, 16)),
+                         "p84": float(np.percentile(x, 84)), "n_clusters": int(x.size)} if x.size
+                        else {"median": math.nan, "p16": math.nan, "p84": math.nan, "n_clusters": 0})
+    return {"per_cluster": per, "summary": summary,
+            "definition": "fraction beyond Hunt & Reffert (2024) rJpc in projected radius at the catalogued "
+                          "distance; hunt24 = 1 - NJ/N of their own members"}
+
+
 def _selection(cfg: Config, source: SimSource, files: dict[str, Path]) -> tuple[list[str], list[str], list[str]]:
     """(every cluster, those held against T22, those held against CG18).
 
@@ -227,6 +262,7 @@ def run(cfg: Config) -> dict[str, Any]:
     t22_lists, cg_lists = catalogue_lists(cfg, "t22_members"), catalogue_lists(cfg, "train_members")
     t22_per: dict[str, Any] = {}
     truth_per: dict[str, Any] = {}
+    jacobi_lists: dict[str, tuple[pd.Series, pd.DataFrame, pd.DataFrame, pd.DataFrame]] = {}
     cg_per: dict[str, Any] = {}
     notes: list[str] = []
     for name in against_t22:
@@ -241,7 +277,10 @@ def run(cfg: Config) -> dict[str, Any]:
         t22_per[name] = compare_lists(sim, real, row)
         # the simulated truth on the same terms: whether a difference is the sky's or the
         # T22-like method's (HDBSCAN may keep only the dense part of what the sky holds)
-        truth_per[name] = compare_lists(_true_members(source.simulated(row), cfg), real, row)
+        truth = _true_members(source.simulated(row), cfg)
+        truth_per[name] = compare_lists(truth, real, row)
+        jacobi_lists[name] = (row, real, sim, truth)
+    jacobi = _jacobi(files, t22_per, jacobi_lists)
     for name in against_cg:
         row = source._row(name)
         real = real_cg.loc[real_cg["cluster"] == name]
@@ -268,6 +307,7 @@ def run(cfg: Config) -> dict[str, Any]:
         "cg18": {"per_cluster": cg_per, "summary": summarise_ratios(cg_per)} if cg_per else None,
         "m67": (_m67_field(cfg, source, files["m67_cone"], real_cg, t22_lists)
                 if _M67 in names and files["m67_cone"].is_file() else None),
+        "jacobi": jacobi,
         "fields": _plain_fields(cfg, files),
         "definitions": "ocmembers.method.realism; sim/real per statistic, median and 16-84 percentiles",
     }
@@ -292,6 +332,12 @@ def _print(report: dict[str, Any], path: Path) -> None:
             v = s.get(k, {})
             print(f"  {k:16s} {v.get('median', math.nan):7.3f} [{v.get('p16', math.nan):.3f}, "
                   f"{v.get('p84', math.nan):.3f}]", file=sys.stderr)
+    j = report.get("jacobi")
+    if j:
+        print(f"realism: beyond Hunt & Reffert's (2024) Jacobi radius ({len(j['per_cluster'])} clusters), "
+              "median [16-84%]: " + "; ".join(
+                  f"{k} {v['median']:.3f} [{v['p16']:.3f}, {v['p84']:.3f}]" for k, v in j["summary"].items()),
+              file=sys.stderr)
     m = report.get("m67")
     if m:
         r = m["ruwe"]
