@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ocmembers.method.realism import projected_radius_pc
+from ocmembers.method.realism import beyond_jacobi
+from ocmembers.sources.cluster_tables import read_jacobi_table
 
 
 def _spread(x: list[float]) -> str:
@@ -47,7 +48,7 @@ def main() -> None:
     ap.add_argument("--run", type=Path, default=Path("data/sim"), help="the simulated run's output directory")
     ap.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
     args = ap.parse_args()
-    hunt = pd.read_csv(args.data_dir / "catalogues" / "hunt2024_table.csv").set_index("Name")
+    hunt = read_jacobi_table(args.data_dir / "catalogues" / "hunt2024_table.csv").set_index("name")
     real_all = pd.read_csv(args.data_dir / "catalogues" / "t22_members_edr3.csv.gz")
     sim_all = pd.read_parquet(args.run / "raw" / "catalogues" / "t22_members.parquet")
     clusters = pd.read_parquet(args.run / "raw" / "catalogues" / "clusters.parquet").set_index("name")
@@ -62,22 +63,15 @@ def main() -> None:
             skipped.append(str(name))
             continue
         h = hunt.loc[name]
-        r_j = float(h["rJpc"])
-        if not (np.isfinite(r_j) and r_j > 0 and h["N"] > 0):
-            skipped.append(str(name))
-            continue
+        r_j = float(h["r_jacobi_pc"])
         row = clusters.loc[name]
         truth = pd.read_parquet(args.run / "raw" / "sim" / f"{name}.truth.parquet")
         members = truth.loc[truth["is_member"].astype(bool)]
         t18, t20 = members.loc[members["g_true"] < 18.0], members.loc[members["g_true"] < 20.0]
 
-        def beyond(ra: np.ndarray, dec: np.ndarray) -> float:
-            r = projected_radius_pc(ra, dec, row)
-            return float(np.mean(r > r_j)) if r.size else np.nan
-
-        out["Hunt 2024 members"].append(1.0 - float(h["NJ"]) / float(h["N"]))
-        out["real T22"].append(beyond(real["ra"].to_numpy(float), real["dec"].to_numpy(float)))
-        out["sim T22-like"].append(beyond(sim["ra"].to_numpy(float), sim["dec"].to_numpy(float)))
+        out["Hunt 2024 members"].append(1.0 - float(h["n_within_jacobi"]) / float(h["n_members"]))
+        out["real T22"].append(beyond_jacobi(real, row, r_j))
+        out["sim T22-like"].append(beyond_jacobi(sim, row, r_j))
         out["sim truth G < 18"].append(float(np.mean(t18["r_proj_pc"] > r_j)) if len(t18) else np.nan)
         out["sim truth G < 20"].append(float(np.mean(t20["r_proj_pc"] > r_j)) if len(t20) else np.nan)
         out["sim truth G < 18: escaped stars"].append(
@@ -86,7 +80,7 @@ def main() -> None:
             ratio.append(out["sim T22-like"][-1] / out["real T22"][-1])
     print(f"{len(out['real T22'])} test clusters with a real T22 list and a Hunt 2024 r_J "
           f"({len(skipped)} without); Hunt's r_J: median "
-          f"{np.median([float(hunt.loc[n, 'rJpc']) for n in sim_all['cluster'].unique() if n in hunt.index]):.1f} pc")
+          f"{np.median([float(hunt.loc[n, 'r_jacobi_pc']) for n in sim_all['cluster'].unique() if n in hunt.index]):.1f} pc")
     print("fraction beyond Hunt & Reffert's (2024) Jacobi radius, median [16-84 %] over the clusters:")
     for key in keys:
         print(f"  {key:34s} {_spread(out[key])}")
