@@ -71,8 +71,8 @@ import copy
 import logging
 import time
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -282,8 +282,8 @@ def membership_probabilities(candidates: pd.DataFrame, members: np.ndarray,
     threads : int, optional
         CPUs for the sampling, the features and the network (``[membership]
         torch_threads``); ``None`` or 0: torch's thread count. ``feature_fn`` must
-        be row-wise (each sample's features from that sample alone), as Eqs. 15-17 are. They run as that many workers of one intra-op
-        thread each (:func:`ocmembers.method.network.set_logits`), which gives
+        be row-wise (each sample's features from that sample alone), as Eqs. 15-17
+        are. The network runs as that many workers of one intra-op thread each (:func:`ocmembers.method.network.set_logits`), which gives
         the same numbers and does not collapse when other processes share the
         cores (OpenMP threads waiting on each other did: 16k sets/s instead of 200k).
     network : str
