@@ -283,8 +283,8 @@ def membership_probabilities(candidates: pd.DataFrame, members: np.ndarray,
         CPUs for the sampling, the features and the network (``[membership]
         torch_threads``); ``None`` or 0: torch's thread count. ``feature_fn`` must
         be row-wise (each sample's features from that sample alone), as Eqs. 15-17
-        are. The network runs as that many workers of one intra-op thread each (:func:`ocmembers.method.network.set_logits`), which gives
-        the same numbers and does not collapse when other processes share the
+        are. The network runs as that many workers of one intra-op thread each
+        (:func:`ocmembers.method.network.set_logits`), which gives the same numbers and does not collapse when other processes share the
         cores (OpenMP threads waiting on each other did: 16k sets/s instead of 200k).
     network : str
         ``exact`` (the default: the logits of ``net.eval()(x)``, bitwise) or
@@ -450,7 +450,7 @@ def evaluate_sets(candidates: pd.DataFrame, members: pd.DataFrame, params: Any, 
     name : str
         The cluster (its name seeds its random stream, :func:`cluster_seed`).
     threads : int, optional
-        Intra-op threads of the network.
+        CPUs of the Monte Carlo (``threads`` of :func:`membership_probabilities`).
 
     Returns
     -------
