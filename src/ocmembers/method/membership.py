@@ -284,8 +284,9 @@ def membership_probabilities(candidates: pd.DataFrame, members: np.ndarray,
         torch_threads``); ``None`` or 0: torch's thread count. ``feature_fn`` must
         be row-wise (each sample's features from that sample alone), as Eqs. 15-17
         are. The network runs as that many workers of one intra-op thread each
-        (:func:`ocmembers.method.network.set_logits`), which gives the same numbers and does not collapse when other processes share the
-        cores (OpenMP threads waiting on each other did: 16k sets/s instead of 200k).
+        (:func:`ocmembers.method.network.set_logits`), which gives the same numbers
+        and does not collapse when other processes share the cores (OpenMP threads
+        waiting on each other did: 16k sets/s instead of 200k).
     network : str
         ``exact`` (the default: the logits of ``net.eval()(x)``, bitwise) or
         ``compiled`` (:data:`ocmembers.method.network.NETWORK_MODES`).
