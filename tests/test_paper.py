@@ -343,7 +343,11 @@ def _realism_report(cfg):
            "m67": {"ruwe": {"real_members_cg18": frac(0.025), "sim_true_members_g_lt_18": frac(0.03),
                             "real_all_g_lt_18": frac(0.044), "sim_all_g_lt_18": frac(0.04),
                             "real_field_g_lt_18": frac(0.05), "sim_field_g_lt_18": frac(0.002)},
-                   "ruwe_members_difference_pp": 0.5}}
+                   "ruwe_members_difference_pp": 0.5},
+           "jacobi": {"per_cluster": {"A": {}, "B": {}},
+                      "summary": {k: {"median": v, "p16": v, "p84": v, "n_clusters": 2} for k, v in
+                                  (("r_jacobi_pc", 12.25), ("hunt24", 0.062), ("real_t22", 0.42),
+                                   ("sim_t22_like", 0.304), ("sim_truth_g_lt_18", 0.255))}}}
     path = realism_path(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(rep))
@@ -364,6 +368,9 @@ def test_the_realism_appendix_is_in_the_paper_when_the_report_exists(tmp_path):
     assert mac["realismClusters"] == "2 clusters" and "tidal tails" in mac["realismStructure"]
     assert mac["realismTTwoTwoFeatures"].startswith("on parallax and proper motion, as T22; a list that")
     assert (mac["realismRuweReal"], mac["realismRuweSim"], mac["realismRuweDiff"]) == ("2.5", "3.0", "+0.5")
+    assert mac["hasRealismJacobi"] == "1" and mac["realismJacobiClusters"] == "2 clusters"
+    assert [mac[f"realismJacobi{a}"] for a in ("Radius", "Hunt", "Real", "Sim", "True")] == [
+        "12.2", "0.06", "0.42", "0.30", "0.26"]
     # the reproduction table's notes say why two rows differ from vG23 on the simulated sky
     from ocmembers.stages.paper import reproduction_rows
     notes = {r[0]: r[3] for r in reproduction_rows(stats, {}, cfg)}

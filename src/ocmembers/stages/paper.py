@@ -198,8 +198,10 @@ def _realism_macros(cfg: Config) -> dict[str, str]:
     stems = [f"realism{a}{b}" for a, _ in _REALISM_KEYS for b in ("Real", "Sim", "Ratio", "Spread")]
     ruwe = ("realismRuweReal", "realismRuweSim", "realismRuweDiff", "realismRuweAllReal", "realismRuweAllSim")
     words = ("realismTenTrue", "realismTwentyTrue", "realismRadiusTrue", "realismClusters", "realismStructure", "realismRuweModel", "realismTTwoTwoFeatures", "realismKsG", "realismKsR")
+    jacobi = tuple(f"realismJacobi{a}" for a, _ in _JACOBI_KEYS) + ("realismJacobiClusters",)
     if not path.is_file():
-        return {"hasRealism": "0", "hasRealismMSixSeven": "0", **{k: "--" for k in (*stems, *ruwe, *words)}}
+        return {"hasRealism": "0", "hasRealismMSixSeven": "0", "hasRealismJacobi": "0",
+                **{k: "--" for k in (*stems, *ruwe, *words, *jacobi)}}
     rep = json.loads(_verified(path).read_text())
     out = {"hasRealism": "1"}
     t22 = (rep.get("t22") or {}).get("per_cluster") or {}
@@ -234,7 +236,21 @@ def _realism_macros(cfg: Config) -> dict[str, str]:
         out["realismRuweAllSim"] = _pct(r["sim_all_g_lt_18"]["frac_gt_1.4"])
     else:
         out.update({k: "--" for k in ruwe})
+    # beyond Hunt & Reffert's (2024) Jacobi radius: medians over the clusters of each list's share
+    j = rep.get("jacobi") or {}
+    n_j = len(j.get("per_cluster") or {})
+    out["hasRealismJacobi"] = "1" if n_j else "0"
+    for a, key in _JACOBI_KEYS:
+        v = (j.get("summary") or {}).get(key, {})
+        out[f"realismJacobi{a}"] = (_fmt(v.get("median"), 1 if key == "r_jacobi_pc" else 2)
+                                    if n_j and v.get("n_clusters") else "--")
+    out["realismJacobiClusters"] = f"{_fmt(n_j)} cluster{'' if n_j == 1 else 's'}" if n_j else "--"
     return out
+
+
+#: The Jacobi-radius summaries of the realism report the appendix quotes: (macro stem, key).
+_JACOBI_KEYS = (("Radius", "r_jacobi_pc"), ("Hunt", "hunt24"), ("Real", "real_t22"), ("Sim", "sim_t22_like"),
+                ("True", "sim_truth_g_lt_18"))
 
 
 #: the G ranges of the information-limit table: (macro stem, lo, hi)
