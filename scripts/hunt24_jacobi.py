@@ -30,17 +30,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ocmembers.method.realism import beyond_jacobi
+from ocmembers.method.realism import beyond_jacobi, spread
 from ocmembers.sources.cluster_tables import read_jacobi_table
 
 
 def _spread(x: list[float]) -> str:
-    a = np.asarray(x, float)
-    a = a[np.isfinite(a)]
-    if not a.size:
-        return "n/a"
-    q16, q50, q84 = np.percentile(a, [16, 50, 84])
-    return f"{q50:.3f} [{q16:.3f}-{q84:.3f}]"
+    v = spread(x)
+    return f"{v['median']:.3f} [{v['p16']:.3f}-{v['p84']:.3f}]" if v["n_clusters"] else "n/a"
 
 
 def main() -> None:

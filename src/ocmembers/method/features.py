@@ -197,12 +197,11 @@ def _best_on_segments_kernel(x, y, idx, pts, connected, qx_out, qy_out, dd_out):
         for side in range(2):          # the segments before, then after, every vertex
             for j in range(k):
                 i = idx[r, j]
+                # the other end of the segment, or the vertex itself (as _neighbours)
                 if side == 0:
-                    ok = i > 0 and n > 1 and connected[min(max(i - 1, 0), max(n - 2, 0))]
-                    e = i - 1 if ok else i
+                    e = i - 1 if i > 0 and connected[i - 1] else i
                 else:
-                    ok = i < n - 1 and n > 1 and connected[min(max(i, 0), max(n - 2, 0))]
-                    e = i + 1 if ok else i
+                    e = i + 1 if i < n - 1 and connected[i] else i
                 ax, ay = pts[i, 0], pts[i, 1]
                 ux, uy = pts[e, 0] - ax, pts[e, 1] - ay
                 len2 = ux * ux + uy * uy

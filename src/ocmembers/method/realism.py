@@ -44,7 +44,7 @@ from ocmembers.method.cuts import angular_separation_deg
 
 __all__ = ["RADII_PC", "RUWE_LIMIT", "list_statistics", "compare_lists", "summarise_ratios",
            "ruwe_statistics", "star_counts", "robust_sigma", "projected_radius_pc", "field_statistics",
-           "FIELD_G_EDGES", "beyond_jacobi"]
+           "FIELD_G_EDGES", "beyond_jacobi", "spread"]
 
 #: Projected radii (pc) of the "fraction beyond" statistics (issue 16).
 RADII_PC: tuple[float, ...] = (10.0, 20.0, 30.0)
@@ -119,14 +119,18 @@ def summarise_ratios(per_cluster: Mapping[str, Mapping[str, Any]]) -> dict[str, 
     keys: list[str] = []
     for v in per_cluster.values():
         keys += [k for k in v["sim_over_real"] if k not in keys]
-    out: dict[str, dict[str, float]] = {}
-    for k in keys:
-        x = np.array([v["sim_over_real"].get(k, math.nan) for v in per_cluster.values()], float)
-        x = x[np.isfinite(x)]
-        out[k] = ({"median": float(np.median(x)), "p16": float(np.percentile(x, 16)),
-                   "p84": float(np.percentile(x, 84)), "n_clusters": int(x.size)}
-                  if x.size else {"median": math.nan, "p16": math.nan, "p84": math.nan, "n_clusters": 0})
-    return out
+    return {k: spread([v["sim_over_real"].get(k, math.nan) for v in per_cluster.values()]) for k in keys}
+
+
+def spread(values: Sequence[float]) -> dict[str, float]:
+    """Median, 16th and 84th percentiles of the finite ``values`` (one per cluster) and how many
+    there are: the summary form of the report."""
+    x = np.asarray(values, float)
+    x = x[np.isfinite(x)]
+    if not x.size:
+        return {"median": math.nan, "p16": math.nan, "p84": math.nan, "n_clusters": 0}
+    return {"median": float(np.median(x)), "p16": float(np.percentile(x, 16)),
+            "p84": float(np.percentile(x, 84)), "n_clusters": int(x.size)}
 
 
 def ruwe_statistics(ruwe: np.ndarray) -> dict[str, float]:

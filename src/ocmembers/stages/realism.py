@@ -53,7 +53,8 @@ from ocmembers.config import Config
 from ocmembers.exceptions import OCMembersError, TableParseError
 from ocmembers.method.cuts import angular_separation_deg, cone_mask, cone_window
 from ocmembers.method.realism import (FIELD_G_EDGES, RUWE_LIMIT, beyond_jacobi, compare_lists,
-                                      field_statistics, ruwe_statistics, star_counts, summarise_ratios)
+                                      field_statistics, ruwe_statistics, spread, star_counts,
+                                      summarise_ratios)
 from ocmembers.sim.catalogues import cg20_like_members, t22_like_members
 from ocmembers.sim.plain_field import simulate_plain_field
 from ocmembers.sim.source import SimSource
@@ -179,8 +180,7 @@ def _true_members(sim: Any, cfg: Config) -> pd.DataFrame:
     return sim.cone.loc[keep].reset_index(drop=True)
 
 
-def _jacobi(files: dict[str, Path], t22_per: dict[str, Any],
-            lists: dict[str, tuple[pd.Series, pd.DataFrame, pd.DataFrame, pd.DataFrame]]) -> dict[str, Any] | None:
+def _jacobi(files: dict[str, Path], lists: dict[str, tuple[pd.Series, pd.DataFrame, pd.DataFrame, pd.DataFrame]]) -> dict[str, Any] | None:
     """Fractions beyond Hunt & Reffert's (2024) Jacobi radius (module docstring), per cluster
     and as medians with 16-84 % spreads; None without their table."""
     if not files["hunt24"].is_file() or not lists:
@@ -188,20 +188,15 @@ def _jacobi(files: dict[str, Path], t22_per: dict[str, Any],
     table = read_jacobi_table(files["hunt24"]).set_index("name")
     per: dict[str, dict[str, float]] = {}
     for name, (row, real, sim, truth) in lists.items():
-        if name not in table.index or name not in t22_per:
+        if name not in table.index:
             continue
         h = table.loc[name]
         r_j = float(h["r_jacobi_pc"])
         per[name] = {"r_jacobi_pc": r_j, "hunt24": 1.0 - float(h["n_within_jacobi"]) / float(h["n_members"]),
                      "real_t22": beyond_jacobi(real, row, r_j), "sim_t22_like": beyond_jacobi(sim, row, r_j),
                      "sim_truth_g_lt_18": beyond_jacobi(truth, row, r_j)}
-    summary: dict[str, dict[str, float]] = {}
-    for key in ("r_jacobi_pc", "hunt24", "real_t22", "sim_t22_like", "sim_truth_g_lt_18"):
-        x = np.array([v[key] for v in per.values()], float)
-        x = x[np.isfinite(x)]
-        summary[key] = ({"median": float(np.median(x)), "p16": float(np.percentile(x, 16)),
-                         "p84": float(np.percentile(x, 84)), "n_clusters": int(x.size)} if x.size
-                        else {"median": math.nan, "p16": math.nan, "p84": math.nan, "n_clusters": 0})
+    summary = {key: spread([v[key] for v in per.values()])
+               for key in ("r_jacobi_pc", "hunt24", "real_t22", "sim_t22_like", "sim_truth_g_lt_18")}
     return {"per_cluster": per, "summary": summary,
             "definition": "fraction beyond Hunt & Reffert (2024) rJpc in projected radius at the catalogued "
                           "distance; hunt24 = 1 - NJ/N of their own members"}
@@ -280,7 +275,7 @@ def run(cfg: Config) -> dict[str, Any]:
         truth = _true_members(source.simulated(row), cfg)
         truth_per[name] = compare_lists(truth, real, row)
         jacobi_lists[name] = (row, real, sim, truth)
-    jacobi = _jacobi(files, t22_per, jacobi_lists)
+    jacobi = _jacobi(files, jacobi_lists)
     for name in against_cg:
         row = source._row(name)
         real = real_cg.loc[real_cg["cluster"] == name]
